@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the guest (virtme-ng shares the toolchain root with it).
+#
+#   guest.sh selftests BINDIR RUNDIR [FILTER]
+#       run the sched_ext selftest runner, line-buffered (its tests fork, and
+#       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
+#   guest.sh qmap BINDIR RUNDIR COUNT SECS
+#       run scx_qmap -l COUNT under CPU-bound load for at most SECS
+set -u
+
+banner() {
+	echo "LOOPGUARD-GUEST $1 kernel=$(uname -r) cpus=$(nproc)"
+}
+
+selftests() {
+	local bin=$1 rundir=$2 filter=${3:-}
+	banner start
+	cd "$bin" || exit 2
+	stdbuf -oL -eL ./runner -q ${filter:+-t "$filter"} 2>&1 | tee "$rundir/runner.txt"
+	banner done
+}
+
+qmap() {
+	local bin=$1 rundir=$2 count=$3 secs=$4 i pids=() state rc=0
+	banner start
+	for ((i = 0; i < $(nproc) * 2; i++)); do
+		(while :; do :; done) &
+		pids+=($!)
+	done
+	timeout -s INT "$secs" "$bin/scx_qmap" -l "$count" >"$rundir/qmap.txt" 2>&1 || rc=$?
+	kill "${pids[@]}" 2>/dev/null
+	wait 2>/dev/null
+	state=$(cat /sys/kernel/sched_ext/state 2>/dev/null)
+	echo "qmap_rc=$rc state=$state" | tee "$rundir/result.txt"
+	dmesg | grep -E 'sched_ext: BPF scheduler "qmap"' | tee -a "$rundir/result.txt"
+	tail -n 5 "$rundir/qmap.txt"
+	banner done
+}
+
+cmd=$1
+shift
+"$cmd" "$@"

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Log parsing for the scx-loopguard harness.
+
+  ktap.py has-splat LOG             exit 0 and print the lines if LOG has a
+                                    kernel splat, exit 1 if it is clean
+  ktap.py runner OUT PREFIX RESULTS parse the 6.12 sched_ext selftest runner's
+                                    output (its exit status is always 0),
+                                    append one result per test to RESULTS
+  ktap.py add RESULTS STATUS NAME [COMMENT]
+                                    append one result (ok, not ok, skip)
+  ktap.py report RESULTS            print RESULTS as a KTAP document ending in
+                                    "N passed, N failed"; exit 1 on a failure
+"""
+import re
+import sys
+
+# What BPF CI and the kernel's own detectors print when something went wrong.
+SPLATS = [
+    r"\bBUG: ",
+    r"\bWARNING: (CPU: \d+ PID: \d+|at )",
+    r"\bOops\b",
+    r"\bkernel BUG at\b",
+    r"general protection fault",
+    r"Unable to handle kernel",
+    r"\bsoft lockup\b",
+    r"\bhard LOCKUP\b",
+    r"rcu: .*detected stalls?",
+    r"blocked for more than \d+ seconds",
+    r"Kernel panic - not syncing",
+    r"\bUBSAN: ",
+    r"unreferenced object 0x",
+]
+SPLAT_RE = re.compile("|".join(SPLATS))
+
+RESULT_RE = re.compile(r"^(ok|not ok) \d+ (\S+)(?: # ?(SKIP)?.*)?$")
+
+
+def splat_lines(text):
+    return [l for l in text.splitlines() if SPLAT_RE.search(l)]
+
+
+def parse_runner(text):
+    """[(status, name)] from the sched_ext runner's output, in order.
+
+    A test that started but printed no result line (the runner died or the
+    guest hung in it) is reported as failed."""
+    results = []
+    current = None
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        if line.startswith("TEST: "):
+            current = line[6:].strip()
+            continue
+        m = RESULT_RE.match(line)
+        if m:
+            status = "skip" if m.group(3) else m.group(1)
+            results.append((status, m.group(2)))
+            current = None
+    if current is not None:
+        results.append(("not ok", current + " (no result: runner died or hung)"))
+    return results
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def add(results, status, name, comment=""):
+    if status not in ("ok", "not ok", "skip"):
+        raise SystemExit(f"ktap.py: bad status {status!r}")
+    with open(results, "a") as f:
+        f.write(f"{status}\t{name}\t{comment}\n")
+    mark = {"ok": "ok", "not ok": "FAIL", "skip": "skip"}[status]
+    print(f"  {mark:<7} {name}{'  # ' + comment if comment else ''}", file=sys.stderr)
+
+
+def load(results):
+    rows = []
+    try:
+        text = read(results)
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
+    return rows
+
+
+def report(results, out=sys.stdout):
+    rows = load(results)
+    print("KTAP version 1", file=out)
+    print(f"1..{len(rows)}", file=out)
+    for i, (status, name, comment) in enumerate(rows, 1):
+        if status == "skip":
+            print(f"ok {i} {name} # SKIP {comment}".rstrip(), file=out)
+        elif comment:
+            print(f"{status} {i} {name} # {comment}", file=out)
+        else:
+            print(f"{status} {i} {name}", file=out)
+    passed = sum(1 for r in rows if r[0] == "ok")
+    failed = sum(1 for r in rows if r[0] == "not ok")
+    skipped = sum(1 for r in rows if r[0] == "skip")
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(f"# {line}", file=out)
+    print(line, file=out)
+    return 1 if failed or not rows else 0
+
+
+def main(argv):
+    if len(argv) == 2 and argv[0] == "has-splat":
+        try:
+            lines = splat_lines(read(argv[1]))
+        except OSError as e:
+            print(f"ktap.py: {e}", file=sys.stderr)
+            return 2
+        for l in lines[:20]:
+            print("    " + l.strip())
+        return 0 if lines else 1
+    if len(argv) == 4 and argv[0] == "runner":
+        out, prefix, results = argv[1:]
+        try:
+            parsed = parse_runner(read(out))
+        except FileNotFoundError:
+            parsed = []
+        if not parsed:
+            add(results, "not ok", f"{prefix}", "the runner printed no result")
+            return 1
+        for status, name in parsed:
+            add(results, status, f"{prefix}/{name}")
+        return 1 if any(s == "not ok" for s, _ in parsed) else 0
+    if len(argv) in (4, 5) and argv[0] == "add":
+        add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
+        return 0
+    if len(argv) == 2 and argv[0] == "report":
+        return report(argv[1])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

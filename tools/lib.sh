@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common helpers for the scx-loopguard harness. Sourced, never run.
+#
+# Conventions:
+#   - every message goes to stderr with a "  TAG   " prefix, like Kbuild;
+#   - V=1 echoes each command before running it;
+#   - long steps print their elapsed time when they end;
+#   - die() prints one plain line and exits 2 (bad input) or the given code.
+
+set -o pipefail
+
+LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scx-loopguard}
+CHROOT=${CHROOT:-$CACHE/chroot}
+WORK=${WORK:-$CACHE/work}
+OUT=${OUT:-$LG_TOP/out}
+V=${V:-0}
+LG_T0=${LG_T0:-$(date +%s)}
+export LG_TOP CACHE CHROOT WORK OUT V LG_T0
+
+msg() {
+	local tag=$1
+	shift
+	printf '  %-7s %s\n' "$tag" "$*" >&2
+}
+
+die() {
+	local rc=2
+	if [[ $1 =~ ^[0-9]+$ ]]; then
+		rc=$1
+		shift
+	fi
+	printf 'scx-loopguard: error: %s\n' "$*" >&2
+	exit "$rc"
+}
+
+# Seconds since $1 (default: start of the make run), as "1m23s".
+elapsed() {
+	local s=$(($(date +%s) - ${1:-$LG_T0}))
+	if ((s >= 60)); then
+		printf '%dm%02ds' $((s / 60)) $((s % 60))
+	else
+		printf '%ds' "$s"
+	fi
+}
+
+# run CMD...: echo under V=1, then run.
+run() {
+	[[ $V == 1 ]] && printf '+ %s\n' "$*" >&2
+	"$@"
+}
+
+# step TAG WHAT CMD...: a long step, with a start line and a timed end line.
+step() {
+	local tag=$1 what=$2 t0 rc=0
+	shift 2
+	t0=$(date +%s)
+	msg "$tag" "$what ..."
+	run "$@" || rc=$?
+	if ((rc)); then
+		msg "$tag" "$what FAILED after $(elapsed "$t0")"
+		return "$rc"
+	fi
+	msg "$tag" "$what done in $(elapsed "$t0")"
+}
+
+need_root() {
+	[[ $(id -u) == 0 ]] ||
+		die "this step needs root (debootstrap, chroot and bind mounts); run it as root or with sudo"
+}
+
+# The project-wide lock: one kernel build or one VM at a time on this machine.
+# An flock(1) on a file in the cache, held by this shell until CMD returns, so
+# CMD may be a shell function. Nested calls do not take it twice.
+LG_LOCK=${LG_LOCK:-$CACHE/.lock}
+with_lock() {
+	local fd rc=0
+	if [[ -n ${LG_LOCKED:-} ]]; then
+		"$@"
+		return
+	fi
+	mkdir -p "$CACHE"
+	exec {fd}>>"$LG_LOCK"
+	if ! flock -n "$fd"; then
+		msg LOCK "waiting for another build or VM of scx-loopguard ($LG_LOCK)"
+		flock -w "${LG_LOCK_WAIT:-7200}" "$fd" || die "could not get the lock $LG_LOCK"
+	fi
+	LG_LOCKED=1 "$@" || rc=$?
+	exec {fd}>&-
+	return "$rc"
+}
+
+# in_chroot CMD...: run CMD inside the toolchain chroot, in private mount and
+# PID namespaces: the bind mounts vanish with the command, and when the command
+# is killed (a timeout), every process it started dies with it, QEMU included.
+# The repo, the work dir and the output dir keep their host paths.
+# TOOLCHAIN=host runs CMD directly. LG_TIMEOUT=SECS kills it all after SECS.
+in_chroot() {
+	local cwd=$PWD
+	if [[ ${TOOLCHAIN:-chroot} == host || -n ${LG_IN_CHROOT:-} ]]; then
+		run ${LG_TIMEOUT:+timeout -k 10 "$LG_TIMEOUT"} "$@"
+		return
+	fi
+	[[ -x $CHROOT/bin/sh ]] || die "no toolchain chroot at $CHROOT; run 'make toolchain'"
+	mkdir -p "$WORK" "$OUT"
+	run ${LG_TIMEOUT:+timeout -k 10 "$LG_TIMEOUT"} \
+		unshare --mount --pid --fork --kill-child --propagation private -- /bin/bash -ec '
+		root=$1 cwd=$2
+		shift 2
+		mount -t proc proc "$root/proc"
+		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$OUT"; do
+			mkdir -p "$root$d"
+			mount --rbind "$d" "$root$d"
+		done
+		exec chroot "$root" /usr/bin/env -i \
+			HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+			TERM="${TERM:-dumb}" LANG=C.UTF-8 \
+			LG_TOP="$LG_TOP" WORK="$WORK" OUT="$OUT" V="$V" CACHE="$CACHE" \
+			LG_T0="$LG_T0" LG_IN_CHROOT=1 LG_LOCKED="${LG_LOCKED:-}" \
+			/bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
+	' lg-chroot "$CHROOT" "$cwd" "$@"
+}
+
+# The Debian mirror of this machine, from its own apt sources (never
+# hard-coded): the first URIs: line of a deb822 file, else the first deb line.
+apt_mirror() {
+	local m
+	m=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -v -- '-security' | head -n1)
+	if [[ -z $m ]]; then
+		m=$(awk '$1 == "deb" && $2 !~ /^\[/ { print $2; exit }
+			 $1 == "deb" && $2 ~ /^\[/ { for (i = 3; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' \
+			/etc/apt/sources.list 2>/dev/null | head -n1)
+	fi
+	[[ -n $m ]] || die "cannot find a Debian mirror in /etc/apt/sources.list{,.d}; set MIRROR=URL"
+	printf '%s\n' "${m%/}"
+}

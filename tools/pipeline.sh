@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The stages behind the Makefile. Each stage is idempotent and cheap when its
+# result is cached; each test stage appends its results to $RESULTS, and
+# 'report' prints them as KTAP ending in "N passed, N failed".
+#
+#   pipeline.sh STAGE...
+. "$(dirname "$0")/lib.sh"
+
+T=$LG_TOP/tools
+RESULTS=$OUT/results.txt
+KB=$WORK/build
+ST=$WORK/userspace/selftests
+SCX=$WORK/userspace/sched_ext
+GUEST_CPUS=${CPUS:-2}
+# Per-run host timeouts, in seconds: generous for TCG, but bounded.
+TO_SUITE=${TO_SUITE:-600}
+TO_STALL=${TO_STALL:-120}
+
+ktap() { "$T/ktap.py" "$@"; }
+
+# The new tests of this project: the names registered in selftests/*.c.
+new_tests() {
+	sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' \
+		"$LG_TOP"/selftests/*.c 2>/dev/null
+}
+
+stage_toolchain() { "$T/toolchain.sh"; }
+stage_tree() { "$T/tree.sh"; }
+stage_series() { "$T/series.sh"; }
+stage_patched_kernel() { "$T/kbuild.sh" patched; }
+# The baseline first: the tree is left checked out and built at lg/patched.
+stage_kernels() { "$T/kbuild.sh" baseline patched; }
+
+# User space is built once, from the patched tree, and run on both kernels
+# (CO-RE): the sched_ext selftests and the tools/sched_ext schedulers.
+stage_userspace() {
+	local linux=$WORK/linux q=() key
+	[[ $V == 1 ]] || q=(-s)
+	key=$(git -C "$linux" rev-parse HEAD^{tree})
+	if [[ -x $ST/runner && -x $SCX/scx_qmap && $(cat "$WORK/userspace/.key" 2>/dev/null) == "$key" ]]; then
+		msg USER "selftests and schedulers are up to date"
+		return
+	fi
+	mkdir -p "$ST" "$SCX" "$OUT/logs"
+	step USER "sched_ext selftests" with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
+		-C "$linux/tools/testing/selftests/sched_ext" O="$KB" OUTPUT="$ST" LLVM=1 \
+		>"$OUT/logs/build-selftests.log" 2>&1 ||
+		{ tail -n 30 "$OUT/logs/build-selftests.log" >&2; die 1 "the selftests do not build"; }
+	step USER "tools/sched_ext schedulers" with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
+		-C "$linux/tools/sched_ext" O="$KB" LLVM=1 \
+		>"$OUT/logs/build-sched_ext.log" 2>&1 ||
+		{ tail -n 30 "$OUT/logs/build-sched_ext.log" >&2; die 1 "tools/sched_ext does not build"; }
+	cp "$KB"/build/bin/scx_* "$SCX/"
+	echo "$key" >"$WORK/userspace/.key"
+}
+
+# console_result NAME RC: one result for the console of a guest run.
+console_result() {
+	local name=$1 rc=$2
+	case $rc in
+	0 | 1) ktap add "$RESULTS" ok "$name/console" "no splat, no hang" ;;
+	3) ktap add "$RESULTS" "not ok" "$name/console" "kernel splat, see $OUT/logs/$name.log" ;;
+	124) ktap add "$RESULTS" "not ok" "$name/console" "guest hung, see $OUT/logs/$name.log" ;;
+	125) ktap add "$RESULTS" "not ok" "$name/console" "guest panicked, see $OUT/logs/$name.log" ;;
+	*) ktap add "$RESULTS" "not ok" "$name/console" "harness error $rc" ;;
+	esac
+}
+
+# kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
+kselftests() {
+	local name=$1 kernel=$2 cpus=$3 filter=${4:-} rc=0
+	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" -- \
+		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
+	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
+	console_result "$name" "$rc"
+}
+
+# All selftests, stock and new, on the patched kernel.
+stage_patched() {
+	kselftests "patched-${GUEST_CPUS}cpu" patched "$GUEST_CPUS"
+}
+
+# The new tests again on a 1-CPU guest (the 2-CPU run is in stage_patched).
+stage_patched_1cpu() {
+	local t
+	for t in $(new_tests); do
+		kselftests "patched-1cpu-$t" patched 1 "$t"
+	done
+}
+
+# The negative control: each new test, alone, on the kernel without the fix.
+# It must fail or freeze the guest; a pass means the test proves nothing.
+stage_baseline() {
+	local t name rc out
+	for t in $(new_tests); do
+		name=baseline-$t
+		rc=0
+		"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" -- \
+			"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
+		out=$("$T/ktap.py" runner "$OUT/runs/$name/runner.txt" x /dev/null 2>&1 | head -n1)
+		case $rc in
+		124) ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: guest froze, killed after ${TO_STALL}s" ;;
+		3 | 125) ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: lockup splat or panic in the console" ;;
+		*)
+			if [[ $out == *" ok "* && $out != *"not ok"* ]]; then
+				ktap add "$RESULTS" "not ok" "baseline/$t" "passed without the fix: the test proves nothing"
+			else
+				ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: the test failed without the fix"
+			fi
+			;;
+		esac
+	done
+}
+
+stage_unit() { "$T/unit.sh"; }
+
+stage_report() {
+	msg REPORT "results of this run ($(elapsed)):"
+	ktap report "$RESULTS"
+}
+
+stage_reset() {
+	mkdir -p "$OUT"
+	: >"$RESULTS"
+}
+
+(($# > 0)) || die "usage: pipeline.sh STAGE..."
+for s in "$@"; do
+	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
+	"stage_$s"
+done

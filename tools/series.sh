@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Turn lg/base of $WORK/linux into the two trees the tests need:
+#
+#   lg/baseline  lg/base with patch 1 (the loop guard) reverse-applied
+#   lg/patched   lg/baseline with the whole series applied by git am
+#
+# As v6.12 already carries patch 1, lg/patched differs from lg/base only
+# by patches 2..N, which is checked. Any patch that fails to apply is named.
+. "$(dirname "$0")/lib.sh"
+
+LINUX=$WORK/linux
+SERIES=$LG_TOP/kernel/series
+
+git_lg() {
+	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
+		-c advice.detachedHead=false "$@"
+}
+
+# The series entries, comments and blank lines dropped.
+entries() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES"
+}
+
+patch_subject() {
+	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
+}
+
+apply_series() {
+	local first p n=0
+	[[ -d $LINUX/.git ]] || die "no kernel tree at $LINUX; run 'make tree' first"
+	git_lg rev-parse -q --verify lg/base >/dev/null || die "$LINUX has no lg/base branch"
+	first=$LG_TOP/kernel/$(entries | head -n1)
+	[[ -f $first ]] || die "kernel/series names $(basename "$first"), which does not exist"
+
+	git_lg checkout -q -f -B lg/baseline lg/base
+	git_lg clean -q -fdx
+	if git_lg apply -R --check "$first" 2>/dev/null; then
+		git_lg apply -R "$first"
+		git_lg commit -q -a --no-verify \
+			-m "scx-loopguard baseline: revert \"$(patch_subject "$first")\""
+	elif git_lg apply --check "$first" 2>/dev/null; then
+		msg SERIES "lg/base lacks patch 1 already; the baseline is lg/base itself"
+	else
+		die "patch 1 ($(basename "$first")) neither applies nor reverts on $(git_lg log -1 --format=%s lg/base)"
+	fi
+
+	git_lg checkout -q -B lg/patched lg/baseline
+	while read -r p; do
+		n=$((n + 1))
+		[[ -f $LG_TOP/kernel/$p ]] || die "kernel/series names $p, which does not exist"
+		if ! git_lg am -q --keep-cr "$LG_TOP/kernel/$p" >"$WORK/am.log" 2>&1; then
+			git_lg am --abort >/dev/null 2>&1 || true
+			git_lg checkout -q -f lg/base
+			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
+		fi
+		# Patch 1 must give back v6.12's code exactly, or the baseline is wrong.
+		if ((n == 1)) && ! git_lg diff --quiet lg/base HEAD; then
+			git_lg checkout -q -f lg/base
+			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
+		fi
+	done < <(entries)
+	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline), lg/patched $(git_lg rev-parse --short lg/patched)"
+}
+
+case ${1:-apply} in
+apply) apply_series ;;
+*) die "usage: series.sh [apply]" ;;
+esac

@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Make sure the toolchain exists: a Debian trixie chroot under $CACHE with
+# everything needed to build 6.12 with Rust, the BPF selftests and to boot
+# guests with virtme-ng. Re-created when missing or incomplete.
+#
+# TOOLCHAIN=host skips the chroot and checks the host's own tools instead.
+. "$(dirname "$0")/lib.sh"
+
+SUITE=${SUITE:-trixie}
+PKGS=$(sed -e 's/#.*//' "$LG_TOP/tools/packages.txt" | xargs)
+STAMP=$CHROOT/.scx-loopguard-stamp
+want_stamp=$(printf '%s\n%s\n' "$SUITE" "$PKGS" | sha256sum | cut -c1-16)
+
+check_host() {
+	local missing=() t
+	for t in make clang ld.lld rustc bindgen pahole bpftool vng qemu-system-x86_64 git; do
+		command -v "$t" >/dev/null || missing+=("$t")
+	done
+	((${#missing[@]} == 0)) ||
+		die "TOOLCHAIN=host, but the host lacks: ${missing[*]} (drop TOOLCHAIN=host to use the chroot)"
+	msg TOOLS "host toolchain: $(rustc --version), $(clang --version | head -n1)"
+}
+
+if [[ ${TOOLCHAIN:-chroot} == host ]]; then
+	check_host
+	exit 0
+fi
+
+if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then
+	msg TOOLS "chroot $CHROOT is up to date"
+	exit 0
+fi
+
+need_root
+mirror=${MIRROR:-$(apt_mirror)}
+
+if ! command -v debootstrap >/dev/null; then
+	step APT "installing debootstrap on the host" \
+		bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null' ||
+		die "could not install debootstrap from the host's apt sources"
+fi
+
+# Fail early and plainly when the mirror cannot be reached.
+if command -v curl >/dev/null &&
+	! curl -sfI --max-time 30 "$mirror/dists/$SUITE/Release" >/dev/null; then
+	die "the Debian mirror from this machine's apt sources ($mirror) does not answer for '$SUITE'; check the network or set MIRROR=URL"
+fi
+
+mkdir -p "$CACHE"
+tmp=$CHROOT.new
+rm -rf "$tmp"
+step CHROOT "debootstrap $SUITE (minbase)" \
+	debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
+	die "debootstrap failed, see $CACHE/debootstrap.log"
+
+printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$tmp/etc/apt/sources.list"
+# Keep the chroot from starting services while packages install.
+printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+chmod +x "$tmp/usr/sbin/policy-rc.d"
+
+CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" \
+	in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $PKGS" \
+	>"$CACHE/apt.log" 2>&1 ||
+	die "package install into the chroot failed, see $CACHE/apt.log"
+
+rm -rf "$CHROOT"
+mv "$tmp" "$CHROOT"
+echo "$want_stamp" >"$STAMP"
+msg TOOLS "chroot ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"

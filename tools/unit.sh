@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Unit checks of the harness itself: tree detection, series application, the
+# runner-output parser and the splat scanner. No VM, no kernel build; each
+# check runs the real script on a small synthetic tree or a recorded log.
+. "$(dirname "$0")/lib.sh"
+
+T=$LG_TOP/tools
+DATA=$T/testdata
+RESULTS=${RESULTS:-$OUT/results.txt}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$OUT"
+
+check() {
+	local name=$1
+	shift
+	if out=$("$@" 2>&1); then
+		"$T/ktap.py" add "$RESULTS" ok "unit/$name"
+	else
+		"$T/ktap.py" add "$RESULTS" "not ok" "unit/$name" "$(tail -n1 <<<"$out")"
+	fi
+}
+
+# expect_fail PATTERN CMD...: CMD must fail and say PATTERN.
+expect_fail() {
+	local pat=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "succeeded, but should have failed with '$pat'"
+		return 1
+	fi
+	grep -q -- "$pat" <<<"$out" || { echo "failed without '$pat': $out"; return 1; }
+}
+
+gitq() { git -c user.name=t -c user.email=t@t -c init.defaultBranch=main "$@" >/dev/null; }
+
+# A fake Linux tree: top Makefile with VERSION/PATCHLEVEL, kernel/sched/ext.c.
+fake_tree() {
+	local dir=$1 ver=$2 patch=$3
+	mkdir -p "$dir/kernel/sched"
+	printf 'VERSION = %s\nPATCHLEVEL = %s\nSUBLEVEL = 9\n' "$ver" "$patch" >"$dir/Makefile"
+	printf 'static int balance_one(void)\n{\n\tint nr_loops = 32;\n\treturn nr_loops;\n}\n' \
+		>"$dir/kernel/sched/ext.c"
+	gitq -C "$dir" init
+	gitq -C "$dir" add -A
+	gitq -C "$dir" commit -m base
+}
+
+t_tree_ok() {
+	fake_tree "$TMP/ok" 6 12
+	[[ $("$T/tree.sh" check "$TMP/ok") == 6.12.9 ]]
+}
+t_tree_missing() { expect_fail "no such directory" "$T/tree.sh" check "$TMP/nope"; }
+t_tree_not_linux() {
+	mkdir -p "$TMP/empty"
+	expect_fail "not a Linux tree" "$T/tree.sh" check "$TMP/empty"
+}
+t_tree_wrong_version() {
+	fake_tree "$TMP/v611" 6 11
+	expect_fail "Linux 6.11.9, but the series is for 6.12.y" "$T/tree.sh" check "$TMP/v611"
+}
+t_tree_dirty() {
+	fake_tree "$TMP/dirty" 6 12
+	echo "/* local change */" >>"$TMP/dirty/kernel/sched/ext.c"
+	expect_fail "uncommitted changes" "$T/tree.sh" check "$TMP/dirty"
+}
+# KDIR trees are prepared without writing to them: a git tree stays as it was.
+t_tree_kdir_untouched() {
+	fake_tree "$TMP/user" 6 12
+	local before after
+	before=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
+	WORK=$TMP/w1 KDIR=$TMP/user "$T/tree.sh" >/dev/null 2>&1 || return 1
+	after=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
+	[[ $before == "$after" ]] && git -C "$TMP/w1/linux" rev-parse -q --verify lg/base >/dev/null
+}
+
+# A fake project: kernel/series with patch 1 (already in the tree, as in 6.12)
+# and patch 2 (new), made with git format-patch from the fake tree.
+fake_series() {
+	local top=$1 tree=$2 bad=${3:-}
+	mkdir -p "$top/kernel"
+	gitq -C "$tree" checkout -q -b mk
+	sed -i '/nr_loops = 32/d; s/return nr_loops;/return 0;/' "$tree/kernel/sched/ext.c"
+	gitq -C "$tree" commit -qam "revert"
+	git -C "$tree" show main:kernel/sched/ext.c >"$tree/kernel/sched/ext.c"
+	gitq -C "$tree" commit -qam "sched_ext: guard"
+	echo "/* new */" >>"$tree/kernel/sched/ext.c"
+	[[ -n $bad ]] && sed -i 's/balance_one/balance_two/' "$tree/kernel/sched/ext.c"
+	gitq -C "$tree" commit -qam "sched_ext: more"
+	git -C "$tree" format-patch -q -2 -o "$top/kernel"
+	gitq -C "$tree" checkout -q main
+	gitq -C "$tree" branch -q -D mk
+	(cd "$top/kernel" && ls *.patch) >"$top/kernel/series"
+	# A bad patch 2 must not apply on the real base.
+	[[ -z $bad ]] || sed -i 's/^-static int balance_one/-static int balance_xxx/' "$top"/kernel/0002-*.patch
+}
+
+t_series_ok() {
+	fake_tree "$TMP/s1" 6 12
+	fake_series "$TMP/p1" "$TMP/s1"
+	WORK=$TMP/w2 KDIR=$TMP/s1 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w2 LG_TOP=$TMP/p1 "$T/series.sh" || return 1
+	local l=$TMP/w2/linux
+	# baseline lacks the guard, patched has it and patch 2 on top
+	! git -C "$l" show lg/baseline:kernel/sched/ext.c | grep -q nr_loops &&
+		git -C "$l" show lg/patched:kernel/sched/ext.c | grep -q nr_loops &&
+		git -C "$l" show lg/patched:kernel/sched/ext.c | grep -q 'new'
+}
+t_series_conflict() {
+	fake_tree "$TMP/s2" 6 12
+	fake_series "$TMP/p2" "$TMP/s2" bad
+	WORK=$TMP/w3 KDIR=$TMP/s2 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	expect_fail "patch 2 (0002-sched_ext-more.patch) does not apply" \
+		env WORK="$TMP/w3" LG_TOP="$TMP/p2" "$T/series.sh"
+}
+t_series_patch1_foreign() {
+	fake_tree "$TMP/s3" 6 12
+	fake_series "$TMP/p3" "$TMP/s3"
+	sed -i 's/nr_loops = 32/nr_loops = 64/' "$TMP/s3/kernel/sched/ext.c"
+	gitq -C "$TMP/s3" commit -qam "someone else's loop bound"
+	WORK=$TMP/w4 KDIR=$TMP/s3 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	expect_fail "neither applies nor reverts" env WORK="$TMP/w4" LG_TOP="$TMP/p3" "$T/series.sh"
+}
+
+# The 6.12 runner exits 0 whatever happens: its output is all there is.
+t_runner_parse() {
+	local r=$TMP/r.txt
+	: >"$r"
+	"$T/ktap.py" runner "$DATA/runner-mixed.txt" s "$r" 2>/dev/null && return 1
+	diff -u - <(cut -f1,2 "$r") <<-'EOF2'
+	ok	s/create_dsq
+	not ok	s/dsp_local_on
+	skip	s/hotplug
+	not ok	s/select_cpu_vtime (no result: runner died or hung)
+	EOF2
+}
+t_runner_empty() {
+	local r=$TMP/r2.txt
+	: >"$r"
+	! "$T/ktap.py" runner /dev/null s "$r" 2>/dev/null && grep -q "printed no result" "$r"
+}
+# A clean console, which has sched_ext's own "disabled (runnable task stall)"
+# lines in it: those are the expected outcome of a stall test, not a splat.
+t_splat_clean() {
+	local rc=0
+	grep -q 'runnable task stall' "$DATA/console-clean.log" || return 1
+	"$T/ktap.py" has-splat "$DATA/console-clean.log" >/dev/null || rc=$?
+	((rc == 1))
+}
+t_splat_warning() { "$T/ktap.py" has-splat "$DATA/console-warning.log" | grep -q "WARNING: CPU: 1 PID"; }
+t_splat_rcu() { "$T/ktap.py" has-splat "$DATA/console-rcu-stall.log" | grep -q "detected stalls"; }
+t_splat_list() {
+	local l
+	for l in "BUG: kernel NULL pointer dereference, address: 0000000000000008" \
+		"watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [runner:123]" \
+		"INFO: task kworker/0:1:42 blocked for more than 30 seconds." \
+		"Kernel panic - not syncing: Fatal exception" \
+		"Oops: general protection fault, probably for non-canonical address" \
+		"unreferenced object 0xffff888003a1c000 (size 64):"; do
+		"$T/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "missed: $l"; return 1; }
+	done
+}
+# The report ends with the plain summary line and fails on any failure.
+t_report() {
+	local r=$TMP/rep.txt out
+	printf 'ok\ta\t\nnot ok\tb\twhy\nskip\tc\tnot here\n' >"$r"
+	out=$("$T/ktap.py" report "$r") && return 1
+	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
+		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
+}
+t_mirror() {
+	local m
+	m=$(apt_mirror) && [[ $m == *://* ]]
+}
+
+for t in $(declare -F | awk '$3 ~ /^t_/ { print $3 }'); do
+	check "${t#t_}" "$t"
+done
