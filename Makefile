@@ -10,13 +10,14 @@ V ?= 0
 export CACHE V
 export OUT := $(abspath $(O))
 # Optional: KDIR=/path/to/linux-6.12.y, ACCEL=auto|kvm|tcg, CPUS=N,
-# TOOLCHAIN=chroot|host, MIRROR=URL (default: this machine's apt sources).
-export KDIR ACCEL CPUS TOOLCHAIN MIRROR
+# TOOLCHAIN=chroot|host, MIRROR=URL (default: this machine's apt sources),
+# SOAK=N (rounds of 'make soak').
+export KDIR ACCEL CPUS TOOLCHAIN MIRROR SOAK
 
 P := tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test unit vm kernels toolchain tree series userspace help clean distclean
+.PHONY: all test soak unit vm kernels toolchain tree series userspace help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -24,7 +25,11 @@ all:
 
 ## test: 'all', plus unit checks, 1-CPU runs and the baseline negative control
 test:
-	@$(P) reset unit $(SETUP) kernels userspace patched patched_1cpu baseline report
+	@$(P) reset unit $(SETUP) kernels userspace patched patched_1cpu qmap baseline report
+
+## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
+soak:
+	@$(P) reset $(SETUP) patched_kernel userspace soak report
 
 ## unit: the harness's own checks, no VM (seconds)
 unit:

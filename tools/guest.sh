@@ -5,6 +5,8 @@
 #   guest.sh selftests BINDIR RUNDIR [FILTER]
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
+#   guest.sh soak BINDIR RUNDIR N FILTER
+#       run the tests matching FILTER N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
 #       run scx_qmap -l COUNT under CPU-bound load for at most SECS
 set -u
@@ -18,6 +20,17 @@ selftests() {
 	banner start
 	cd "$bin" || exit 2
 	stdbuf -oL -eL ./runner -q ${filter:+-t "$filter"} 2>&1 | tee "$rundir/runner.txt"
+	banner done
+}
+
+soak() {
+	local bin=$1 rundir=$2 n=$3 filter=$4 i
+	banner start
+	cd "$bin" || exit 2
+	for ((i = 1; i <= n; i++)); do
+		echo "LOOPGUARD-SOAK round=$i"
+		stdbuf -oL -eL ./runner -q -t "$filter" 2>&1
+	done | tee "$rundir/runner.txt"
 	banner done
 }
 

@@ -79,8 +79,11 @@ build() {
 	local name=$1 ref=lg/$1 key dest t0
 	git -C "$LINUX" rev-parse -q --verify "$ref" >/dev/null ||
 		die "no branch $ref in $LINUX; run 'make series' first"
-	key=$(printf '%s %s\n' "$(git -C "$LINUX" rev-parse "$ref^{tree}")" \
-		"$(sha256sum <"$FRAG")" | sha256sum | cut -c1-16)
+	# tools/ and Documentation/ do not go into a kernel image.
+	key=$({
+		git -C "$LINUX" ls-tree "$ref" | grep -v -P '\t(tools|Documentation)$'
+		cat "$FRAG"
+	} | sha256sum | cut -c1-16)
 	dest=$WORK/kernels/$key
 	if [[ ! -f $dest/bzImage ]]; then
 		run git -C "$LINUX" checkout -q -f "$ref"

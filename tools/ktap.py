@@ -7,6 +7,8 @@
   ktap.py runner OUT PREFIX RESULTS parse the 6.12 sched_ext selftest runner's
                                     output (its exit status is always 0),
                                     append one result per test to RESULTS
+  ktap.py soak OUT N RESULTS       N rounds of the runner: one result per test,
+                                    ok only if it passed all N; figure spreads
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -60,6 +62,41 @@ def parse_runner(text):
     if current is not None:
         results.append(("not ok", current + " (no result: runner died or hung)"))
     return results
+
+
+def figures(text):
+    """The LOOPGUARD key=value lines the new tests print, as dicts."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("LOOPGUARD "):
+            rows.append(dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv))
+    return rows
+
+
+def soak(text, rounds, results):
+    """N rounds of the same tests: each test must pass in every round."""
+    parsed = parse_runner(text)
+    names = sorted({n for _, n in parsed})
+    rc = 0
+    for name in names:
+        got = [s for s, n in parsed if n == name]
+        passed = sum(1 for s in got if s == "ok")
+        ok = passed == rounds and len(got) == rounds
+        rc |= not ok
+        add(results, "ok" if ok else "not ok", f"soak/{name}", f"{passed}/{rounds} passed")
+    if not names:
+        add(results, "not ok", "soak", "no test ran")
+        return 1
+    rows = figures(text)
+    for name in names:
+        mine = [r for r in rows if r.get("test") == name]
+        for key in ("breakouts", "resched", "eject_ms", "lat_p50_us", "lat_p99_us", "lat_max_us"):
+            vals = sorted(int(r[key]) for r in mine if r.get(key, "").isdigit())
+            if vals:
+                med = vals[len(vals) // 2]
+                print(f"    {name:<20} {key:<11} min {vals[0]:>8}  median {med:>8}  max {vals[-1]:>8}  (n={len(vals)})",
+                      file=sys.stderr)
+    return rc
 
 
 def read(path):
@@ -133,6 +170,12 @@ def main(argv):
         for status, name in parsed:
             add(results, status, f"{prefix}/{name}")
         return 1 if any(s == "not ok" for s, _ in parsed) else 0
+    if len(argv) == 4 and argv[0] == "soak":
+        try:
+            text = read(argv[1])
+        except FileNotFoundError:
+            text = ""
+        return soak(text, int(argv[2]), argv[3])
     if len(argv) in (4, 5) and argv[0] == "add":
         add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
         return 0

@@ -15,7 +15,7 @@ SCX=$WORK/userspace/sched_ext
 GUEST_CPUS=${CPUS:-2}
 # Per-run host timeouts, in seconds: generous for TCG, but bounded.
 TO_SUITE=${TO_SUITE:-600}
-TO_STALL=${TO_STALL:-120}
+TO_STALL=${TO_STALL:-75}
 
 ktap() { "$T/ktap.py" "$@"; }
 
@@ -113,9 +113,62 @@ stage_baseline() {
 	done
 }
 
+# SOAK=N consecutive runs of the new tests in one patched guest: every run
+# must pass; the spread of each figure is printed.
+stage_soak() {
+	local name=patched-soak rc=0 n=${SOAK:-10}
+	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) -- \
+		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" dsp_loop || rc=$?
+	"$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS" || true
+	console_result "$name" "$rc"
+}
+
+# The seed's reproducer: scx_qmap -l under CPU-bound load. The fixed kernel
+# ejects qmap through the watchdog and carries on; the baseline freezes.
+stage_qmap() {
+	local k name rc res
+	for k in patched baseline; do
+		name=$k-qmap
+		rc=0
+		"$T/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" -- \
+			"$T/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || rc=$?
+		res=$(cat "$OUT/runs/$name/result.txt" 2>/dev/null)
+		if [[ $k == patched ]]; then
+			if ((rc == 0)) && grep -q 'state=disabled' <<<"$res" &&
+				grep -q 'disabled (runnable task stall)' <<<"$res"; then
+				ktap add "$RESULTS" ok "$name" "watchdog ejected qmap, system carried on"
+			else
+				ktap add "$RESULTS" "not ok" "$name" "no watchdog exit (vm rc $rc): $(tr '\n' ' ' <<<"$res")"
+			fi
+			console_result "$name" "$rc"
+		else
+			case $rc in
+			124 | 3 | 125) ktap add "$RESULTS" ok "$name" "stall reproduced: guest froze (vm rc $rc)" ;;
+			*) ktap add "$RESULTS" "not ok" "$name" "qmap -l did not freeze the baseline: $(tr '\n' ' ' <<<"$res")" ;;
+			esac
+		fi
+	done
+}
+
+# The figures the new tests print, one LOOPGUARD line per test and guest.
+stage_figures() {
+	local f=$OUT/figures.txt
+	grep -h '^LOOPGUARD ' "$OUT"/runs/patched-*/runner.txt 2>/dev/null >"$f" || true
+	[[ -s $f ]] || return 0
+	msg FIGURES "dispatch-loop figures on the patched kernel ($f):"
+	awk '{
+		delete kv
+		for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+		printf "    %-20s cpus=%-2s breakouts=%-6s kicks=%-6s resched=%-6s max_rounds=%-3s eject=%sms lat p50/p99/max=%s/%s/%sus\n",
+			kv["test"], kv["cpus"], kv["breakouts"], kv["kicks"], kv["resched"],
+			kv["max_rounds"], kv["eject_ms"], kv["lat_p50_us"], kv["lat_p99_us"], kv["lat_max_us"]
+	}' "$f" >&2
+}
+
 stage_unit() { "$T/unit.sh"; }
 
 stage_report() {
+	stage_figures
 	msg REPORT "results of this run ($(elapsed)):"
 	ktap report "$RESULTS"
 }

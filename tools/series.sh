@@ -26,6 +26,25 @@ patch_subject() {
 	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
 }
 
+# overlay N PATCH SRC=DEST...: copy the files of repo folder SRC (not
+# recursive) into tree folder DEST and fold them into patch N's commit.
+overlay() {
+	local n=$1 p=$2 o src dest f
+	shift 2
+	for o in "$@"; do
+		src=${o%%=*} dest=${o#*=}
+		[[ -d $LG_TOP/$src && $o == *=* ]] ||
+			die "kernel/series, patch $n ($p): bad folder mapping '$o'"
+		for f in "$LG_TOP/$src"/*; do
+			[[ -f $f ]] || continue
+			mkdir -p "$LINUX/$dest"
+			cp "$f" "$LINUX/$dest/"
+			git_lg add "$dest/$(basename "$f")"
+		done
+	done
+	git_lg commit -q --amend --no-edit --no-verify
+}
+
 apply_series() {
 	local first p n=0
 	[[ -d $LINUX/.git ]] || die "no kernel tree at $LINUX; run 'make tree' first"
@@ -46,7 +65,7 @@ apply_series() {
 	fi
 
 	git_lg checkout -q -B lg/patched lg/baseline
-	while read -r p; do
+	while read -r p overlays; do
 		n=$((n + 1))
 		[[ -f $LG_TOP/kernel/$p ]] || die "kernel/series names $p, which does not exist"
 		if ! git_lg am -q --keep-cr "$LG_TOP/kernel/$p" >"$WORK/am.log" 2>&1; then
@@ -54,6 +73,7 @@ apply_series() {
 			git_lg checkout -q -f lg/base
 			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
 		fi
+		[[ -z $overlays ]] || overlay "$n" "$p" $overlays
 		# Patch 1 must give back v6.12's code exactly, or the baseline is wrong.
 		if ((n == 1)) && ! git_lg diff --quiet lg/base HEAD; then
 			git_lg checkout -q -f lg/base

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A scheduler that can trap balance_one() in its ops.dispatch() retry loop,
+ * and observers that watch how the kernel gets out of it.
+ *
+ * Every task goes from ops.enqueue() straight into one shared DSQ, which
+ * ops.dispatch() consumes, so no task is ever left in BPF custody
+ * (SCX_OPSS_QUEUED). ops.select_cpu() picks a CPU but never dispatches, so
+ * that nothing bypasses the shared DSQ. Once user space sets @armed,
+ * ops.dispatch() on @loop_cpu (or on every CPU if it is -1) stops consuming
+ * and dispatches PID 1 to the local DSQ instead. PID 1 is not QUEUED, so
+ * finish_dispatch() silently drops it and the local DSQ stays empty, yet
+ * balance_one() sees a dispatched task and counts the round as progress.
+ * This loops whatever the load is.
+ *
+ * Without a bound on that loop the CPU spins in balance_one() forever with
+ * IRQs disabled and the machine locks up. With the bound, balance_one() gives
+ * up after SCX_DSP_MAX_LOOPS rounds, kicks its own CPU with
+ * scx_bpf_kick_cpu(cpu, 0) to come back later, and the watchdog ejects the
+ * scheduler for the tasks it starves in the shared DSQ.
+ *
+ * The fentry/fexit programs at the end take no part in scheduling. They watch
+ * the kernel, not the scheduler: balance_scx() delimits a balance window on a
+ * CPU, scx_bpf_dispatch() calls inside it count the dispatch rounds, and a
+ * scx_bpf_kick_cpu(this_cpu, 0) call inside it is the break-out's self-kick.
+ * The next balance_scx() entry on the same CPU after a break-out is the
+ * reschedule the kick asked for, and its latency is recorded.
+ *
+ * Copyright (c) 2026 scx-loopguard developers
+ */
+
+#include <scx/common.bpf.h>
+
+char _license[] SEC("license") = "GPL";
+
+#define SHARED_DSQ	0
+
+/*
+ * The per-CPU arrays below are indexed by CPU number. The sizes and the
+ * rounds histogram slots are mirrored in dsp_loop.c, which checks them
+ * against the skeleton at build time.
+ */
+#define MAX_CPUS	128
+#define LAT_SLOTS	64
+
+enum rounds_slot {
+	RND_ZERO,	/* no dispatch round */
+	RND_BELOW,	/* 1 .. max_loops - 1 rounds */
+	RND_AT_MAX,	/* exactly max_loops rounds */
+	RND_ABOVE,	/* more than max_loops rounds */
+	NR_RND_SLOTS,
+};
+
+/* set by user space before load */
+const volatile s32 loop_cpu = -1;
+const volatile u32 max_loops;
+
+/* set by user space at run time */
+bool armed;
+bool watching;
+
+/* bpf_ktime_get_ns() of ops.exit(), CLOCK_MONOTONIC */
+u64 exit_at;
+
+/* the scheduler's own count of ops.dispatch() calls */
+u64 sched_dispatch_calls[MAX_CPUS];
+u64 sched_loop_dispatches[MAX_CPUS];
+
+UEI_DEFINE(uei);
+
+s32 BPF_STRUCT_OPS(dsp_loop_select_cpu, struct task_struct *p, s32 prev_cpu,
+		   u64 wake_flags)
+{
+	bool is_idle;
+
+	/* don't dispatch, every task must go through ops.enqueue() */
+	return scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+}
+
+void BPF_STRUCT_OPS(dsp_loop_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	scx_bpf_dispatch(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
+}
+
+static bool should_loop(s32 cpu)
+{
+	return READ_ONCE(armed) && (loop_cpu < 0 || cpu == loop_cpu);
+}
+
+void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct task_struct *p;
+	u32 idx = cpu;
+
+	if (idx < MAX_CPUS)
+		sched_dispatch_calls[idx]++;
+
+	if (!should_loop(cpu)) {
+		scx_bpf_consume(SHARED_DSQ);
+		return;
+	}
+
+	p = bpf_task_from_pid(1);
+	if (!p) {
+		scx_bpf_error("PID 1 not found");
+		return;
+	}
+
+	if (idx < MAX_CPUS)
+		sched_loop_dispatches[idx]++;
+
+	/*
+	 * PID 1 is never QUEUED on this scheduler: finish_dispatch() drops it
+	 * but this round still counts as progress for balance_one(). A zero
+	 * slice leaves the task's slice alone as it isn't ours to refill.
+	 */
+	scx_bpf_dispatch(p, SCX_DSQ_LOCAL, 0, 0);
+	bpf_task_release(p);
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(dsp_loop_init)
+{
+	return scx_bpf_create_dsq(SHARED_DSQ, -1);
+}
+
+void BPF_STRUCT_OPS(dsp_loop_exit, struct scx_exit_info *ei)
+{
+	exit_at = bpf_ktime_get_ns();
+	/* UEI_RECORD() writes uei.kind last, with a full barrier */
+	UEI_RECORD(uei, ei);
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops dsp_loop_ops = {
+	.select_cpu		= (void *)dsp_loop_select_cpu,
+	.enqueue		= (void *)dsp_loop_enqueue,
+	.dispatch		= (void *)dsp_loop_dispatch,
+	.init			= (void *)dsp_loop_init,
+	.exit			= (void *)dsp_loop_exit,
+	.name			= "dsp_loop",
+	.timeout_ms		= 1000U,
+};
+
+/*
+ * Observers. balance_scx() runs with the rq lock held and IRQs disabled, so
+ * the per-CPU state of a balance window is only ever touched by its own CPU
+ * and needs no atomics. The counters are only updated while @watching is set.
+ * The per-invocation state is tracked regardless so that an invocation in
+ * flight when @watching gets set is still counted whole.
+ */
+static bool obs_in_balance[MAX_CPUS];
+static u32 obs_cur_rounds[MAX_CPUS];
+static u32 obs_cur_self_kicks[MAX_CPUS];
+static bool obs_resched_pending[MAX_CPUS];
+static u64 obs_breakout_at[MAX_CPUS];
+
+u64 obs_invocations[MAX_CPUS];
+u64 obs_rounds[MAX_CPUS];
+u64 obs_max_rounds[MAX_CPUS];
+u64 obs_rounds_hist[MAX_CPUS][NR_RND_SLOTS];
+u64 obs_breakouts[MAX_CPUS];
+u64 obs_bad_breakouts[MAX_CPUS];
+u64 obs_first_breakout_at[MAX_CPUS];
+u64 obs_self_kicks[MAX_CPUS];
+u64 obs_bal_kicks_other[MAX_CPUS];
+u64 obs_bal_kicks_flagged[MAX_CPUS];
+u64 obs_ext_kicks[MAX_CPUS];
+u64 obs_resched[MAX_CPUS];
+u64 obs_lat_sum[MAX_CPUS];
+u64 obs_lat_max[MAX_CPUS];
+/* slot n counts latencies in [2^(n-1), 2^n - 1] ns, slot 0 counts 0 ns */
+u64 obs_lat_hist[MAX_CPUS][LAT_SLOTS];
+
+static u32 rounds_slot(u32 rounds)
+{
+	if (!rounds)
+		return RND_ZERO;
+	if (rounds < max_loops)
+		return RND_BELOW;
+	if (rounds == max_loops)
+		return RND_AT_MAX;
+	return RND_ABOVE;
+}
+
+/* fls64(): 0 for 0, otherwise the 1-based index of the highest set bit */
+static u32 lat_slot(u64 v)
+{
+	u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1) {
+		v >>= 1;
+		r += 1;
+	}
+	r += v;
+
+	return r < LAT_SLOTS ? r : LAT_SLOTS - 1;
+}
+
+SEC("fentry/balance_scx")
+int BPF_PROG(obs_balance_enter)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+	u64 lat;
+
+	if (cpu >= MAX_CPUS)
+		return 0;
+
+	if (obs_resched_pending[cpu]) {
+		obs_resched_pending[cpu] = false;
+		if (READ_ONCE(watching)) {
+			lat = bpf_ktime_get_ns() - obs_breakout_at[cpu];
+			obs_resched[cpu]++;
+			obs_lat_sum[cpu] += lat;
+			if (lat > obs_lat_max[cpu])
+				obs_lat_max[cpu] = lat;
+			obs_lat_hist[cpu][lat_slot(lat)]++;
+		}
+	}
+
+	obs_cur_rounds[cpu] = 0;
+	obs_cur_self_kicks[cpu] = 0;
+	obs_in_balance[cpu] = true;
+	return 0;
+}
+
+SEC("fexit/balance_scx")
+int BPF_PROG(obs_balance_exit)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+	u32 rounds, self_kicks;
+	u64 now;
+
+	if (cpu >= MAX_CPUS)
+		return 0;
+
+	obs_in_balance[cpu] = false;
+	rounds = obs_cur_rounds[cpu];
+	self_kicks = obs_cur_self_kicks[cpu];
+
+	if (!READ_ONCE(watching))
+		return 0;
+
+	obs_invocations[cpu]++;
+	obs_rounds[cpu] += rounds;
+	if (rounds > obs_max_rounds[cpu])
+		obs_max_rounds[cpu] = rounds;
+	obs_rounds_hist[cpu][rounds_slot(rounds)]++;
+	obs_self_kicks[cpu] += self_kicks;
+
+	if (!self_kicks)
+		return 0;
+
+	/* the invocation ended with a self-kick: a break-out */
+	now = bpf_ktime_get_ns();
+	obs_breakouts[cpu]++;
+	if (rounds != max_loops)
+		obs_bad_breakouts[cpu]++;
+	if (!obs_first_breakout_at[cpu])
+		obs_first_breakout_at[cpu] = now;
+	obs_breakout_at[cpu] = now;
+	obs_resched_pending[cpu] = true;
+	return 0;
+}
+
+/*
+ * One scx_bpf_dispatch() per round: this assumes, like the scheduler above,
+ * that ops.dispatch() dispatches at most one task per call.
+ */
+SEC("fentry/scx_bpf_dispatch")
+int BPF_PROG(obs_dispatch)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu < MAX_CPUS && obs_in_balance[cpu])
+		obs_cur_rounds[cpu]++;
+	return 0;
+}
+
+/*
+ * The core also calls scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE) from
+ * pick_task_scx(), outside balance_scx(). Only a kick of this very CPU with
+ * no flags from inside a balance window is a break-out's self-kick.
+ */
+SEC("fentry/scx_bpf_kick_cpu")
+int BPF_PROG(obs_kick_cpu, s32 cpu, u64 flags)
+{
+	u32 this_cpu = bpf_get_smp_processor_id();
+
+	if (this_cpu >= MAX_CPUS)
+		return 0;
+
+	if (!obs_in_balance[this_cpu]) {
+		/* may nest with IRQs, be atomic */
+		if (READ_ONCE(watching))
+			__sync_fetch_and_add(&obs_ext_kicks[this_cpu], 1);
+		return 0;
+	}
+
+	if (cpu == (s32)this_cpu && !flags) {
+		obs_cur_self_kicks[this_cpu]++;
+		return 0;
+	}
+
+	if (!READ_ONCE(watching))
+		return 0;
+	if (flags)
+		obs_bal_kicks_flagged[this_cpu]++;
+	else
+		obs_bal_kicks_other[this_cpu]++;
+	return 0;
+}

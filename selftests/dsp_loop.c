@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Trap balance_one() in its ops.dispatch() retry loop and verify that the
+ * kernel bounds the loop: it breaks out after SCX_DSP_MAX_LOOPS rounds,
+ * kicks its own CPU, comes back to balance, and the watchdog ejects the
+ * scheduler for the tasks it starves. On a kernel without the bound, the
+ * looping CPU spins with IRQs disabled and these tests never finish.
+ *
+ * Copyright (c) 2026 scx-loopguard developers
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <bpf/bpf.h>
+#include <poll.h>
+#include <sched.h>
+#include <scx/common.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "dsp_loop.bpf.skel.h"
+#include "scx_test.h"
+
+#ifndef SCHED_EXT
+#define SCHED_EXT		7
+#endif
+
+/* mirrored from dsp_loop.bpf.c */
+#define MAX_CPUS		128
+#define LAT_SLOTS		64
+enum rounds_slot {
+	RND_ZERO,
+	RND_BELOW,
+	RND_AT_MAX,
+	RND_ABOVE,
+	NR_RND_SLOTS,
+};
+
+static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_invocations) ==
+	       MAX_CPUS * sizeof(__u64), "MAX_CPUS differs from dsp_loop.bpf.c");
+static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_lat_hist) ==
+	       MAX_CPUS * LAT_SLOTS * sizeof(__u64), "LAT_SLOTS differs from dsp_loop.bpf.c");
+static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_rounds_hist) ==
+	       MAX_CPUS * NR_RND_SLOTS * sizeof(__u64), "NR_RND_SLOTS differs from dsp_loop.bpf.c");
+
+/*
+ * Two CPU-bound victims share the looping CPU. Whichever runs when the loop
+ * is armed is kept running by balance_one() (prev still has work and no other
+ * task reaches the local DSQ), but the other one sits in the shared DSQ where
+ * no CPU may consume it, so the watchdog always has a stalled task to find,
+ * even in partial mode where the victims are the only SCX tasks.
+ */
+#define NR_VICTIMS		2
+#define NR_OBSERVERS		4
+
+#define MSEC_NS			((u64)1000000)
+#define USEC_NS			((u64)1000)
+#define POLL_INTERVAL_US	10000
+#define READY_TIMEOUT_MS	10000
+#define EXIT_DEADLINE_MS	30000
+#define REAP_TIMEOUT_MS		10000
+#define STATE_TIMEOUT_MS	5000
+#define BUSY_CHILD_MS		50
+
+/*
+ * The watchdog checks every timeout_ms / 2 and a task counts as stalled once
+ * it has been runnable for timeout_ms, so the scheduler should be gone within
+ * 1.5 * timeout_ms of the first starved task. Allow twice that, plus slack for
+ * a slow (TCG) guest to run the disable path.
+ */
+/* SCX_DSP_MAX_LOOPS of the fix, for a kernel that lacks it */
+#define DSP_MAX_LOOPS_DFL	32
+
+#define EJECT_TIMEOUTS		3
+#define EJECT_SLACK_MS		2000
+
+struct dsp_loop_ctx {
+	const char *name;
+	bool partial;
+	s32 loop_cpu;		/* -1: every CPU loops */
+	int victim_cpu;
+	int nr_cpus;
+	u64 max_loops;
+	bool bound_missing;	/* no SCX_DSP_MAX_LOOPS in BTF */
+	u64 timeout_ms;
+	struct dsp_loop *skel;
+	struct bpf_link *obs_links[NR_OBSERVERS];
+	struct bpf_link *ops_link;
+	pid_t victims[NR_VICTIMS];
+};
+
+struct dsp_loop_stats {
+	u64 invocations;
+	u64 rounds;
+	u64 max_rounds;
+	u64 rounds_hist[NR_RND_SLOTS];
+	u64 breakouts;
+	u64 foreign_breakouts;	/* on a CPU that wasn't told to loop */
+	u64 bad_breakouts;
+	u64 first_breakout_at;
+	u64 self_kicks;
+	u64 bal_kicks_other;
+	u64 bal_kicks_flagged;
+	u64 ext_kicks;
+	u64 resched;
+	u64 lat_sum;
+	u64 lat_max;
+	u64 lat_hist[LAT_SLOTS];
+	u64 sched_dispatch_calls;
+	u64 sched_loop_dispatches;
+};
+
+static u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void victim_main(int cpu, bool partial, int ready_fd)
+{
+	struct sched_param param = {};
+	cpu_set_t mask;
+	char c = 'r';
+
+	CPU_ZERO(&mask);
+	CPU_SET(cpu, &mask);
+	if (sched_setaffinity(0, sizeof(mask), &mask))
+		_exit(1);
+	if (partial && sched_setscheduler(0, SCHED_EXT, &param))
+		_exit(2);
+	if (write(ready_fd, &c, 1) != 1)
+		_exit(3);
+	close(ready_fd);
+
+	for (;;)
+		;
+}
+
+static enum scx_test_status start_victims(struct dsp_loop_ctx *ctx)
+{
+	struct pollfd pfd;
+	int fds[2], i, nr_ready = 0;
+	u64 deadline;
+	char c;
+
+	SCX_FAIL_IF(pipe(fds), "pipe() failed (%s)", strerror(errno));
+
+	fflush(NULL);
+	for (i = 0; i < NR_VICTIMS; i++) {
+		pid_t pid = fork();
+
+		if (!pid) {
+			close(fds[0]);
+			victim_main(ctx->victim_cpu, ctx->partial, fds[1]);
+		}
+		if (pid < 0) {
+			SCX_ERR("fork() failed (%s)", strerror(errno));
+			break;
+		}
+		ctx->victims[i] = pid;
+	}
+	close(fds[1]);
+
+	pfd.fd = fds[0];
+	pfd.events = POLLIN;
+	deadline = now_ns() + READY_TIMEOUT_MS * MSEC_NS;
+	while (i == NR_VICTIMS && nr_ready < NR_VICTIMS && now_ns() < deadline) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(fds[0], &c, 1) != 1)
+			break;
+		nr_ready++;
+	}
+	close(fds[0]);
+
+	SCX_FAIL_IF(nr_ready != NR_VICTIMS,
+		    "Expected %d victims ready on CPU %d%s, got %d",
+		    NR_VICTIMS, ctx->victim_cpu,
+		    ctx->partial ? " with SCHED_EXT" : "", nr_ready);
+	return SCX_TEST_PASS;
+}
+
+/* SIGKILL and reap any victim left, blocking */
+static void stop_victims(struct dsp_loop_ctx *ctx)
+{
+	int i;
+
+	for (i = 0; i < NR_VICTIMS; i++) {
+		if (ctx->victims[i] <= 0)
+			continue;
+		kill(ctx->victims[i], SIGKILL);
+		waitpid(ctx->victims[i], NULL, 0);
+		ctx->victims[i] = 0;
+	}
+}
+
+/* reap @pid, giving up after @timeout_ms */
+static bool reap_timeout(pid_t pid, int *status, u64 timeout_ms)
+{
+	u64 deadline = now_ns() + timeout_ms * MSEC_NS;
+	pid_t ret;
+
+	do {
+		ret = waitpid(pid, status, WNOHANG);
+		if (ret == pid)
+			return true;
+		if (ret < 0)
+			return false;
+		usleep(POLL_INTERVAL_US);
+	} while (now_ns() < deadline);
+
+	return false;
+}
+
+static bool read_state(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/sched_ext/state", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fgets(buf, len, f);
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ok;
+}
+
+static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
+{
+	struct dsp_loop__bss *bss = ctx->skel->bss;
+	int cpu, i;
+
+	memset(st, 0, sizeof(*st));
+	for (cpu = 0; cpu < ctx->nr_cpus; cpu++) {
+		st->invocations += bss->obs_invocations[cpu];
+		st->rounds += bss->obs_rounds[cpu];
+		if (bss->obs_max_rounds[cpu] > st->max_rounds)
+			st->max_rounds = bss->obs_max_rounds[cpu];
+		for (i = 0; i < NR_RND_SLOTS; i++)
+			st->rounds_hist[i] += bss->obs_rounds_hist[cpu][i];
+		st->breakouts += bss->obs_breakouts[cpu];
+		if (ctx->loop_cpu >= 0 && cpu != ctx->loop_cpu)
+			st->foreign_breakouts += bss->obs_breakouts[cpu];
+		st->bad_breakouts += bss->obs_bad_breakouts[cpu];
+		if (bss->obs_first_breakout_at[cpu] &&
+		    (!st->first_breakout_at ||
+		     bss->obs_first_breakout_at[cpu] < st->first_breakout_at))
+			st->first_breakout_at = bss->obs_first_breakout_at[cpu];
+		st->self_kicks += bss->obs_self_kicks[cpu];
+		st->bal_kicks_other += bss->obs_bal_kicks_other[cpu];
+		st->bal_kicks_flagged += bss->obs_bal_kicks_flagged[cpu];
+		st->ext_kicks += bss->obs_ext_kicks[cpu];
+		st->resched += bss->obs_resched[cpu];
+		st->lat_sum += bss->obs_lat_sum[cpu];
+		if (bss->obs_lat_max[cpu] > st->lat_max)
+			st->lat_max = bss->obs_lat_max[cpu];
+		for (i = 0; i < LAT_SLOTS; i++)
+			st->lat_hist[i] += bss->obs_lat_hist[cpu][i];
+		st->sched_dispatch_calls += bss->sched_dispatch_calls[cpu];
+		st->sched_loop_dispatches += bss->sched_loop_dispatches[cpu];
+	}
+}
+
+/*
+ * The @pct percentile of the reschedule latency, in usecs. The histogram only
+ * has log2 resolution, so this is the upper bound of the slot holding the
+ * percentile (2^n - 1 ns for slot n), rounded up to a whole usec.
+ */
+static u64 lat_percentile_us(const struct dsp_loop_stats *st, u64 pct)
+{
+	u64 total = 0, want, seen = 0;
+	int i;
+
+	for (i = 0; i < LAT_SLOTS; i++)
+		total += st->lat_hist[i];
+	if (!total)
+		return 0;
+
+	want = (total * pct + 99) / 100;
+	for (i = 0; i < LAT_SLOTS; i++) {
+		seen += st->lat_hist[i];
+		if (seen >= want)
+			break;
+	}
+	if (i >= LAT_SLOTS)
+		i = LAT_SLOTS - 1;
+	if (!i)
+		return 0;
+
+	return (((1ULL << i) - 1) + USEC_NS - 1) / USEC_NS;
+}
+
+static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)
+{
+	struct bpf_program *progs[NR_OBSERVERS] = {
+		ctx->skel->progs.obs_balance_enter,
+		ctx->skel->progs.obs_balance_exit,
+		ctx->skel->progs.obs_dispatch,
+		ctx->skel->progs.obs_kick_cpu,
+	};
+	int i;
+
+	for (i = 0; i < NR_OBSERVERS; i++) {
+		ctx->obs_links[i] = bpf_program__attach(progs[i]);
+		SCX_FAIL_IF(!ctx->obs_links[i], "Failed to attach %s (%s)",
+			    bpf_program__name(progs[i]), strerror(errno));
+	}
+	return SCX_TEST_PASS;
+}
+
+/* after the ejection, tasks must run and the scheduler must unload */
+static enum scx_test_status check_usable(struct dsp_loop_ctx *ctx)
+{
+	char state[32] = "";
+	u64 deadline;
+	int i, status = -1;
+	pid_t pid;
+
+	for (i = 0; i < NR_VICTIMS; i++) {
+		SCX_FAIL_IF(kill(ctx->victims[i], SIGKILL),
+			    "Failed to kill victim %d (%s)", ctx->victims[i], strerror(errno));
+		SCX_FAIL_IF(!reap_timeout(ctx->victims[i], &status, REAP_TIMEOUT_MS),
+			    "Victim %d not reaped within %dms", ctx->victims[i],
+			    REAP_TIMEOUT_MS);
+		ctx->victims[i] = 0;
+	}
+
+	fflush(NULL);
+	pid = fork();
+	SCX_FAIL_IF(pid < 0, "fork() failed (%s)", strerror(errno));
+	if (!pid) {
+		u64 end = now_ns() + BUSY_CHILD_MS * MSEC_NS;
+
+		while (now_ns() < end)
+			;
+		_exit(0);
+	}
+	if (!reap_timeout(pid, &status, REAP_TIMEOUT_MS)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		SCX_FAIL("Busy child %d did not finish within %dms", pid, REAP_TIMEOUT_MS);
+	}
+	SCX_FAIL_IF(!WIFEXITED(status) || WEXITSTATUS(status),
+		    "Busy child %d failed (status 0x%x)", pid, status);
+
+	SCX_EQ(bpf_link__destroy(ctx->ops_link), 0);
+	ctx->ops_link = NULL;
+
+	deadline = now_ns() + STATE_TIMEOUT_MS * MSEC_NS;
+	while (!read_state(state, sizeof(state)) || strcmp(state, "disabled")) {
+		SCX_FAIL_IF(now_ns() >= deadline,
+			    "Expected sched_ext state \"disabled\", got \"%s\"", state);
+		usleep(POLL_INTERVAL_US);
+	}
+	return SCX_TEST_PASS;
+}
+
+static enum scx_test_status setup_common(void **ctxp, const char *name,
+					 bool one_cpu, bool partial)
+{
+	struct dsp_loop_ctx *ctx;
+	struct dsp_loop *skel;
+	int nr_cpus = libbpf_num_possible_cpus();
+	u64 max_loops = 0;
+	bool bound_missing = false;
+
+	SCX_FAIL_IF(nr_cpus <= 0, "libbpf_num_possible_cpus() failed (%d)", nr_cpus);
+	SCX_FAIL_IF(nr_cpus > MAX_CPUS, "%d CPUs, the observers only track %d",
+		    nr_cpus, MAX_CPUS);
+
+	/*
+	 * The bound is what's under test. A kernel without it has no
+	 * SCX_DSP_MAX_LOOPS in its BTF: run anyway, against the value the fix
+	 * uses, so that the test shows what happens there (the looping CPUs
+	 * never come back), and fail at the end if it ever gets there.
+	 */
+	if (!__COMPAT_read_enum("scx_consts", "SCX_DSP_MAX_LOOPS", &max_loops)) {
+		fprintf(stderr, "SCX_DSP_MAX_LOOPS missing from vmlinux BTF: %s\n",
+			"the dispatch loop is unbounded, expect a lock-up");
+		max_loops = DSP_MAX_LOOPS_DFL;
+		bound_missing = true;
+	}
+	SCX_GT(max_loops, 0);
+	SCX_FAIL_IF(partial && !SCX_OPS_SWITCH_PARTIAL, "SCX_OPS_SWITCH_PARTIAL missing");
+
+	ctx = calloc(1, sizeof(*ctx));
+	SCX_FAIL_IF(!ctx, "Failed to allocate ctx");
+	ctx->name = name;
+	ctx->partial = partial;
+	ctx->nr_cpus = nr_cpus;
+	ctx->max_loops = max_loops;
+	ctx->bound_missing = bound_missing;
+	/* with a single CPU, one_cpu loops on every CPU, that's fine */
+	ctx->loop_cpu = one_cpu ? nr_cpus - 1 : -1;
+	ctx->victim_cpu = nr_cpus - 1;
+
+	skel = dsp_loop__open();
+	if (!skel) {
+		free(ctx);
+		SCX_FAIL("Failed to open skel");
+	}
+	skel->rodata->loop_cpu = ctx->loop_cpu;
+	skel->rodata->max_loops = max_loops;
+	if (partial)
+		skel->struct_ops.dsp_loop_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
+	ctx->timeout_ms = skel->struct_ops.dsp_loop_ops->timeout_ms;
+
+	if (dsp_loop__load(skel)) {
+		dsp_loop__destroy(skel);
+		free(ctx);
+		SCX_FAIL("Failed to load skel");
+	}
+	ctx->skel = skel;
+
+	*ctxp = ctx;
+	return SCX_TEST_PASS;
+}
+
+static enum scx_test_status dsp_loop_run(void *arg)
+{
+	struct dsp_loop_ctx *ctx = arg;
+	struct dsp_loop *skel = ctx->skel;
+	struct user_exit_info *ei = &skel->data->uei;
+	u64 eject_bound_ms = EJECT_TIMEOUTS * ctx->timeout_ms + EJECT_SLACK_MS;
+	u64 arm_at, exit_at, eject_ms, min_resched;
+	struct dsp_loop_stats st;
+	enum scx_test_status status;
+
+	status = attach_observers(ctx);
+	if (status != SCX_TEST_PASS)
+		return status;
+
+	ctx->ops_link = bpf_map__attach_struct_ops(skel->maps.dsp_loop_ops);
+	SCX_FAIL_IF(!ctx->ops_link, "Failed to attach scheduler");
+
+	status = start_victims(ctx);
+	if (status != SCX_TEST_PASS)
+		return status;
+
+	SCX_EQ(UEI_EXITED(skel, uei), EXIT_KIND(SCX_EXIT_NONE));
+
+	skel->bss->watching = true;
+	arm_at = now_ns();
+	skel->bss->armed = true;
+
+	while (!UEI_EXITED(skel, uei)) {
+		SCX_FAIL_IF(now_ns() - arm_at > EXIT_DEADLINE_MS * MSEC_NS,
+			    "Scheduler not ejected within %dms of arming",
+			    EXIT_DEADLINE_MS);
+		usleep(POLL_INTERVAL_US);
+	}
+	skel->bss->armed = false;
+	skel->bss->watching = false;
+
+	exit_at = skel->bss->exit_at;
+	eject_ms = exit_at > arm_at ? (exit_at - arm_at) / MSEC_NS : 0;
+	collect_stats(ctx, &st);
+
+	/* one machine-readable line, printed in pieces to keep the format strings whole */
+	printf("LOOPGUARD test=%s cpus=%d breakouts=%lu kicks=%lu resched=%lu",
+	       ctx->name, ctx->nr_cpus, st.breakouts, st.self_kicks, st.resched);
+	printf(" max_rounds=%lu eject_ms=%lu lat_p50_us=%lu lat_p99_us=%lu lat_max_us=%lu",
+	       st.max_rounds, eject_ms, lat_percentile_us(&st, 50),
+	       lat_percentile_us(&st, 99), st.lat_max / USEC_NS);
+	printf(" bpf_dispatches=%lu observed_rounds=%lu\n",
+	       st.sched_loop_dispatches, st.rounds);
+
+	printf("%s: loop_cpu=%d victim_cpu=%d partial=%d max_loops=%lu invocations=%lu\n",
+	       ctx->name, ctx->loop_cpu, ctx->victim_cpu, ctx->partial, ctx->max_loops,
+	       st.invocations);
+	printf("%s: rounds/invocation 0:%lu 1..max-1:%lu max:%lu >max:%lu\n",
+	       ctx->name, st.rounds_hist[RND_ZERO], st.rounds_hist[RND_BELOW],
+	       st.rounds_hist[RND_AT_MAX], st.rounds_hist[RND_ABOVE]);
+	printf("%s: first_breakout_ms=%lu lat_avg_us=%lu dispatch_calls=%lu\n",
+	       ctx->name,
+	       st.first_breakout_at > arm_at ? (st.first_breakout_at - arm_at) / MSEC_NS : 0,
+	       st.resched ? st.lat_sum / st.resched / USEC_NS : 0,
+	       st.sched_dispatch_calls);
+	printf("%s: kicks in balance: other=%lu flagged=%lu, outside balance: %lu\n",
+	       ctx->name, st.bal_kicks_other, st.bal_kicks_flagged, st.ext_kicks);
+	printf("%s: exit: %s (%s)\n", ctx->name, ei->reason, ei->msg);
+	fflush(stdout);
+
+	/* 0. the bound exists at all (without it, this point is never reached) */
+	SCX_FAIL_IF(ctx->bound_missing, "No SCX_DSP_MAX_LOOPS in this kernel");
+
+	/* 1. ejected by the watchdog */
+	SCX_EQ(ei->kind, EXIT_KIND(SCX_EXIT_ERROR_STALL));
+	SCX_FAIL_IF(!strstr(ei->reason, "runnable task stall"),
+		    "Expected reason \"runnable task stall\", got \"%s\"", ei->reason);
+	SCX_FAIL_IF(!strstr(ei->msg, "failed to run for") &&
+		    !strstr(ei->msg, "watchdog failed to check in"),
+		    "Expected a watchdog stall message, got \"%s\"", ei->msg);
+
+	/* 2. ... promptly */
+	SCX_GT(exit_at, arm_at);
+	SCX_LE(eject_ms, eject_bound_ms);
+
+	/* 3. every break-out after exactly SCX_DSP_MAX_LOOPS rounds, with a self-kick */
+	SCX_GT(st.breakouts, 0);
+	SCX_EQ(st.max_rounds, ctx->max_loops);
+	SCX_EQ(st.rounds_hist[RND_ABOVE], 0);
+	SCX_EQ(st.bad_breakouts, 0);
+	SCX_EQ(st.self_kicks, st.breakouts);
+	SCX_EQ(st.bal_kicks_other, 0);
+	SCX_EQ(st.foreign_breakouts, 0);
+	SCX_GE(st.first_breakout_at, arm_at);
+	SCX_LE(st.first_breakout_at, exit_at);
+
+	/* 4. the kicked CPU came back, bar the last break-out per CPU */
+	min_resched = st.breakouts > (u64)ctx->nr_cpus ? st.breakouts - ctx->nr_cpus : 0;
+	SCX_GT(st.resched, 0);
+	SCX_GE(st.resched, min_resched);
+	SCX_LE(st.resched, st.breakouts);
+
+	/* 5. the scheduler saw at least the rounds the kernel made */
+	SCX_GT(st.rounds, 0);
+	SCX_GT(st.sched_loop_dispatches, 0);
+	SCX_LE(st.rounds, st.sched_loop_dispatches);
+
+	/* 6. the system is still usable */
+	return check_usable(ctx);
+}
+
+static void dsp_loop_cleanup(void *arg)
+{
+	struct dsp_loop_ctx *ctx = arg;
+	int i;
+
+	/* stop looping first, so that the victims can be reaped */
+	ctx->skel->bss->armed = false;
+	ctx->skel->bss->watching = false;
+	bpf_link__destroy(ctx->ops_link);
+	stop_victims(ctx);
+	for (i = 0; i < NR_OBSERVERS; i++)
+		bpf_link__destroy(ctx->obs_links[i]);
+	dsp_loop__destroy(ctx->skel);
+	free(ctx);
+}
+
+static enum scx_test_status setup_all_cpus(void **ctx)
+{
+	return setup_common(ctx, "dsp_loop_all_cpus", false, false);
+}
+
+static enum scx_test_status setup_one_cpu(void **ctx)
+{
+	return setup_common(ctx, "dsp_loop_one_cpu", true, false);
+}
+
+static enum scx_test_status setup_partial(void **ctx)
+{
+	return setup_common(ctx, "dsp_loop_partial", false, true);
+}
+
+struct scx_test dsp_loop_all_cpus = {
+	.name = "dsp_loop_all_cpus",
+	.description = "Trap ops.dispatch() on all CPUs, expect bounded loops and a stall exit",
+	.setup = setup_all_cpus,
+	.run = dsp_loop_run,
+	.cleanup = dsp_loop_cleanup,
+};
+
+struct scx_test dsp_loop_one_cpu = {
+	.name = "dsp_loop_one_cpu",
+	.description = "Trap ops.dispatch() on the last CPU, expect bounded loops and a stall exit",
+	.setup = setup_one_cpu,
+	.run = dsp_loop_run,
+	.cleanup = dsp_loop_cleanup,
+};
+
+struct scx_test dsp_loop_partial = {
+	.name = "dsp_loop_partial",
+	.description = "Trap ops.dispatch() on all CPUs in partial mode, expect a bounded loop",
+	.setup = setup_partial,
+	.run = dsp_loop_run,
+	.cleanup = dsp_loop_cleanup,
+};
+
+REGISTER_SCX_TEST(&dsp_loop_all_cpus)
+REGISTER_SCX_TEST(&dsp_loop_one_cpu)
+REGISTER_SCX_TEST(&dsp_loop_partial)
