@@ -64,6 +64,24 @@ step() {
 	msg "$tag" "$what done in $(elapsed "$t0")"
 }
 
+# logto FILE CMD...: CMD's output into FILE (everything under V=1 to the
+# terminal too); on failure, the tail of FILE and its path.
+logto() {
+	local log=$1 rc=0
+	shift
+	mkdir -p "$(dirname "$log")"
+	if [[ $V == 1 ]]; then
+		"$@" 2>&1 | tee "$log" || rc=$?
+	else
+		"$@" >"$log" 2>&1 || rc=$?
+	fi
+	if ((rc)); then
+		tail -n 30 "$log" >&2
+		msg FAIL "full log: $log"
+	fi
+	return "$rc"
+}
+
 need_root() {
 	[[ $(id -u) == 0 ]] ||
 		die "this step needs root (debootstrap, chroot and bind mounts); run it as root or with sudo"

@@ -43,14 +43,14 @@ stage_userspace() {
 		return
 	fi
 	mkdir -p "$ST" "$SCX" "$OUT/logs"
-	step USER "sched_ext selftests" with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
-		-C "$linux/tools/testing/selftests/sched_ext" O="$KB" OUTPUT="$ST" LLVM=1 \
-		>"$OUT/logs/build-selftests.log" 2>&1 ||
-		{ tail -n 30 "$OUT/logs/build-selftests.log" >&2; die 1 "the selftests do not build"; }
-	step USER "tools/sched_ext schedulers" with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
-		-C "$linux/tools/sched_ext" O="$KB" LLVM=1 \
-		>"$OUT/logs/build-sched_ext.log" 2>&1 ||
-		{ tail -n 30 "$OUT/logs/build-sched_ext.log" >&2; die 1 "tools/sched_ext does not build"; }
+	step USER "sched_ext selftests" logto "$OUT/logs/build-selftests.log" \
+		with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
+		-C "$linux/tools/testing/selftests/sched_ext" O="$KB" OUTPUT="$ST" LLVM=1 ||
+		die 1 "the selftests do not build"
+	step USER "tools/sched_ext schedulers" logto "$OUT/logs/build-sched_ext.log" \
+		with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
+		-C "$linux/tools/sched_ext" O="$KB" LLVM=1 ||
+		die 1 "tools/sched_ext does not build"
 	cp "$KB"/build/bin/scx_* "$SCX/"
 	echo "$key" >"$WORK/userspace/.key"
 }

@@ -39,7 +39,8 @@ overlay() {
 			[[ -f $f ]] || continue
 			mkdir -p "$LINUX/$dest"
 			cp "$f" "$LINUX/$dest/"
-			git_lg add "$dest/$(basename "$f")"
+			# -f: a selftest folder's .gitignore ignores all but sources
+			git_lg add -f "$dest/$(basename "$f")"
 		done
 	done
 	git_lg commit -q --amend --no-edit --no-verify

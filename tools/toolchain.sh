@@ -27,7 +27,16 @@ if [[ ${TOOLCHAIN:-chroot} == host ]]; then
 	exit 0
 fi
 
+# The guest runs vng's shell virtme-init from the chroot, which powers the
+# guest off with "poweroff -f" when the command is done. A minbase chroot has
+# no poweroff: init would exit and every run would end in a kernel panic.
+fixups() {
+	[[ -e $CHROOT/usr/local/sbin/poweroff ]] ||
+		ln -sf /bin/busybox "$CHROOT/usr/local/sbin/poweroff"
+}
+
 if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then
+	fixups
 	msg TOOLS "chroot $CHROOT is up to date"
 	exit 0
 fi
@@ -67,5 +76,6 @@ CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" \
 
 rm -rf "$CHROOT"
 mv "$tmp" "$CHROOT"
+fixups
 echo "$want_stamp" >"$STAMP"
 msg TOOLS "chroot ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"

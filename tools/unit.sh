@@ -148,8 +148,15 @@ t_splat_clean() {
 	"$T/ktap.py" has-splat "$DATA/console-clean.log" >/dev/null || rc=$?
 	((rc == 1))
 }
-t_splat_warning() { "$T/ktap.py" has-splat "$DATA/console-warning.log" | grep -q "WARNING: CPU: 1 PID"; }
-t_splat_rcu() { "$T/ktap.py" has-splat "$DATA/console-rcu-stall.log" | grep -q "detected stalls"; }
+# Recorded from a real run (single-threaded TCG): all 24 selftests printed
+# "ok", yet both vCPUs reported soft lockups. The run must fail on the splat.
+t_splat_fails_all_ok_run() {
+	local log=$DATA/console-lockup-all-ok.log r=$TMP/r3.txt
+	: >"$r"
+	"$T/ktap.py" runner "$log" s "$r" 2>/dev/null || return 1
+	[[ $(grep -c '^ok' "$r") == 24 ]] || return 1
+	"$T/ktap.py" has-splat "$log" | grep -q "soft lockup - CPU#1 stuck for 75s"
+}
 t_splat_list() {
 	local l
 	for l in "BUG: kernel NULL pointer dereference, address: 0000000000000008" \
@@ -157,10 +164,24 @@ t_splat_list() {
 		"INFO: task kworker/0:1:42 blocked for more than 30 seconds." \
 		"Kernel panic - not syncing: Fatal exception" \
 		"Oops: general protection fault, probably for non-canonical address" \
-		"unreferenced object 0xffff888003a1c000 (size 64):"; do
+		"unreferenced object 0xffff888003a1c000 (size 64):" \
+		"WARNING: CPU: 1 PID: 42 at kernel/sched/ext.c:2873 balance_one+0x1a/0x2b0" \
+		"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:" \
+		"Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"; do
 		"$T/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "missed: $l"; return 1; }
 	done
 }
+# What a healthy run prints must not count as a splat.
+t_splat_benign() {
+	local l
+	for l in 'sched_ext: BPF scheduler "dsp_loop" disabled (runnable task stall)' \
+		"sched_ext: dsp_loop: runner[210] failed to run for 1.453s" \
+		"clocksource: Long readout interval, skipping watchdog check" \
+		"virtme-init: script returned {0}"; do
+		! "$T/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "false alarm: $l"; return 1; }
+	done
+}
+
 # The report ends with the plain summary line and fails on any failure.
 t_report() {
 	local r=$TMP/rep.txt out
