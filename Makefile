@@ -23,9 +23,10 @@ SETUP := toolchain tree series
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: 'all', plus unit checks, 1-CPU runs and the baseline negative control
+## test: 'all', plus unit checks, checkpatch, 1-CPU and soak runs, the qmap reproducer and the baseline negative control
 test:
-	@$(P) reset unit $(SETUP) kernels userspace patched patched_1cpu qmap baseline report
+	@$(P) reset unit $(SETUP) checkpatch kernels userspace patched patched_1cpu soak \
+		qmap baseline report
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:

@@ -51,9 +51,12 @@ enum rounds_slot {
 	NR_RND_SLOTS,
 };
 
-/* set by user space before load */
-const volatile s32 loop_cpu = -1;
-const volatile u32 max_loops;
+/*
+ * Set by user space before load. Plain globals rather than const rodata: the
+ * verifier cannot fold them, which costs nothing here.
+ */
+s32 loop_cpu = -1;
+u32 max_loops;
 
 /* set by user space at run time */
 bool armed;

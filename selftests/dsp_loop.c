@@ -403,8 +403,8 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 		free(ctx);
 		SCX_FAIL("Failed to open skel");
 	}
-	skel->rodata->loop_cpu = ctx->loop_cpu;
-	skel->rodata->max_loops = max_loops;
+	skel->data->loop_cpu = ctx->loop_cpu;
+	skel->bss->max_loops = max_loops;
 	if (partial)
 		skel->struct_ops.dsp_loop_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
 	ctx->timeout_ms = skel->struct_ops.dsp_loop_ops->timeout_ms;

@@ -21,39 +21,6 @@ kmake() {
 	with_lock in_chroot make -C "$LINUX" O="$KB" LLVM=1 -j"$JOBS" "${q[@]}" "$@"
 }
 
-# Run a long make with its output in a log, a heartbeat every minute, and the
-# tail of the log on failure. V=1 shows everything instead.
-logged() {
-	local log=$1 pid rc=0 t0
-	shift
-	if [[ $V == 1 ]]; then
-		"$@" 2>&1 | tee "$log"
-		return
-	fi
-	t0=$(date +%s)
-	"$@" >"$log" 2>&1 &
-	pid=$!
-	while ! wait_for "$pid" 60; do
-		msg "..." "$(elapsed "$t0") $(grep -E '^\s+(CC|LD|RUSTC|BTF|AR|AS)' "$log" | tail -n1 | xargs)"
-	done
-	wait "$pid" || rc=$?
-	if ((rc)); then
-		tail -n 30 "$log" >&2
-		msg FAIL "full log: $log"
-	fi
-	return "$rc"
-}
-
-# wait_for PID SECS: true when PID ended within SECS.
-wait_for() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 1
-	done
-	return 1
-}
-
 configure() {
 	local want
 	want=$(cat "$FRAG" | sha256sum | cut -c1-16)
@@ -75,6 +42,18 @@ configure() {
 	echo "$want" >"$KB/.lg-config"
 }
 
+# check_image REF: the image just built must match REF's source, as far as
+# the loop guard goes: SCX_DSP_MAX_LOOPS is in vmlinux's BTF exactly when
+# REF's ext.c has it. This catches a tree switched under a running build,
+# which would make the baseline silently carry the fix.
+check_image() {
+	local src=0 bin=0
+	git -C "$LINUX" grep -q SCX_DSP_MAX_LOOPS "$1" -- kernel/sched/ext.c && src=1
+	in_chroot bpftool btf dump file "$KB/vmlinux" 2>/dev/null | grep -q 'SCX_DSP_MAX_LOOPS' && bin=1
+	((src == bin)) ||
+		die 1 "the $1 image does not match its source (SCX_DSP_MAX_LOOPS: source $src, BTF $bin); run 'make kernels' again"
+}
+
 build() {
 	local name=$1 ref=lg/$1 key dest t0
 	git -C "$LINUX" rev-parse -q --verify "$ref" >/dev/null ||
@@ -91,9 +70,10 @@ build() {
 		mkdir -p "$OUT/logs"
 		t0=$(date +%s)
 		msg BUILD "$name kernel ($ref $(git -C "$LINUX" rev-parse --short "$ref")) ..."
-		logged "$OUT/logs/build-$name.log" kmake ||
+		logto "$OUT/logs/build-$name.log" kmake ||
 			die 1 "the $name kernel does not build"
 		echo "$key" >"$KB/.lg-built"
+		check_image "$ref"
 		mkdir -p "$dest.tmp"
 		cp "$KB/arch/x86/boot/bzImage" "$KB/System.map" "$KB/.config" "$dest.tmp/"
 		git -C "$LINUX" rev-parse "$ref" >"$dest.tmp/commit"
@@ -117,6 +97,7 @@ want=$(readlink "$WORK/kernels/$last")
 run git -C "$LINUX" checkout -q -f "lg/$last"
 if [[ $(cat "$KB/.lg-built" 2>/dev/null) != "$want" ]]; then
 	configure
-	logged "$OUT/logs/build-$last.log" kmake || die 1 "the $last kernel does not build"
+	logto "$OUT/logs/build-$last.log" kmake || die 1 "the $last kernel does not build"
+	check_image "lg/$last"
 	echo "$want" >"$KB/.lg-built"
 fi

@@ -64,16 +64,27 @@ step() {
 	msg "$tag" "$what done in $(elapsed "$t0")"
 }
 
-# logto FILE CMD...: CMD's output into FILE (everything under V=1 to the
-# terminal too); on failure, the tail of FILE and its path.
+# logto FILE CMD...: CMD's output into FILE, with a heartbeat line (elapsed
+# time, last line of FILE) every minute while it runs. V=1 shows everything
+# instead. On failure: the tail of FILE and its path.
 logto() {
-	local log=$1 rc=0
+	local log=$1 rc=0 pid t0 i
 	shift
 	mkdir -p "$(dirname "$log")"
 	if [[ $V == 1 ]]; then
 		"$@" 2>&1 | tee "$log" || rc=$?
 	else
-		"$@" >"$log" 2>&1 || rc=$?
+		t0=$(date +%s)
+		"$@" >"$log" 2>&1 &
+		pid=$!
+		while kill -0 "$pid" 2>/dev/null; do
+			for ((i = 0; i < 60; i++)); do
+				kill -0 "$pid" 2>/dev/null || break 2
+				sleep 1
+			done
+			msg "..." "$(elapsed "$t0") $(tail -n1 "$log" | cut -c1-70 | xargs)"
+		done
+		wait "$pid" || rc=$?
 	fi
 	if ((rc)); then
 		tail -n 30 "$log" >&2
@@ -120,6 +131,7 @@ in_chroot() {
 		return
 	fi
 	[[ -x $CHROOT/bin/sh ]] || die "no toolchain chroot at $CHROOT; run 'make toolchain'"
+	need_root
 	mkdir -p "$WORK" "$OUT"
 	run ${LG_TIMEOUT:+timeout -k 10 "$LG_TIMEOUT"} \
 		unshare --mount --pid --fork --kill-child --propagation private -- /bin/bash -ec '

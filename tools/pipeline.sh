@@ -19,7 +19,9 @@ TO_STALL=${TO_STALL:-75}
 
 ktap() { "$T/ktap.py" "$@"; }
 
-# The new tests of this project: the names registered in selftests/*.c.
+# The new tests of this project: the names registered in selftests/*.c, all
+# of which contain NEW_FILTER, so one runner -t NEW_FILTER runs them all.
+NEW_FILTER=dsp_loop
 new_tests() {
 	sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' \
 		"$LG_TOP"/selftests/*.c 2>/dev/null
@@ -83,11 +85,10 @@ stage_patched() {
 
 # The new tests again on a 1-CPU guest (the 2-CPU run is in stage_patched).
 stage_patched_1cpu() {
-	local t
-	for t in $(new_tests); do
-		kselftests "patched-1cpu-$t" patched 1 "$t"
-	done
+	kselftests patched-1cpu patched 1 "$NEW_FILTER"
 }
+
+stage_checkpatch() { "$T/checkpatch.sh"; }
 
 # The negative control: each new test, alone, on the kernel without the fix.
 # It must fail or freeze the guest; a pass means the test proves nothing.
@@ -118,7 +119,7 @@ stage_baseline() {
 stage_soak() {
 	local name=patched-soak rc=0 n=${SOAK:-10}
 	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) -- \
-		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" dsp_loop || rc=$?
+		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$NEW_FILTER" || rc=$?
 	"$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS" || true
 	console_result "$name" "$rc"
 }

@@ -84,7 +84,9 @@ apply_series() {
 	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline), lg/patched $(git_lg rev-parse --short lg/patched)"
 }
 
+# Branch switches rewrite the tree a kernel build may be reading: hold the
+# build/VM lock.
 case ${1:-apply} in
-apply) apply_series ;;
+apply) with_lock apply_series ;;
 *) die "usage: series.sh [apply]" ;;
 esac

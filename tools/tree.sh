@@ -100,8 +100,9 @@ prepare() {
 	msg TREE "$LINUX: Linux $(kver "$LINUX") from ${origin%%@*}, base $(git -C "$LINUX" rev-parse --short lg/base)"
 }
 
+# Re-creating the tree must not happen under a running build: hold the lock.
 case ${1:-prepare} in
-prepare) prepare ;;
+prepare) with_lock prepare ;;
 check) check_tree "$2" ;;
 *) die "usage: tree.sh [prepare | check DIR]" ;;
 esac

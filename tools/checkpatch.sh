@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# checkpatch.pl --strict on every patch of the series, as git format-patch
+# writes it from lg/patched. A patch passes with 0 errors, 0 warnings and 0
+# checks, except for these, each matched narrowly and named in the result:
+#
+#   UNKNOWN_COMMIT_ID   the tree is a source tarball with no upstream history,
+#                       so no upstream commit id can be looked up
+#   FILE_PATH_CHANGES   a new file under a path that MAINTAINERS already lists
+#   VOLATILE            "const volatile" in a *.bpf.c file: the BPF rodata
+#                       idiom, settable before load (patch 1, as upstream)
+. "$(dirname "$0")/lib.sh"
+
+LINUX=$WORK/linux
+RESULTS=${RESULTS:-$OUT/results.txt}
+DIR=$OUT/series
+rm -rf "$DIR"
+mkdir -p "$DIR"
+git -C "$LINUX" format-patch -q --zero-commit -o "$DIR" lg/baseline..lg/patched ||
+	die "git format-patch failed; run 'make series' first"
+
+no_history=$([[ $(git -C "$LINUX" rev-list --count lg/base) == 1 ]] && echo 1)
+
+# covered PATH: MAINTAINERS has an F: pattern that is a prefix of PATH.
+covered() {
+	awk -v p="$1" '/^F:\t/ { f = $2; sub(/\*$/, "", f); if (index(p, f) == 1) { found = 1; exit } }
+		END { exit !found }' "$LINUX/MAINTAINERS"
+}
+
+# accepted PATCH "FILE:LINE: TYPE:KIND: ..." -> prints the exception name
+accepted() {
+	local patch=$1 line=$2 kind n text f
+	kind=$(sed -n 's/^[^:]*:[0-9]*: [A-Z]*:\([A-Z_0-9]*\):.*/\1/p' <<<"$line")
+	n=$(sed -n 's/^[^:]*:\([0-9]*\):.*/\1/p' <<<"$line")
+	case $kind in
+	UNKNOWN_COMMIT_ID)
+		[[ -n $no_history ]] && echo "$kind (no upstream history in a tarball tree)"
+		;;
+	FILE_PATH_CHANGES)
+		for f in $(git apply --numstat --summary "$patch" | sed -n 's/^ create mode [0-9]* //p'); do
+			covered "$f" || return 1
+		done
+		echo "$kind (new files already covered by MAINTAINERS)"
+		;;
+	VOLATILE)
+		text=$(sed -n "${n}p" "$patch")
+		f=$(awk -v n="$n" 'NR <= n && /^\+\+\+ b\// { f = substr($0, 7) } END { print f }' "$patch")
+		[[ $text == "+const volatile "* && $f == *.bpf.c ]] &&
+			echo "$kind (BPF rodata 'const volatile' in $f)"
+		;;
+	esac
+}
+
+rc=0
+for p in "$DIR"/*.patch; do
+	name=checkpatch/$(basename "$p" .patch)
+	out=$(cd "$LINUX" && ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)
+	bad=() ok=()
+	while IFS= read -r l; do
+		[[ -n $l ]] || continue
+		if e=$(accepted "$p" "$l"); then
+			ok+=("$e")
+		else
+			bad+=("$l")
+		fi
+	done <<<"$out"
+	if ((${#bad[@]})); then
+		printf '    %s\n' "${bad[@]}" >&2
+		"$LG_TOP/tools/ktap.py" add "$RESULTS" "not ok" "$name" "${#bad[@]} problem(s)"
+		rc=1
+	else
+		"$LG_TOP/tools/ktap.py" add "$RESULTS" ok "$name" \
+			"0 errors, 0 warnings, 0 checks$( ((${#ok[@]})) && printf '; accepted: %s' "$(printf '%s\n' "${ok[@]}" | sort -u | paste -sd ';')")"
+	fi
+done
+exit "$rc"
