@@ -86,18 +86,25 @@ build() {
 	ln -sfn "$key" "$WORK/kernels/$name"
 }
 
+# main NAME...: every checkout and build below runs under one hold of the
+# lock, so that nothing can switch the tree between a checkout and its build.
+main() {
+	local n last want
+	for n in "$@"; do
+		build "$n"
+	done
+	# Leave the last kernel's tree checked out and built, for M= modules and
+	# the selftests: rebuild it if another kernel was built into $KB after it.
+	last=${!#}
+	want=$(readlink "$WORK/kernels/$last")
+	run git -C "$LINUX" checkout -q -f "lg/$last"
+	if [[ $(cat "$KB/.lg-built" 2>/dev/null) != "$want" ]]; then
+		configure
+		logto "$OUT/logs/build-$last.log" kmake || die 1 "the $last kernel does not build"
+		check_image "lg/$last"
+		echo "$want" >"$KB/.lg-built"
+	fi
+}
+
 [[ $# -gt 0 ]] || die "usage: kbuild.sh NAME... (baseline, patched)"
-for n in "$@"; do
-	build "$n"
-done
-# Leave the last kernel's tree checked out and built, for M= modules and the
-# selftests: rebuild it if another kernel was built into $KB after it.
-last=${!#}
-want=$(readlink "$WORK/kernels/$last")
-run git -C "$LINUX" checkout -q -f "lg/$last"
-if [[ $(cat "$KB/.lg-built" 2>/dev/null) != "$want" ]]; then
-	configure
-	logto "$OUT/logs/build-$last.log" kmake || die 1 "the $last kernel does not build"
-	check_image "lg/$last"
-	echo "$want" >"$KB/.lg-built"
-fi
+with_lock main "$@"

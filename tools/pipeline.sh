@@ -36,7 +36,9 @@ stage_kernels() { "$T/kbuild.sh" baseline patched; }
 
 # User space is built once, from the patched tree, and run on both kernels
 # (CO-RE): the sched_ext selftests and the tools/sched_ext schedulers.
-stage_userspace() {
+stage_userspace() { with_lock build_userspace; }
+
+build_userspace() {
 	local linux=$WORK/linux q=() key
 	[[ $V == 1 ]] || q=(-s)
 	key=$(git -C "$linux" rev-parse HEAD^{tree})

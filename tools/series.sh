@@ -26,6 +26,22 @@ patch_subject() {
 	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
 }
 
+# message_commit PATCH: an empty commit with PATCH's author, date and message.
+message_commit() {
+	local info=$WORK/mailinfo
+	git mailinfo "$info.msg" "$info.patch" <"$1" >"$info" ||
+		die "cannot parse $(basename "$1")"
+	{
+		sed -n 's/^Subject: //p' "$info"
+		echo
+		cat "$info.msg"
+	} >"$info.full"
+	GIT_AUTHOR_NAME=$(sed -n 's/^Author: //p' "$info") \
+		GIT_AUTHOR_EMAIL=$(sed -n 's/^Email: //p' "$info") \
+		GIT_AUTHOR_DATE=$(sed -n 's/^Date: //p' "$info") \
+		git_lg commit -q --allow-empty --no-verify -F "$info.full"
+}
+
 # overlay N PATCH SRC=DEST...: copy the files of repo folder SRC (not
 # recursive) into tree folder DEST and fold them into patch N's commit.
 overlay() {
@@ -69,7 +85,10 @@ apply_series() {
 	while read -r p overlays; do
 		n=$((n + 1))
 		[[ -f $LG_TOP/kernel/$p ]] || die "kernel/series names $p, which does not exist"
-		if ! git_lg am -q --keep-cr "$LG_TOP/kernel/$p" >"$WORK/am.log" 2>&1; then
+		if ! grep -q '^diff --git ' "$LG_TOP/kernel/$p"; then
+			# Only a message: its files all come from the overlay.
+			message_commit "$LG_TOP/kernel/$p"
+		elif ! git_lg am -q --keep-cr "$LG_TOP/kernel/$p" >"$WORK/am.log" 2>&1; then
 			git_lg am --abort >/dev/null 2>&1 || true
 			git_lg checkout -q -f lg/base
 			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"

@@ -105,10 +105,30 @@ t_series_ok() {
 	WORK=$TMP/w2 LG_TOP=$TMP/p1 "$T/series.sh" || return 1
 	local l=$TMP/w2/linux
 	# baseline lacks the guard, patched has it and patch 2 on top
-	! git -C "$l" show lg/baseline:kernel/sched/ext.c | grep -q nr_loops &&
-		git -C "$l" show lg/patched:kernel/sched/ext.c | grep -q nr_loops &&
-		git -C "$l" show lg/patched:kernel/sched/ext.c | grep -q 'new'
+	! grep -q nr_loops <(git -C "$l" show lg/baseline:kernel/sched/ext.c) &&
+		grep -q nr_loops <(git -C "$l" show lg/patched:kernel/sched/ext.c) &&
+		grep -q 'new' <(git -C "$l" show lg/patched:kernel/sched/ext.c)
 }
+# A message-only patch whose files come from a repo folder (SRC=DEST).
+t_series_overlay() {
+	fake_tree "$TMP/s4" 6 12
+	fake_series "$TMP/p4" "$TMP/s4"
+	rm "$TMP"/p4/kernel/0002-*.patch
+	mkdir -p "$TMP/p4/doc"
+	echo "new text" >"$TMP/p4/doc/guide.rst"
+	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
+		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
+		"Subject: [PATCH] doc: Add a guide" "" "Why the guide." "" \
+		"Signed-off-by: A U Thor <author@example.org>" "---" >"$TMP/p4/kernel/0002-doc.patch"
+	sed -i '2d' "$TMP/p4/kernel/series"
+	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/series"
+	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w5 LG_TOP=$TMP/p4 "$T/series.sh" || return 1
+	local l=$TMP/w5/linux
+	[[ $(git -C "$l" show lg/patched:Documentation/x/guide.rst) == "new text" ]] &&
+		[[ $(git -C "$l" log -1 --format='%an|%s' lg/patched) == "A U Thor|doc: Add a guide" ]]
+}
+
 t_series_conflict() {
 	fake_tree "$TMP/s2" 6 12
 	fake_series "$TMP/p2" "$TMP/s2" bad
@@ -157,7 +177,9 @@ t_splat_fails_all_ok_run() {
 	: >"$r"
 	"$T/ktap.py" runner "$log" s "$r" 2>/dev/null || return 1
 	[[ $(grep -c '^ok' "$r") == 24 ]] || return 1
-	"$T/ktap.py" has-splat "$log" | grep -q "soft lockup - CPU#1 stuck for 75s"
+	local found
+	found=$("$T/ktap.py" has-splat "$log") || return 1
+	grep -q "soft lockup - CPU#1 stuck for 75s" <<<"$found"
 }
 t_splat_list() {
 	local l
