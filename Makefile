@@ -4,7 +4,7 @@
 
 # Where the toolchain chroot, the kernel tree and the builds are kept (kept
 # across runs, outside the repo), and where logs and results are written.
-CACHE ?= $(HOME)/.cache/scx-loopguard
+CACHE ?= $(if $(HOME),$(HOME)/.cache,/var/cache)/scx-loopguard
 O ?= $(CURDIR)/out
 V ?= 0
 export CACHE V

@@ -268,11 +268,12 @@ static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
 /*
  * The @pct percentile of the reschedule latency, in usecs. The histogram only
  * has log2 resolution, so this is the upper bound of the slot holding the
- * percentile (2^n - 1 ns for slot n), rounded up to a whole usec.
+ * percentile (2^n - 1 ns for slot n), rounded up to a whole usec, and never
+ * more than the largest latency seen.
  */
 static u64 lat_percentile_us(const struct dsp_loop_stats *st, u64 pct)
 {
-	u64 total = 0, want, seen = 0;
+	u64 total = 0, want, seen = 0, bound;
 	int i;
 
 	for (i = 0; i < LAT_SLOTS; i++)
@@ -291,7 +292,8 @@ static u64 lat_percentile_us(const struct dsp_loop_stats *st, u64 pct)
 	if (!i)
 		return 0;
 
-	return (((1ULL << i) - 1) + USEC_NS - 1) / USEC_NS;
+	bound = ((1ULL << i) - 1) < st->lat_max ? ((1ULL << i) - 1) : st->lat_max;
+	return (bound + USEC_NS - 1) / USEC_NS;
 }
 
 static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)

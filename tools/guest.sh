@@ -15,6 +15,11 @@ banner() {
 	echo "LOOPGUARD-GUEST $1 kernel=$(uname -r) cpus=$(nproc)"
 }
 
+# A live guest always prints something: the host tells a frozen guest from a
+# quiet test by this heartbeat, every 2 s, on the guest's output (not in the
+# files under RUNDIR).
+( while sleep 2; do echo "LOOPGUARD-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+
 selftests() {
 	local bin=$1 rundir=$2 filter=${3:-}
 	banner start

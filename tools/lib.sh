@@ -10,7 +10,10 @@
 set -o pipefail
 
 LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scx-loopguard}
+if [[ -z ${CACHE:-} ]]; then
+	CACHE=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+	CACHE=${CACHE:-/var/cache}/scx-loopguard
+fi
 CHROOT=${CHROOT:-$CACHE/chroot}
 WORK=${WORK:-$CACHE/work}
 OUT=${OUT:-$LG_TOP/out}

@@ -13,9 +13,13 @@ KB=$WORK/build
 ST=$WORK/userspace/selftests
 SCX=$WORK/userspace/sched_ext
 GUEST_CPUS=${CPUS:-2}
-# Per-run host timeouts, in seconds: generous for TCG, but bounded.
-TO_SUITE=${TO_SUITE:-600}
-TO_STALL=${TO_STALL:-75}
+# Per-run host timeouts, in seconds: generous for TCG (a guest can take 50 s
+# to boot), but bounded. A guest that goes silent for IDLE_* seconds after
+# its test started is frozen (the guest scripts print a heartbeat).
+TO_SUITE=${TO_SUITE:-900}
+TO_STALL=${TO_STALL:-240}
+IDLE_SUITE=60
+IDLE_STALL=20
 
 ktap() { "$T/ktap.py" "$@"; }
 
@@ -67,6 +71,7 @@ console_result() {
 	3) ktap add "$RESULTS" "not ok" "$name/console" "kernel splat, see $OUT/logs/$name.log" ;;
 	124) ktap add "$RESULTS" "not ok" "$name/console" "guest hung, see $OUT/logs/$name.log" ;;
 	125) ktap add "$RESULTS" "not ok" "$name/console" "guest panicked, see $OUT/logs/$name.log" ;;
+	126) ktap add "$RESULTS" "not ok" "$name/console" "the test never started, see $OUT/logs/$name.log" ;;
 	*) ktap add "$RESULTS" "not ok" "$name/console" "harness error $rc" ;;
 	esac
 }
@@ -74,7 +79,8 @@ console_result() {
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
 kselftests() {
 	local name=$1 kernel=$2 cpus=$3 filter=${4:-} rc=0
-	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" -- \
+	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
 	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
 	console_result "$name" "$rc"
@@ -93,34 +99,46 @@ stage_patched_1cpu() {
 stage_checkpatch() { "$T/checkpatch.sh"; }
 
 # The negative control: each new test, alone, on the kernel without the fix.
-# It must fail or freeze the guest; a pass means the test proves nothing.
+# It must freeze the guest or fail; a pass means the test proves nothing.
 stage_baseline() {
-	local t name rc out
+	local t rc
 	for t in $(new_tests); do
-		name=baseline-$t
 		rc=0
-		"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" -- \
-			"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
-		out=$("$T/ktap.py" runner "$OUT/runs/$name/runner.txt" x /dev/null 2>&1 | head -n1)
-		case $rc in
-		124) ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: guest froze, killed after ${TO_STALL}s" ;;
-		3 | 125) ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: lockup splat or panic in the console" ;;
-		*)
-			if [[ $out == *" ok "* && $out != *"not ok"* ]]; then
-				ktap add "$RESULTS" "not ok" "baseline/$t" "passed without the fix: the test proves nothing"
-			else
-				ktap add "$RESULTS" ok "baseline/$t" "stall reproduced: the test failed without the fix"
-			fi
-			;;
-		esac
+		"$T/vm.sh" run "baseline-$t" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+			-s 'BPF scheduler "dsp_loop" enabled' -i "$IDLE_STALL" -- \
+			"$T/guest.sh" selftests "$ST" "$OUT/runs/baseline-$t" "$t" || rc=$?
+		stall_verdict "baseline-$t" "$rc" "$t"
 	done
+}
+
+# stall_verdict NAME RC WHAT: the baseline must freeze (or fail) once the
+# test has started; a run that never got there proves nothing either way.
+stall_verdict() {
+	local name=$1 rc=$2 what=$3 out
+	out=$(grep -E '^(ok|not ok) ' "$OUT/runs/$name/runner.txt" 2>/dev/null | head -n1)
+	case $rc in
+	124) ktap add "$RESULTS" ok "$name" "stall reproduced: guest froze once $what started" ;;
+	3 | 125) ktap add "$RESULTS" ok "$name" "stall reproduced: lockup or panic once $what started" ;;
+	126) ktap add "$RESULTS" "not ok" "$name" "$what never started within ${TO_STALL}s" ;;
+	0 | 1)
+		if [[ $out == "ok "* ]]; then
+			ktap add "$RESULTS" "not ok" "$name" "passed without the fix: the test proves nothing"
+		elif [[ -n $out ]]; then
+			ktap add "$RESULTS" ok "$name" "the test failed without the fix (no freeze)"
+		else
+			ktap add "$RESULTS" "not ok" "$name" "$what finished without freezing (vm rc $rc)"
+		fi
+		;;
+	*) ktap add "$RESULTS" "not ok" "$name" "harness error (vm rc $rc)" ;;
+	esac
 }
 
 # SOAK=N consecutive runs of the new tests in one patched guest: every run
 # must pass; the spread of each figure is printed.
 stage_soak() {
 	local name=patched-soak rc=0 n=${SOAK:-10}
-	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) -- \
+	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$NEW_FILTER" || rc=$?
 	"$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS" || true
 	console_result "$name" "$rc"
@@ -133,23 +151,21 @@ stage_qmap() {
 	for k in patched baseline; do
 		name=$k-qmap
 		rc=0
-		"$T/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" -- \
+		"$T/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
+			-s 'BPF scheduler "qmap" enabled' -i "$IDLE_STALL" -- \
 			"$T/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || rc=$?
 		res=$(cat "$OUT/runs/$name/result.txt" 2>/dev/null)
-		if [[ $k == patched ]]; then
-			if ((rc == 0)) && grep -q 'state=disabled' <<<"$res" &&
-				grep -q 'disabled (runnable task stall)' <<<"$res"; then
-				ktap add "$RESULTS" ok "$name" "watchdog ejected qmap, system carried on"
-			else
-				ktap add "$RESULTS" "not ok" "$name" "no watchdog exit (vm rc $rc): $(tr '\n' ' ' <<<"$res")"
-			fi
-			console_result "$name" "$rc"
-		else
-			case $rc in
-			124 | 3 | 125) ktap add "$RESULTS" ok "$name" "stall reproduced: guest froze (vm rc $rc)" ;;
-			*) ktap add "$RESULTS" "not ok" "$name" "qmap -l did not freeze the baseline: $(tr '\n' ' ' <<<"$res")" ;;
-			esac
+		if [[ $k == baseline ]]; then
+			stall_verdict "$name" "$rc" "qmap -l 100"
+			continue
 		fi
+		if ((rc == 0)) && grep -q 'state=disabled' <<<"$res" &&
+			grep -q 'disabled (runnable task stall)' <<<"$res"; then
+			ktap add "$RESULTS" ok "$name" "watchdog ejected qmap, system carried on"
+		else
+			ktap add "$RESULTS" "not ok" "$name" "no watchdog exit (vm rc $rc): $(tr '\n' ' ' <<<"$res")"
+		fi
+		console_result "$name" "$rc"
 	done
 }
 

@@ -30,9 +30,11 @@ fi
 # The guest runs vng's shell virtme-init from the chroot, which powers the
 # guest off with "poweroff -f" when the command is done. A minbase chroot has
 # no poweroff: init would exit and every run would end in a kernel panic.
+# virtme-init's PATH has /usr/local/bin but not /usr/local/sbin.
 fixups() {
-	[[ -e $CHROOT/usr/local/sbin/poweroff ]] ||
-		ln -sf /bin/busybox "$CHROOT/usr/local/sbin/poweroff"
+	[[ -L $CHROOT/usr/local/bin/poweroff ]] ||
+		ln -sf /bin/busybox "$CHROOT/usr/local/bin/poweroff"
+	rm -f "$CHROOT/usr/local/sbin/poweroff"
 }
 
 if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then

@@ -3,15 +3,20 @@
 # Boot a kernel under virtme-ng and run one command in it, with a hard
 # host-side timeout, the console saved to a log, and a splat scan.
 #
-#   vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] -- CMD...
+#   vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] [-s REGEX -i SECS] -- CMD...
 #   vm.sh shell KERNEL [-c CPUS]
 #
 # NAME names the run: $OUT/logs/NAME.log holds the console and the guest's
 # output; $OUT/runs/NAME/ is writable by the guest. KERNEL is "patched",
 # "baseline" or a bzImage path. Exit status:
 #   0 command passed, clean console    1 command failed
-#   3 kernel splat in the console      124 guest hung (host timeout)
-#   125 guest panicked                 2 harness error, guest never booted
+#   3 kernel splat in the console      124 guest hung (host timeout, or with
+#   125 guest panicked                     -s/-i: silent for SECS after REGEX)
+#   2 harness error, guest never booted    126 timeout before REGEX was seen
+#
+# -s REGEX -i SECS: once REGEX shows up in the log (the test has started), a
+# guest that prints nothing for SECS is frozen: the guest scripts print a
+# heartbeat every 2 s, so only a guest with every CPU stuck goes silent.
 . "$(dirname "$0")/lib.sh"
 
 kernel_image() {
@@ -53,12 +58,14 @@ vng_args() {
 }
 
 cmd_run() {
-	local name=$1 cpus=2 secs=300 mem=2G rc=0 log rundir t0 opt
+	local name=$1 cpus=2 secs=300 mem=2G rc=0 log rundir t0 opt start='' idle=0
 	KIMG=$(kernel_image "$2")
 	shift 2
 	OPTIND=1
-	while getopts c:t:m: opt; do
+	while getopts c:t:m:s:i: opt; do
 		case $opt in
+		s) start=$OPTARG ;;
+		i) idle=$OPTARG ;;
 		c) cpus=$OPTARG ;;
 		t) secs=$OPTARG ;;
 		m) mem=$OPTARG ;;
@@ -81,10 +88,18 @@ cmd_run() {
 	msg VM "$name: $(basename "$(dirname "$KIMG")")/$(basename "$KIMG"), $cpus CPU(s), $ACCEL_USED, timeout ${secs}s"
 	# The lock keeps one VM (or build) at a time; the timeout covers the
 	# guest only, not the wait for the lock.
-	LG_TIMEOUT=$secs with_lock in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null || rc=$?
+	with_lock watch_guest "$log" "$secs" "$start" "$idle" || rc=$?
 	[[ $V == 1 ]] && cat "$log" >&2
 
-	if ((rc == 124 || rc == 137)); then
+	if ((rc == 126)); then
+		echo "scx-loopguard: TIMEOUT: the test did not start within ${secs}s" >>"$log"
+		msg TIMEOUT "$name: '$start' never showed up within ${secs}s (log: $log)"
+		return 126
+	elif ((rc == 123)); then
+		echo "scx-loopguard: HANG: silent for ${idle}s after '$start', guest killed by the host" >>"$log"
+		msg HANG "$name: guest froze: no output for ${idle}s after the test started (log: $log)"
+		return 124
+	elif ((rc == 124 || rc == 137)); then
 		echo "scx-loopguard: HANG: no exit after ${secs}s, guest killed by the host" >>"$log"
 		msg HANG "$name: guest did not finish within ${secs}s (log: $log)"
 		return 124
@@ -92,7 +107,9 @@ cmd_run() {
 		msg PANIC "$name: guest panicked after $(elapsed "$t0") (log: $log)"
 		return 125
 	fi
-	if ! grep -q 'Linux version' "$log"; then
+	# Any timestamped kernel line: the first ones, before the serial
+	# console is up, never reach the log.
+	if ! grep -qE '^\[ *[0-9]+\.[0-9]+\] ' "$log"; then
 		tail -n 5 "$log" >&2
 		msg ERROR "$name: the guest never booted (vng exit $rc, log: $log)"
 		return 2
@@ -103,6 +120,44 @@ cmd_run() {
 	fi
 	msg VM "$name: exit $rc after $(elapsed "$t0")"
 	((rc == 0)) || return 1
+}
+
+# watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG, kill it after
+# SECS (124), or (123) after IDLE silent seconds once START is in LOG; 126 if
+# SECS ran out before START showed up.
+watch_guest() {
+	local log=$1 secs=$2 start=$3 idle=$4 pid t0 size last_size=-1 quiet=0 started=0 rc=0
+	in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null &
+	pid=$!
+	t0=$(date +%s)
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if [[ -n $start ]] && ((!started)) && grep -qE -- "$start" "$log"; then
+			started=1
+		fi
+		size=$(stat -c %s "$log")
+		if ((size == last_size)); then
+			quiet=$((quiet + 1))
+		else
+			quiet=0
+			last_size=$size
+		fi
+		if ((started && idle > 0 && quiet >= idle)); then
+			rc=123
+		elif (($(date +%s) - t0 >= secs)); then
+			rc=124
+			[[ -n $start ]] && ((!started)) && rc=126
+		fi
+		if ((rc)); then
+			# in_chroot runs vng in its own PID namespace: killing its
+			# root process takes QEMU down with it.
+			pkill -KILL -P "$pid" 2>/dev/null
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return "$rc"
+		fi
+	done
+	wait "$pid"
 }
 
 cmd_shell() {
