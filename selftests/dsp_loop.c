@@ -436,12 +436,19 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	if (status != SCX_TEST_PASS)
 		return status;
 
-	ctx->ops_link = bpf_map__attach_struct_ops(skel->maps.dsp_loop_ops);
-	SCX_FAIL_IF(!ctx->ops_link, "Failed to attach scheduler");
-
+	/*
+	 * Victims first: until the scheduler is attached, they run as normal
+	 * tasks (SCHED_EXT falls back to the fair class). Attaching and then
+	 * arming right away leaves the watchdog no window to catch a victim
+	 * starved by the set-up itself, which on one CPU in partial mode,
+	 * where the fair class always goes first, it otherwise can.
+	 */
 	status = start_victims(ctx);
 	if (status != SCX_TEST_PASS)
 		return status;
+
+	ctx->ops_link = bpf_map__attach_struct_ops(skel->maps.dsp_loop_ops);
+	SCX_FAIL_IF(!ctx->ops_link, "Failed to attach scheduler");
 
 	SCX_EQ(UEI_EXITED(skel, uei), EXIT_KIND(SCX_EXIT_NONE));
 
