@@ -48,13 +48,15 @@ accepted() {
 		[[ $text == "+const volatile "* && $f == *.bpf.c ]] &&
 			echo "$kind (BPF rodata 'const volatile' in $f)"
 		;;
+	*) return 1 ;;
 	esac
 }
 
 rc=0
 for p in "$DIR"/*.patch; do
 	name=checkpatch/$(basename "$p" .patch)
-	out=$(cd "$LINUX" && ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)
+	# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
+	out=$(cd "$LINUX" && in_chroot ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)
 	bad=() ok=()
 	while IFS= read -r l; do
 		[[ -n $l ]] || continue

@@ -46,9 +46,22 @@ fi
 need_root
 mirror=${MIRROR:-$(apt_mirror)}
 
+# A complete chroot whose package list changed: install what is new.
+if [[ -f $STAMP ]] && [[ $(sed -n 1p "$CHROOT/.scx-loopguard-suite" 2>/dev/null) == "$SUITE" ]]; then
+	if step APT "updating the chroot's packages" logto "$CACHE/apt.log" \
+		in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $PKGS"; then
+		fixups
+		echo "$want_stamp" >"$STAMP"
+		exit 0
+	fi
+	msg TOOLS "update failed (see $CACHE/apt.log), re-creating the chroot"
+fi
+
+mkdir -p "$CACHE"
 if ! command -v debootstrap >/dev/null; then
 	step APT "installing debootstrap on the host" \
-		bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null' ||
+		logto "$CACHE/host-apt.log" bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap' ||
 		die "could not install debootstrap from the host's apt sources"
 fi
 
@@ -61,8 +74,8 @@ fi
 mkdir -p "$CACHE"
 tmp=$CHROOT.new
 rm -rf "$tmp"
-step CHROOT "debootstrap $SUITE (minbase)" \
-	debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
+step CHROOT "debootstrap $SUITE (minbase)" logto "$CACHE/debootstrap.log" \
+	debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" ||
 	die "debootstrap failed, see $CACHE/debootstrap.log"
 
 printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$tmp/etc/apt/sources.list"
@@ -71,13 +84,13 @@ printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
 chmod +x "$tmp/usr/sbin/policy-rc.d"
 
 CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" \
-	in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends $PKGS" \
-	>"$CACHE/apt.log" 2>&1 ||
+	logto "$CACHE/apt.log" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $PKGS" ||
 	die "package install into the chroot failed, see $CACHE/apt.log"
 
 rm -rf "$CHROOT"
 mv "$tmp" "$CHROOT"
 fixups
+echo "$SUITE" >"$CHROOT/.scx-loopguard-suite"
 echo "$want_stamp" >"$STAMP"
 msg TOOLS "chroot ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"
