@@ -48,7 +48,8 @@ qmap() {
 	done
 	timeout -s INT "$secs" "$bin/scx_qmap" -l "$count" >"$rundir/qmap.txt" 2>&1 || rc=$?
 	kill "${pids[@]}" 2>/dev/null
-	wait 2>/dev/null
+	# Not a bare wait: the heartbeat is a background job too.
+	wait "${pids[@]}" 2>/dev/null
 	state=$(cat /sys/kernel/sched_ext/state 2>/dev/null)
 	echo "qmap_rc=$rc state=$state" | tee "$rundir/result.txt"
 	dmesg | grep -E 'sched_ext: BPF scheduler "qmap"' | tee -a "$rundir/result.txt"
