@@ -45,15 +45,15 @@ vm:
 kernels:
 	@$(P) $(SETUP) kernels
 
-## toolchain / tree / series / userspace: one set-up step each
+## toolchain: one set-up step; also tree, series, userspace
 toolchain tree series userspace:
 	@$(P) $@
 
-## clean: remove the logs and results ($(O))
+## clean: remove the logs and results (O=, default ./out)
 clean:
 	rm -rf $(OUT)
 
-## distclean: also remove the caches: chroot, kernel tree, builds ($(CACHE))
+## distclean: also remove the caches: chroot, kernel tree, builds (CACHE=)
 distclean: clean
 	rm -rf $(CACHE)
 
