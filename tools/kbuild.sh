@@ -47,9 +47,11 @@ configure() {
 # REF's ext.c has it. This catches a tree switched under a running build,
 # which would make the baseline silently carry the fix.
 check_image() {
-	local src=0 bin=0
+	local src=0 bin=0 n
 	git -C "$LINUX" grep -q SCX_DSP_MAX_LOOPS "$1" -- kernel/sched/ext.c && src=1
-	in_chroot bpftool btf dump file "$KB/vmlinux" 2>/dev/null | grep -q 'SCX_DSP_MAX_LOOPS' && bin=1
+	# grep -c reads it all: with pipefail, grep -q could SIGPIPE bpftool.
+	n=$(in_chroot bpftool btf dump file "$KB/vmlinux" 2>/dev/null | grep -c 'SCX_DSP_MAX_LOOPS')
+	((n > 0)) && bin=1
 	((src == bin)) ||
 		die 1 "the $1 image does not match its source (SCX_DSP_MAX_LOOPS: source $src, BTF $bin); run 'make kernels' again"
 }
