@@ -56,6 +56,15 @@ check_image() {
 		die 1 "the $1 image does not match its source (SCX_DSP_MAX_LOOPS: source $src, BTF $bin); run 'make kernels' again"
 }
 
+# make_image REF KEY: build the checked-out REF into $KB, check the image
+# against REF's source, and record KEY as what $KB now holds.
+make_image() {
+	configure
+	logto "$OUT/logs/build-${1#lg/}.log" kmake || die 1 "the ${1#lg/} kernel does not build"
+	check_image "$1"
+	echo "$2" >"$KB/.lg-built"
+}
+
 build() {
 	local name=$1 ref=lg/$1 key dest t0
 	git -C "$LINUX" rev-parse -q --verify "$ref" >/dev/null ||
@@ -68,14 +77,9 @@ build() {
 	dest=$WORK/kernels/$key
 	if [[ ! -f $dest/bzImage ]]; then
 		run git -C "$LINUX" checkout -q -f "$ref"
-		configure
-		mkdir -p "$OUT/logs"
 		t0=$(date +%s)
 		msg BUILD "$name kernel ($ref $(git -C "$LINUX" rev-parse --short "$ref")) ..."
-		logto "$OUT/logs/build-$name.log" kmake ||
-			die 1 "the $name kernel does not build"
-		echo "$key" >"$KB/.lg-built"
-		check_image "$ref"
+		make_image "$ref" "$key"
 		mkdir -p "$dest.tmp"
 		cp "$KB/arch/x86/boot/bzImage" "$KB/System.map" "$KB/.config" "$dest.tmp/"
 		git -C "$LINUX" rev-parse "$ref" >"$dest.tmp/commit"
@@ -100,12 +104,7 @@ main() {
 	last=${!#}
 	want=$(readlink "$WORK/kernels/$last")
 	run git -C "$LINUX" checkout -q -f "lg/$last"
-	if [[ $(cat "$KB/.lg-built" 2>/dev/null) != "$want" ]]; then
-		configure
-		logto "$OUT/logs/build-$last.log" kmake || die 1 "the $last kernel does not build"
-		check_image "lg/$last"
-		echo "$want" >"$KB/.lg-built"
-	fi
+	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "lg/$last" "$want"
 }
 
 [[ $# -gt 0 ]] || die "usage: kbuild.sh NAME... (baseline, patched)"

@@ -37,6 +37,12 @@ fixups() {
 	rm -f "$CHROOT/usr/local/sbin/poweroff"
 }
 
+# install_packages: the package list into $CHROOT, logged to $CACHE/apt.log.
+install_packages() {
+	logto "$CACHE/apt.log" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $PKGS"
+}
+
 if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then
 	fixups
 	msg TOOLS "chroot $CHROOT is up to date"
@@ -48,9 +54,7 @@ mirror=${MIRROR:-$(apt_mirror)}
 
 # A complete chroot whose package list changed: install what is new.
 if [[ -f $STAMP ]] && [[ $(sed -n 1p "$CHROOT/.scx-loopguard-suite" 2>/dev/null) == "$SUITE" ]]; then
-	if step APT "updating the chroot's packages" logto "$CACHE/apt.log" \
-		in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends $PKGS"; then
+	if step APT "updating the chroot's packages" install_packages; then
 		fixups
 		echo "$want_stamp" >"$STAMP"
 		exit 0
@@ -83,9 +87,7 @@ printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$tmp/etc/apt/sources.list"
 printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
 chmod +x "$tmp/usr/sbin/policy-rc.d"
 
-CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" \
-	logto "$CACHE/apt.log" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends $PKGS" ||
+CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" install_packages ||
 	die "package install into the chroot failed, see $CACHE/apt.log"
 
 rm -rf "$CHROOT"

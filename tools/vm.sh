@@ -103,7 +103,7 @@ cmd_run() {
 		echo "scx-loopguard: HANG: silent for ${idle}s after '$start', guest killed by the host" >>"$log"
 		msg HANG "$name: guest froze: no output for ${idle}s after the test started (log: $log)"
 		return 124
-	elif ((rc == 124 || rc == 137)); then
+	elif ((rc == 124)); then
 		echo "scx-loopguard: HANG: no exit after ${secs}s, guest killed by the host" >>"$log"
 		msg HANG "$name: guest did not finish within ${secs}s (log: $log)"
 		return 124
