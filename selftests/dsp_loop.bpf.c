@@ -22,9 +22,13 @@
  * The fentry/fexit programs at the end take no part in scheduling. They watch
  * the kernel, not the scheduler: balance_scx() delimits a balance window on a
  * CPU, scx_bpf_dispatch() calls inside it count the dispatch rounds, and a
- * scx_bpf_kick_cpu(this_cpu, 0) call inside it is the break-out's self-kick.
- * The next balance_scx() entry on the same CPU after a break-out is the
- * reschedule the kick asked for, and its latency is recorded.
+ * kick of this CPU with no flags inside it is the break-out's self-kick. The
+ * core makes that kick through scx_kick_cpu() where the kernel has it, and
+ * through the scx_bpf_kick_cpu() kfunc before that. The next balance_scx()
+ * entry on the same CPU after a break-out is the reschedule the kick asked
+ * for, and its latency is recorded. Where the kernel has the
+ * sched_ext_dispatch_loop_breakout tracepoint, it is cross-checked against
+ * the break-outs seen here.
  *
  * Copyright (c) 2026 scx-loopguard developers
  */
@@ -57,6 +61,7 @@ enum rounds_slot {
  */
 s32 loop_cpu = -1;
 u32 max_loops;
+bool has_tp;		/* obs_breakout_tp is loaded */
 
 /* set by user space at run time */
 bool armed;
@@ -154,6 +159,8 @@ struct sched_ext_ops dsp_loop_ops = {
 static bool obs_in_balance[MAX_CPUS];
 static u32 obs_cur_rounds[MAX_CPUS];
 static u32 obs_cur_self_kicks[MAX_CPUS];
+static u32 obs_cur_tp[MAX_CPUS];
+static u32 obs_cur_tp_bad[MAX_CPUS];
 static bool obs_resched_pending[MAX_CPUS];
 static u64 obs_breakout_at[MAX_CPUS];
 
@@ -168,6 +175,9 @@ u64 obs_self_kicks[MAX_CPUS];
 u64 obs_bal_kicks_other[MAX_CPUS];
 u64 obs_bal_kicks_flagged[MAX_CPUS];
 u64 obs_ext_kicks[MAX_CPUS];
+u64 obs_tp_breakouts[MAX_CPUS];
+u64 obs_tp_bad[MAX_CPUS];
+u64 obs_tp_mismatch[MAX_CPUS];
 u64 obs_resched[MAX_CPUS];
 u64 obs_lat_sum[MAX_CPUS];
 u64 obs_lat_max[MAX_CPUS];
@@ -242,6 +252,8 @@ int BPF_PROG(obs_balance_enter)
 
 	obs_cur_rounds[cpu] = 0;
 	obs_cur_self_kicks[cpu] = 0;
+	obs_cur_tp[cpu] = 0;
+	obs_cur_tp_bad[cpu] = 0;
 	obs_in_balance[cpu] = true;
 	return 0;
 }
@@ -250,7 +262,7 @@ SEC("fexit/balance_scx")
 int BPF_PROG(obs_balance_exit)
 {
 	u32 cpu = bpf_get_smp_processor_id();
-	u32 rounds, self_kicks;
+	u32 rounds, self_kicks, tp, tp_bad;
 	u64 now;
 
 	if (cpu >= MAX_CPUS)
@@ -259,9 +271,16 @@ int BPF_PROG(obs_balance_exit)
 	obs_in_balance[cpu] = false;
 	rounds = obs_cur_rounds[cpu];
 	self_kicks = obs_cur_self_kicks[cpu];
+	tp = obs_cur_tp[cpu];
+	tp_bad = obs_cur_tp_bad[cpu];
 
 	if (!READ_ONCE(watching))
 		return 0;
+
+	obs_tp_breakouts[cpu] += tp;
+	obs_tp_bad[cpu] += tp_bad;
+	if (has_tp && tp != self_kicks)
+		obs_tp_mismatch[cpu]++;
 
 	obs_invocations[cpu]++;
 	obs_rounds[cpu] += rounds;
@@ -300,12 +319,11 @@ int BPF_PROG(obs_dispatch)
 }
 
 /*
- * The core also calls scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE) from
- * pick_task_scx(), outside balance_scx(). Only a kick of this very CPU with
- * no flags from inside a balance window is a break-out's self-kick.
+ * The core also kicks with SCX_KICK_IDLE from pick_task_scx(), outside
+ * balance_scx(). Only a kick of this very CPU with no flags from inside a
+ * balance window is a break-out's self-kick.
  */
-SEC("fentry/scx_bpf_kick_cpu")
-int BPF_PROG(obs_kick_cpu, s32 cpu, u64 flags)
+static int observe_kick(s32 cpu, u64 flags)
 {
 	u32 this_cpu = bpf_get_smp_processor_id();
 
@@ -330,5 +348,40 @@ int BPF_PROG(obs_kick_cpu, s32 cpu, u64 flags)
 		obs_bal_kicks_flagged[this_cpu]++;
 	else
 		obs_bal_kicks_other[this_cpu]++;
+	return 0;
+}
+
+/* The kfunc: the core's way to kick CPUs until it got its own helper. */
+SEC("fentry/scx_bpf_kick_cpu")
+int BPF_PROG(obs_kick_cpu, s32 cpu, u64 flags)
+{
+	return observe_kick(cpu, flags);
+}
+
+/* The core's helper, loaded instead of the above where the kernel has it. */
+SEC("fentry/scx_kick_cpu")
+int BPF_PROG(obs_core_kick_cpu, s32 cpu, u64 flags)
+{
+	return observe_kick(cpu, flags);
+}
+
+/* Loaded only where the kernel has the tracepoint. */
+SEC("tp_btf/sched_ext_dispatch_loop_breakout")
+int BPF_PROG(obs_breakout_tp, int cpu, int nr_loops)
+{
+	u32 this_cpu = bpf_get_smp_processor_id();
+
+	if (this_cpu >= MAX_CPUS)
+		return 0;
+
+	if (!obs_in_balance[this_cpu]) {
+		if (READ_ONCE(watching))
+			__sync_fetch_and_add(&obs_tp_bad[this_cpu], 1);
+		return 0;
+	}
+
+	obs_cur_tp[this_cpu]++;
+	if (cpu != (s32)this_cpu || nr_loops != (s32)max_loops)
+		obs_cur_tp_bad[this_cpu]++;
 	return 0;
 }

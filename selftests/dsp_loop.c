@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <poll.h>
 #include <sched.h>
 #include <scx/common.h>
@@ -52,7 +53,7 @@ static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_rounds_hist) ==
  * even in partial mode where the victims are the only SCX tasks.
  */
 #define NR_VICTIMS		2
-#define NR_OBSERVERS		4
+#define NR_OBSERVERS		6
 
 #define MSEC_NS			((u64)1000000)
 #define USEC_NS			((u64)1000)
@@ -83,6 +84,8 @@ struct dsp_loop_ctx {
 	int nr_cpus;
 	u64 max_loops;
 	bool bound_missing;	/* no SCX_DSP_MAX_LOOPS in BTF */
+	bool core_kick;		/* the core kicks through scx_kick_cpu() */
+	bool has_tp;		/* sched_ext_dispatch_loop_breakout exists */
 	u64 timeout_ms;
 	struct dsp_loop *skel;
 	struct bpf_link *obs_links[NR_OBSERVERS];
@@ -103,6 +106,10 @@ struct dsp_loop_stats {
 	u64 bal_kicks_other;
 	u64 bal_kicks_flagged;
 	u64 ext_kicks;
+	u64 tp_breakouts;
+	u64 tp_bad;
+	u64 tp_mismatch;
+	u64 dump_breakouts;
 	u64 resched;
 	u64 lat_sum;
 	u64 lat_max;
@@ -229,6 +236,24 @@ static bool read_state(char *buf, size_t len)
 	return ok;
 }
 
+/*
+ * The sum of the "dsp_breakouts" lines in the exit's debug dump. The dump
+ * lists only the CPUs that were busy at the time, each with its count since
+ * the scheduler was enabled.
+ */
+static u64 dump_breakouts(const char *dump)
+{
+	const char *key = "dsp_breakouts  : ";
+	const char *p = dump;
+	u64 sum = 0;
+
+	while ((p = strstr(p, key))) {
+		p += strlen(key);
+		sum += strtoull(p, NULL, 10);
+	}
+	return sum;
+}
+
 static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
 {
 	struct dsp_loop__bss *bss = ctx->skel->bss;
@@ -254,6 +279,9 @@ static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
 		st->bal_kicks_other += bss->obs_bal_kicks_other[cpu];
 		st->bal_kicks_flagged += bss->obs_bal_kicks_flagged[cpu];
 		st->ext_kicks += bss->obs_ext_kicks[cpu];
+		st->tp_breakouts += bss->obs_tp_breakouts[cpu];
+		st->tp_bad += bss->obs_tp_bad[cpu];
+		st->tp_mismatch += bss->obs_tp_mismatch[cpu];
 		st->resched += bss->obs_resched[cpu];
 		st->lat_sum += bss->obs_lat_sum[cpu];
 		if (bss->obs_lat_max[cpu] > st->lat_max)
@@ -263,6 +291,7 @@ static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
 		st->sched_dispatch_calls += bss->sched_dispatch_calls[cpu];
 		st->sched_loop_dispatches += bss->sched_loop_dispatches[cpu];
 	}
+	st->dump_breakouts = dump_breakouts(ctx->skel->data_uei_dump->uei_dump);
 }
 
 /*
@@ -296,6 +325,19 @@ static u64 lat_percentile_us(const struct dsp_loop_stats *st, u64 pct)
 	return (bound + USEC_NS - 1) / USEC_NS;
 }
 
+/* whether vmlinux's BTF has @name of @kind */
+static bool vmlinux_has(const char *name, __u32 kind)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, name, kind) >= 0;
+	btf__free(btf);
+	return found;
+}
+
 static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)
 {
 	struct bpf_program *progs[NR_OBSERVERS] = {
@@ -303,10 +345,14 @@ static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)
 		ctx->skel->progs.obs_balance_exit,
 		ctx->skel->progs.obs_dispatch,
 		ctx->skel->progs.obs_kick_cpu,
+		ctx->skel->progs.obs_core_kick_cpu,
+		ctx->skel->progs.obs_breakout_tp,
 	};
 	int i;
 
 	for (i = 0; i < NR_OBSERVERS; i++) {
+		if (!bpf_program__autoload(progs[i]))
+			continue;
 		ctx->obs_links[i] = bpf_program__attach(progs[i]);
 		SCX_FAIL_IF(!ctx->obs_links[i], "Failed to attach %s (%s)",
 			    bpf_program__name(progs[i]), strerror(errno));
@@ -407,6 +453,20 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 	}
 	skel->data->loop_cpu = ctx->loop_cpu;
 	skel->bss->max_loops = max_loops;
+
+	/*
+	 * Observe the core's self-kick where the core makes it: through its
+	 * own helper if it has one, else through the kfunc. The break-out
+	 * tracepoint, where there is one, is a second witness.
+	 */
+	ctx->core_kick = vmlinux_has("scx_kick_cpu", BTF_KIND_FUNC);
+	ctx->has_tp = vmlinux_has("btf_trace_sched_ext_dispatch_loop_breakout",
+				  BTF_KIND_TYPEDEF);
+	bpf_program__set_autoload(skel->progs.obs_kick_cpu, !ctx->core_kick);
+	bpf_program__set_autoload(skel->progs.obs_core_kick_cpu, ctx->core_kick);
+	bpf_program__set_autoload(skel->progs.obs_breakout_tp, ctx->has_tp);
+	skel->bss->has_tp = ctx->has_tp;
+	UEI_SET_SIZE(skel, dsp_loop_ops, uei);
 	if (partial)
 		skel->struct_ops.dsp_loop_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
 	ctx->timeout_ms = skel->struct_ops.dsp_loop_ops->timeout_ms;
@@ -475,8 +535,10 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	printf(" max_rounds=%lu eject_ms=%lu lat_p50_us=%lu lat_p99_us=%lu lat_max_us=%lu",
 	       st.max_rounds, eject_ms, lat_percentile_us(&st, 50),
 	       lat_percentile_us(&st, 99), st.lat_max / USEC_NS);
-	printf(" bpf_dispatches=%lu observed_rounds=%lu\n",
-	       st.sched_loop_dispatches, st.rounds);
+	printf(" bpf_dispatches=%lu observed_rounds=%lu tp_breakouts=%ld dump_breakouts=%ld\n",
+	       st.sched_loop_dispatches, st.rounds,
+	       ctx->has_tp ? (long)st.tp_breakouts : -1L,
+	       ctx->has_tp ? (long)st.dump_breakouts : -1L);
 
 	printf("%s: loop_cpu=%d victim_cpu=%d partial=%d max_loops=%lu invocations=%lu\n",
 	       ctx->name, ctx->loop_cpu, ctx->victim_cpu, ctx->partial, ctx->max_loops,
@@ -489,8 +551,12 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	       st.first_breakout_at > arm_at ? (st.first_breakout_at - arm_at) / MSEC_NS : 0,
 	       st.resched ? st.lat_sum / st.resched / USEC_NS : 0,
 	       st.sched_dispatch_calls);
-	printf("%s: kicks in balance: other=%lu flagged=%lu, outside balance: %lu\n",
-	       ctx->name, st.bal_kicks_other, st.bal_kicks_flagged, st.ext_kicks);
+	printf("%s: kicks in balance: other=%lu flagged=%lu, outside balance: %lu (via %s)\n",
+	       ctx->name, st.bal_kicks_other, st.bal_kicks_flagged, st.ext_kicks,
+	       ctx->core_kick ? "scx_kick_cpu" : "scx_bpf_kick_cpu");
+	if (ctx->has_tp)
+		printf("%s: tracepoint: bad=%lu mismatched=%lu\n",
+		       ctx->name, st.tp_bad, st.tp_mismatch);
 	printf("%s: exit: %s (%s)\n", ctx->name, ei->reason, ei->msg);
 	fflush(stdout);
 
@@ -519,6 +585,19 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	SCX_EQ(st.foreign_breakouts, 0);
 	SCX_GE(st.first_breakout_at, arm_at);
 	SCX_LE(st.first_breakout_at, exit_at);
+
+	/*
+	 * 3a. the kernel's own account agrees: one tracepoint hit per
+	 * break-out, with this CPU and the bound, and a nonzero break-out
+	 * count in the debug dump, which the dump took while the loops went on
+	 */
+	if (ctx->has_tp) {
+		SCX_EQ(st.tp_breakouts, st.breakouts);
+		SCX_EQ(st.tp_bad, 0);
+		SCX_EQ(st.tp_mismatch, 0);
+		SCX_GT(st.dump_breakouts, 0);
+		SCX_LE(st.dump_breakouts, st.breakouts);
+	}
 
 	/* 4. the kicked CPU came back, bar the last break-out per CPU */
 	min_resched = st.breakouts > (u64)ctx->nr_cpus ? st.breakouts - ctx->nr_cpus : 0;

@@ -195,7 +195,9 @@ stage_report() {
 	ktap report "$RESULTS"
 }
 
+# A new run: results and per-run output of the last one go.
 stage_reset() {
+	rm -rf "$OUT/runs"
 	mkdir -p "$OUT"
 	: >"$RESULTS"
 }
