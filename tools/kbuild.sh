@@ -5,8 +5,9 @@
 # incremental rebuild, not a cold one. Each result is cached under
 # $WORK/kernels/<key>, keyed by the source tree and the config fragment.
 #
-#   kbuild.sh NAME...    build lg/NAME (baseline, patched) and link
-#                        $WORK/kernels/NAME to it; the last one stays
+#   kbuild.sh NAME[=REF]...
+#                        build REF (default lg/NAME: baseline, patched) and
+#                        link $WORK/kernels/NAME to it; the last one stays
 #                        checked out, so modules and selftests can use it
 . "$(dirname "$0")/lib.sh"
 
@@ -66,7 +67,8 @@ make_image() {
 }
 
 build() {
-	local name=$1 ref=lg/$1 key dest t0
+	local name=${1%%=*} ref=lg/$1 key dest t0
+	[[ $1 == *=* ]] && ref=${1#*=}
 	git -C "$LINUX" rev-parse -q --verify "$ref" >/dev/null ||
 		die "no branch $ref in $LINUX; run 'make series' first"
 	# tools/ and Documentation/ do not go into a kernel image.
@@ -83,6 +85,7 @@ build() {
 		mkdir -p "$dest.tmp"
 		cp "$KB/arch/x86/boot/bzImage" "$KB/System.map" "$KB/.config" "$dest.tmp/"
 		git -C "$LINUX" rev-parse "$ref" >"$dest.tmp/commit"
+		elapsed "$t0" >"$dest.tmp/build-time"
 		rm -rf "$dest"
 		mv "$dest.tmp" "$dest"
 		msg BUILD "$name kernel done in $(elapsed "$t0")"
@@ -95,17 +98,20 @@ build() {
 # main NAME...: every checkout and build below runs under one hold of the
 # lock, so that nothing can switch the tree between a checkout and its build.
 main() {
-	local n last want
+	local n last ref want
 	for n in "$@"; do
 		build "$n"
 	done
 	# Leave the last kernel's tree checked out and built, for M= modules and
 	# the selftests: rebuild it if another kernel was built into $KB after it.
 	last=${!#}
+	ref=lg/$last
+	[[ $last == *=* ]] && ref=${last#*=}
+	last=${last%%=*}
 	want=$(readlink "$WORK/kernels/$last")
-	run git -C "$LINUX" checkout -q -f "lg/$last"
-	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "lg/$last" "$want"
+	run git -C "$LINUX" checkout -q -f "$ref"
+	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "$ref" "$want"
 }
 
-[[ $# -gt 0 ]] || die "usage: kbuild.sh NAME... (baseline, patched)"
+[[ $# -gt 0 ]] || die "usage: kbuild.sh NAME[=REF]... (baseline, patched)"
 with_lock main "$@"

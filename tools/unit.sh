@@ -145,6 +145,74 @@ t_series_patch1_foreign() {
 	expect_fail "neither applies nor reverts" env WORK="$TMP/w4" LG_TOP="$TMP/p3" "$T/series.sh"
 }
 
+# make apply: on a fake user tree with the fake series (patch 1 already in).
+# state DIR: what must not change when apply refuses or fails.
+state() { (cd "$1" && git rev-parse HEAD && git status --porcelain && git for-each-ref); }
+
+# Every apply check runs from a scratch directory that is a git tree of its
+# own, so that a KDIR mix-up would show up there and never touch the repo.
+apply_sh() { (cd "$TMP/cwd" && "$T/apply.sh" "$@"); }
+
+t_apply_unapply() {
+	fake_tree "$TMP/a1" 6 12
+	fake_series "$TMP/pa1" "$TMP/a1"
+	local before out
+	before=$(state "$TMP/a1")
+	out=$(LG_TOP=$TMP/pa1 apply_sh apply "$TMP/a1" "$TMP/pa1/kernel" 2>&1) || { echo "$out"; return 1; }
+	grep -q "SKIP .*1/2 sched_ext: guard: already in this tree" <<<"$out" || { echo "$out"; return 1; }
+	[[ $(git -C "$TMP/a1" log -1 --format=%s) == "sched_ext: more" ]] || return 1
+	grep -q "to undo: make unapply" <<<"$out" || return 1
+	LG_TOP=$TMP/pa1 apply_sh unapply "$TMP/a1" >/dev/null 2>&1 || return 1
+	[[ $(state "$TMP/a1") == "$before" ]]
+}
+t_apply_conflict() {
+	fake_tree "$TMP/a2" 6 12
+	fake_series "$TMP/pa2" "$TMP/a2" bad
+	local before
+	before=$(state "$TMP/a2")
+	expect_fail "patch 2/2 (sched_ext: more) does not apply .*conflict in kernel/sched/ext.c; the tree is back at" \
+		env LG_TOP="$TMP/pa2" "$T/apply.sh" apply "$TMP/a2" "$TMP/pa2/kernel" || return 1
+	[[ $(state "$TMP/a2") == "$before" ]]
+}
+t_apply_refuses() {
+	local before cwd
+	fake_tree "$TMP/a3" 6 12
+	fake_series "$TMP/pa3" "$TMP/a3"
+	cwd=$(state "$TMP/cwd")
+	expect_fail "no tree given" env KDIR= "$T/apply.sh" apply "" "$TMP/pa3/kernel" || return 1
+	expect_fail "no such directory" apply_sh apply "$TMP/a3-nope" "$TMP/pa3/kernel" || return 1
+	# dirty
+	echo "/* local */" >>"$TMP/a3/kernel/sched/ext.c"
+	before=$(state "$TMP/a3")
+	expect_fail "uncommitted changes" apply_sh apply "$TMP/a3" "$TMP/pa3/kernel" || return 1
+	[[ $(state "$TMP/a3") == "$before" ]] || return 1
+	# not 6.12.y
+	fake_tree "$TMP/a4" 6 11
+	before=$(state "$TMP/a4")
+	expect_fail "Linux 6.11.9, but the series is for 6.12.y" apply_sh apply "$TMP/a4" "$TMP/pa3/kernel" || return 1
+	[[ $(state "$TMP/a4") == "$before" ]] || return 1
+	# not git
+	mkdir -p "$TMP/a5/kernel/sched"
+	cp "$TMP/a4/Makefile" "$TMP/a5/"
+	sed -i 's/= 11/= 12/' "$TMP/a5/Makefile"
+	cp "$TMP/a3/kernel/sched/ext.c" "$TMP/a5/kernel/sched/"
+	expect_fail "not a git tree" apply_sh apply "$TMP/a5" "$TMP/pa3/kernel" || return 1
+	[[ $(state "$TMP/cwd") == "$cwd" ]]
+}
+# unapply drops the series' commits only, never the user's.
+t_apply_unapply_foreign() {
+	fake_tree "$TMP/a6" 6 12
+	fake_series "$TMP/pa6" "$TMP/a6"
+	LG_TOP=$TMP/pa6 apply_sh apply "$TMP/a6" "$TMP/pa6/kernel" >/dev/null 2>&1 || return 1
+	expect_fail "was applied before" env LG_TOP="$TMP/pa6" "$T/apply.sh" apply "$TMP/a6" "$TMP/pa6/kernel" || return 1
+	echo "/* mine */" >>"$TMP/a6/Makefile"
+	gitq -C "$TMP/a6" commit -qam "my own work"
+	local head
+	head=$(git -C "$TMP/a6" rev-parse HEAD)
+	expect_fail "is not from the series" env LG_TOP="$TMP/pa6" "$T/apply.sh" unapply "$TMP/a6" || return 1
+	[[ $(git -C "$TMP/a6" rev-parse HEAD) == "$head" ]]
+}
+
 # The 6.12 runner exits 0 whatever happens: its output is all there is.
 t_runner_parse() {
 	local r=$TMP/r.txt
@@ -219,6 +287,8 @@ t_mirror() {
 	m=$(apt_mirror) && [[ $m == *://* ]]
 }
 
+fake_tree "$TMP/cwd" 6 12
+cd "$TMP/cwd" || die "cannot enter $TMP/cwd"
 for t in $(declare -F | awk '$3 ~ /^t_/ { print $3 }'); do
 	check "${t#t_}" "$t"
 done
