@@ -12,21 +12,23 @@ export OUT := $(abspath $(O))
 # Optional: KDIR=/path/to/linux-6.12.y, ACCEL=auto|kvm|tcg, CPUS=N,
 # TOOLCHAIN=chroot|host, MIRROR=URL (default: this machine's apt sources),
 # SOAK=N (rounds of 'make soak').
-export KDIR ACCEL CPUS TOOLCHAIN MIRROR SOAK
+export ACCEL CPUS TOOLCHAIN MIRROR SOAK
 
-P := tools/pipeline.sh
+# KDIR is the base tree for the set-up, except for apply/unapply, where it
+# is the user's tree to change.
+P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test soak unit vm kernels toolchain tree series userspace help clean distclean
+.PHONY: all test soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: 'all', plus unit checks, checkpatch, 1-CPU and soak runs, the qmap reproducer and the baseline negative control
+## test: 'all', plus unit checks, checkpatch, a build of every prefix, 1-CPU and soak runs, the qmap reproducer, the baseline negative control and the exported series
 test:
-	@$(P) reset unit $(SETUP) checkpatch kernels userspace patched patched_1cpu soak \
-		qmap baseline report
+	@$(P) reset unit $(SETUP) checkpatch bisect kernels userspace patched patched_1cpu soak \
+		qmap baseline export report
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:
@@ -45,8 +47,22 @@ vm:
 kernels:
 	@$(P) $(SETUP) kernels
 
-## toolchain: one set-up step; also tree, series, userspace
-toolchain tree series userspace:
+## series: write the series with a cover letter to $(O)/series (git format-patch)
+series:
+	@$(P) $(SETUP) export
+
+## apply: apply the series to your 6.12.y git tree, KDIR=/path (patches already there are skipped)
+apply:
+	@tools/apply.sh check "$(KDIR)"
+	@KDIR= tools/pipeline.sh $(SETUP)
+	@tools/apply.sh apply "$(KDIR)"
+
+## unapply: take the series back out of KDIR=/path
+unapply:
+	@tools/apply.sh unapply "$(KDIR)"
+
+## toolchain: one set-up step; also tree, userspace
+toolchain tree userspace:
 	@$(P) $@
 
 ## clean: remove the logs and results (O=, default ./out)

@@ -4,6 +4,7 @@
 #
 #   apply.sh apply KDIR [PATCHDIR]    git am each patch onto KDIR's HEAD
 #   apply.sh unapply KDIR             reset KDIR to where 'apply' found it
+#   apply.sh check KDIR               only the checks that 'apply' makes first
 #
 # PATCHDIR holds the series as mbox files, in order (default: written from
 # lg/baseline..lg/patched into $OUT/apply). A patch whose changes KDIR already
@@ -122,6 +123,7 @@ KDIR=${2:-$KDIR}
 mkdir -p "$OUT"
 case ${1:-} in
 apply) do_apply "${3:-}" ;;
+check) check_kdir ;;
 unapply) do_unapply ;;
-*) die "usage: apply.sh apply|unapply KDIR [PATCHDIR]" ;;
+*) die "usage: apply.sh apply|unapply|check KDIR [PATCHDIR]" ;;
 esac

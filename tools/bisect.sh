@@ -50,6 +50,7 @@ build_selftests() {
 	local q=()
 	[[ $V == 1 ]] || q=(-s)
 	rm -rf "$WORK/bisect-selftests"
+	mkdir -p "$WORK/bisect-selftests"
 	logto "$OUT/logs/bisect-selftests.log" in_chroot make "${q[@]}" -j"$(nproc)" \
 		-C "$WT/tools/testing/selftests/sched_ext" O="$KB" \
 		OUTPUT="$WORK/bisect-selftests" LLVM=1

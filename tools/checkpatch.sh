@@ -13,7 +13,7 @@
 
 LINUX=$WORK/linux
 RESULTS=${RESULTS:-$OUT/results.txt}
-DIR=$OUT/series
+DIR=$OUT/checkpatch
 rm -rf "$DIR"
 mkdir -p "$DIR"
 git -C "$LINUX" format-patch -q --zero-commit -o "$DIR" lg/baseline..lg/patched ||

@@ -9,7 +9,8 @@
 # give exactly the tree of lg/patched; that is the "git am on the base"
 # check. The cover letter quotes the figures of the last run in $OUT.
 #
-#   export.sh            write $OUT/series, add a KTAP result for the git am
+#   export.sh [--ktap]   write $OUT/series; with --ktap, the git am check
+#                        is also a KTAP result in $RESULTS
 . "$(dirname "$0")/lib.sh"
 
 LINUX=$WORK/linux
@@ -22,7 +23,14 @@ git_lg() {
 		-c advice.detachedHead=false "$@"
 }
 
-result() { "$LG_TOP/tools/ktap.py" add "$RESULTS" "$@"; }
+KTAP=$([[ ${1:-} == --ktap ]] && echo 1)
+result() {
+	if [[ -n $KTAP ]]; then
+		"$LG_TOP/tools/ktap.py" add "$RESULTS" "$@"
+	else
+		msg SERIES "$1: $2: $3"
+	fi
+}
 
 export_series() {
 	local n patches

@@ -101,6 +101,17 @@ stage_patched_1cpu() {
 
 stage_checkpatch() { "$T/checkpatch.sh"; }
 
+# Every prefix of the series builds (kernel, selftests, docs); the tree is
+# left at lg/patched, built.
+stage_bisect() { "$T/bisect.sh"; }
+
+# The series as a reviewer gets it, in $OUT/series, with a cover letter that
+# quotes this run's figures; its git am onto the pristine base is a result.
+stage_export() {
+	write_figures
+	"$T/export.sh" --ktap
+}
+
 # The negative control: each new test, alone, on the kernel without the fix.
 # It must freeze the guest or fail; a pass means the test proves nothing.
 stage_baseline() {
@@ -173,9 +184,13 @@ stage_qmap() {
 }
 
 # The figures the new tests print, one LOOPGUARD line per test and guest.
+write_figures() {
+	grep -h '^LOOPGUARD ' "$OUT"/runs/patched-*/runner.txt 2>/dev/null >"$OUT/figures.txt" || true
+}
+
 stage_figures() {
 	local f=$OUT/figures.txt
-	grep -h '^LOOPGUARD ' "$OUT"/runs/patched-*/runner.txt 2>/dev/null >"$f" || true
+	write_figures
 	[[ -s $f ]] || return 0
 	msg FIGURES "dispatch-loop figures on the patched kernel ($f):"
 	awk '{
