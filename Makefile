@@ -49,7 +49,7 @@ kernels:
 
 ## series: write the series with a cover letter to $(O)/series (git format-patch)
 series:
-	@$(P) $(SETUP) export
+	@$(P) $(SETUP) export_only
 
 ## apply: apply the series to your 6.12.y git tree, KDIR=/path (patches already there are skipped)
 apply:

@@ -22,8 +22,13 @@ STAMPS=$WORK/bisect-stamps
 
 result() { "$LG_TOP/tools/ktap.py" add "$RESULTS" "$@"; }
 
-# worktree REF: check REF out, detached, in $WT.
+# worktree REF: check REF out, detached, in $WT. The worktree is kept for
+# the next run: switching it between nearby commits is much faster than a
+# fresh checkout of a kernel tree.
 worktree() {
+	if git -C "$WT" rev-parse --git-dir >/dev/null 2>&1; then
+		git -C "$WT" checkout -q --detach -f "$1" && git -C "$WT" clean -q -fdx && return
+	fi
 	git -C "$LINUX" worktree remove --force "$WT" >/dev/null 2>&1 || rm -rf "$WT"
 	git -C "$LINUX" worktree prune
 	git -C "$LINUX" worktree add -q --detach "$WT" "$1" >/dev/null ||
@@ -68,22 +73,28 @@ htmldocs() {
 }
 
 docs_check() {
-	local top=$1 base=$OUT/logs/docs-base.txt new=$OUT/logs/docs-patched.txt extra t0
+	local top=$1 base=$OUT/logs/docs-base.txt new=$OUT/logs/docs-patched.txt extra t0 stamp html
+	stamp=$STAMPS/docs-$(git -C "$LINUX" rev-parse "lg/base:Documentation")-$(git -C "$LINUX" rev-parse "$top:Documentation")
+	if [[ -f $stamp ]]; then
+		result ok docs/htmldocs "$(cat "$stamp") (cached)"
+		return
+	fi
 	t0=$(date +%s)
 	if ! htmldocs lg/base "$base" || ! htmldocs "$top" "$new"; then
 		result "not ok" docs/htmldocs "make htmldocs failed, see $base.raw and $new.raw"
 		return
 	fi
 	extra=$(comm -13 "$base" "$new")
+	html=$(find "$WORK/bisect-docs" -name sched-ext.html | head -n1)
 	if [[ -n $extra ]]; then
 		printf '    %s\n' "$extra" >&2
 		result "not ok" docs/htmldocs "$(wc -l <<<"$extra") new warning(s), see $new.raw"
-	elif ! grep -q 'Bounded Dispatch Retry' "$WORK/bisect-docs/scheduler/sched-ext.html" 2>/dev/null &&
-		! grep -rq 'Bounded Dispatch Retry' "$WORK/bisect-docs/Documentation/output/scheduler" 2>/dev/null &&
-		! grep -rq 'Bounded Dispatch Retry' "$WORK/bisect-docs" --include=sched-ext.html; then
+	elif [[ -z $html ]] || ! grep -q 'Bounded Dispatch Retry' "$html"; then
 		result "not ok" docs/htmldocs "no 'Bounded Dispatch Retry' section in the built sched-ext.html"
 	else
-		result ok docs/htmldocs "make htmldocs SPHINXDIRS=scheduler: no new warnings ($(wc -l <"$base") on lg/base too), $(elapsed "$t0")"
+		mkdir -p "$STAMPS"
+		echo "make htmldocs SPHINXDIRS=scheduler: no new warnings ($(wc -l <"$base") on lg/base too), $(elapsed "$t0")" >"$stamp"
+		result ok docs/htmldocs "$(cat "$stamp")"
 	fi
 }
 
@@ -133,7 +144,6 @@ main() {
 		result ok "$name" "$subj: built (${note//;/, })"
 	done
 	docs_check "$(git -C "$LINUX" rev-parse lg/patched)"
-	git -C "$LINUX" worktree remove --force "$WT" >/dev/null 2>&1 || true
 }
 
 with_lock main
