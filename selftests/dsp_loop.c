@@ -76,6 +76,19 @@ static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_rounds_hist) ==
 #define EJECT_TIMEOUTS		3
 #define EJECT_SLACK_MS		2000
 
+/*
+ * The figures of scx-loopguard's scx_loopguard_watch kernel module, which
+ * counts the same events with kprobes. Cross-checked when it is loaded.
+ */
+#define MOD_FIGURES		"/sys/kernel/debug/scx_loopguard/figures"
+
+struct mod_figures {
+	u64 breakouts;
+	u64 self_kicks;
+	u64 resched;
+	u64 rounds_max;
+};
+
 struct dsp_loop_ctx {
 	const char *name;
 	bool partial;
@@ -325,6 +338,48 @@ static u64 lat_percentile_us(const struct dsp_loop_stats *st, u64 pct)
 	return (bound + USEC_NS - 1) / USEC_NS;
 }
 
+/* zero the module's figures; false if it is not loaded */
+static bool mod_reset(void)
+{
+	FILE *f = fopen(MOD_FIGURES, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs("reset\n", f) >= 0;
+	return !fclose(f) && ok;
+}
+
+/* a missing key reads as 0, which fails the checks */
+static u64 mod_value(const char *line, const char *key)
+{
+	const char *p = strstr(line, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+/* the module's "total" line */
+static bool mod_read(struct mod_figures *m)
+{
+	FILE *f = fopen(MOD_FIGURES, "r");
+	char line[1024];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "total ", 6))
+			continue;
+		m->breakouts = mod_value(line, " breakouts=");
+		m->self_kicks = mod_value(line, " self_kicks=");
+		m->resched = mod_value(line, " resched=");
+		m->rounds_max = mod_value(line, " rounds_max=");
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
 /* whether vmlinux's BTF has @name of @kind */
 static bool vmlinux_has(const char *name, __u32 kind)
 {
@@ -489,6 +544,8 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	struct user_exit_info *ei = &skel->data->uei;
 	u64 eject_bound_ms = EJECT_TIMEOUTS * ctx->timeout_ms + EJECT_SLACK_MS;
 	u64 arm_at, exit_at, eject_ms, min_resched;
+	struct mod_figures mod = {};
+	bool has_mod;
 	struct dsp_loop_stats st;
 	enum scx_test_status status;
 
@@ -512,6 +569,7 @@ static enum scx_test_status dsp_loop_run(void *arg)
 
 	SCX_EQ(UEI_EXITED(skel, uei), EXIT_KIND(SCX_EXIT_NONE));
 
+	has_mod = mod_reset();
 	skel->bss->watching = true;
 	arm_at = now_ns();
 	skel->bss->armed = true;
@@ -525,6 +583,7 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	skel->bss->armed = false;
 	skel->bss->watching = false;
 
+	has_mod = has_mod && mod_read(&mod);
 	exit_at = skel->bss->exit_at;
 	eject_ms = exit_at > arm_at ? (exit_at - arm_at) / MSEC_NS : 0;
 	collect_stats(ctx, &st);
@@ -557,6 +616,9 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	if (ctx->has_tp)
 		printf("%s: tracepoint: bad=%lu mismatched=%lu\n",
 		       ctx->name, st.tp_bad, st.tp_mismatch);
+	if (has_mod)
+		printf("%s: module: breakouts=%lu self_kicks=%lu resched=%lu rounds_max=%lu\n",
+		       ctx->name, mod.breakouts, mod.self_kicks, mod.resched, mod.rounds_max);
 	printf("%s: exit: %s (%s)\n", ctx->name, ei->reason, ei->msg);
 	fflush(stdout);
 
@@ -597,6 +659,18 @@ static enum scx_test_status dsp_loop_run(void *arg)
 		SCX_EQ(st.tp_mismatch, 0);
 		SCX_GT(st.dump_breakouts, 0);
 		SCX_LE(st.dump_breakouts, st.breakouts);
+	}
+
+	/*
+	 * 3b. the kernel module, where loaded, counted the same: the windows
+	 * differ by the invocations in flight at arming, at most one per CPU
+	 */
+	if (has_mod) {
+		SCX_GT(mod.breakouts, 0);
+		SCX_GE(mod.breakouts + ctx->nr_cpus, st.breakouts);
+		SCX_LE(mod.breakouts, st.breakouts + ctx->nr_cpus);
+		SCX_EQ(mod.self_kicks, mod.breakouts);
+		SCX_EQ(mod.rounds_max, ctx->max_loops);
 	}
 
 	/* 4. the kicked CPU came back, bar the last break-out per CPU */

@@ -9,6 +9,11 @@
 #       run the tests matching FILTER N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
 #       run scx_qmap -l COUNT under CPU-bound load for at most SECS
+#   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES [TESTS]
+#       load the scx_loopguard_watch module, run each of TESTS (default: the
+#       dsp_loop tests) and scx_simple and scx_qmap under load, each from
+#       zeroed figures, into RUNDIR/figures.txt; then load and unload the
+#       module CYCLES times while scx_simple runs
 set -u
 
 banner() {
@@ -54,6 +59,90 @@ qmap() {
 	echo "qmap_rc=$rc state=$state" | tee "$rundir/result.txt"
 	dmesg | grep -E 'sched_ext: BPF scheduler "qmap"' | tee -a "$rundir/result.txt"
 	tail -n 5 "$rundir/qmap.txt"
+	banner done
+}
+
+# CPU-bound load: two busy loops per CPU.
+LOAD=()
+load_start() {
+	local i
+	for ((i = 0; i < $(nproc) * 2; i++)); do
+		(while :; do :; done) &
+		LOAD+=($!)
+	done
+}
+load_stop() {
+	kill "${LOAD[@]}" 2>/dev/null
+	wait "${LOAD[@]}" 2>/dev/null
+	LOAD=()
+}
+
+FIG=/sys/kernel/debug/scx_loopguard/figures
+
+# figures SCENARIO RUNDIR: append the module's figures under a header line.
+figures() {
+	{
+		echo "scenario $1"
+		cat "$FIG"
+		echo "end"
+	} >>"$2/figures.txt"
+}
+
+rust() {
+	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
+	local t s rc i ok=0 sp
+	banner start
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	# Plain int3 kprobes, no jump optimisation: fewer text patches under TCG.
+	sysctl -qw debug.kprobes-optimization=0
+	: >"$rundir/figures.txt"
+	if ! insmod "$mod"; then
+		echo "LOOPGUARD-RUST insmod failed" | tee "$rundir/result.txt"
+		banner done
+		return
+	fi
+	# The looping scheduler: the kselftests, which cross-check with the module.
+	for t in $tests; do
+		echo reset >"$FIG"
+		(cd "$st" && stdbuf -oL -eL ./runner -q -t "$t" 2>&1) | tee -a "$rundir/runner.txt"
+		figures "$t" "$rundir"
+	done
+	# Legitimate schedulers under load: the false-positive guard.
+	for s in scx_simple scx_qmap; do
+		load_start
+		sleep 1
+		echo reset >"$FIG"
+		rc=0
+		timeout -s INT 10 "$scx/$s" >"$rundir/$s.txt" 2>&1 || rc=$?
+		figures "$s" "$rundir"
+		load_stop
+		echo "scenario-rc $s $rc" >>"$rundir/figures.txt"
+	done
+	rmmod scx_loopguard_watch || echo "LOOPGUARD-RUST rmmod failed"
+	# Load/unload cycles while a scheduler runs.
+	load_start
+	"$scx/scx_simple" >/dev/null 2>&1 &
+	sp=$!
+	sleep 2
+	for ((i = 1; i <= cycles; i++)); do
+		insmod "$mod" || break
+		cat "$FIG" >/dev/null || break
+		rmmod scx_loopguard_watch || break
+		ok=$i
+	done
+	kill -INT "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	load_stop
+	{
+		echo "cycles $ok/$cycles"
+		echo "stale_probes $(grep -c -E 'balance_scx|flush_dispatch_buf|scx_bpf_consume|kick_cpu' /sys/kernel/debug/kprobes/list 2>/dev/null)"
+		echo "debugfs_left $(test -e /sys/kernel/debug/scx_loopguard && echo 1 || echo 0)"
+		if [[ -w /sys/kernel/debug/kmemleak ]] && echo scan >/sys/kernel/debug/kmemleak 2>/dev/null; then
+			echo "kmemleak $(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak)"
+		else
+			echo "kmemleak off"
+		fi
+	} | tee "$rundir/result.txt"
 	banner done
 }
 

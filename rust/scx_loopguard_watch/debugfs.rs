@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The figures file, `/sys/kernel/debug/scx_loopguard/figures`: a small safe layer over debugfs
+//! and seq_file for one read/write file backed by an `Arc<Figures>`.
+//!
+//! Reading it formats the figures with `single_open()`, so each read(2) sequence from offset 0
+//! sees one consistent text. Writing `reset` zeroes them; anything else is `EINVAL`.
+
+use crate::Figures;
+use core::{
+    ffi::{c_char, c_int, c_void},
+    fmt,
+};
+use kernel::{bindings, c_str, error::from_err_ptr, prelude::*, sync::Arc};
+
+/// The debugfs directory and file; removing the directory removes the file and waits for the
+/// file operations in progress, after which the figures are no longer referenced through it.
+///
+/// # Invariants
+///
+/// `dir` is a valid debugfs dentry, and the file in it has `figures` as its private data, which
+/// holds one reference to the `Figures` until `drop()` has removed the file.
+pub(crate) struct FiguresFile {
+    dir: *mut bindings::dentry,
+    figures: *const Figures,
+}
+
+// SAFETY: The dentry is only used to remove it, which any thread may do, and `figures` is an
+// `Arc<Figures>` reference, which is `Send + Sync`.
+unsafe impl Send for FiguresFile {}
+
+// SAFETY: `&FiguresFile` gives access to nothing.
+unsafe impl Sync for FiguresFile {}
+
+impl FiguresFile {
+    pub(crate) fn new(figures: Arc<Figures>) -> Result<Self> {
+        // SAFETY: The name is a NUL-terminated string; a NULL parent is the debugfs root.
+        let dir = from_err_ptr(unsafe {
+            bindings::debugfs_create_dir(c_str!("scx_loopguard").as_char_ptr(), core::ptr::null_mut())
+        })?;
+        let figures = Arc::into_raw(figures);
+        // SAFETY: `dir` is a valid dentry; `FOPS` lives forever; `figures` stays valid until
+        // `drop()` has removed the file.
+        let file = from_err_ptr(unsafe {
+            bindings::debugfs_create_file(
+                c_str!("figures").as_char_ptr(),
+                0o600,
+                dir,
+                figures.cast_mut().cast::<c_void>(),
+                &FOPS.0,
+            )
+        });
+        let this = Self { dir, figures };
+        file?;
+        Ok(this)
+    }
+}
+
+impl Drop for FiguresFile {
+    fn drop(&mut self) {
+        // SAFETY: `dir` is valid (type invariant). Once this returns, no file operation is in
+        // progress or can start, so nothing uses `figures` through the file any more.
+        unsafe { bindings::debugfs_remove(self.dir) };
+        // SAFETY: `figures` came from `Arc::into_raw()` in `new()` and is released exactly once.
+        drop(unsafe { Arc::from_raw(self.figures) });
+    }
+}
+
+/// `file_operations` holds raw pointers, which are not `Sync`.
+struct Fops(bindings::file_operations);
+
+// SAFETY: The table is never written to, and the functions it points to may be called from any
+// thread.
+unsafe impl Sync for Fops {}
+
+static FOPS: Fops = Fops(bindings::file_operations {
+    open: Some(open),
+    read: Some(bindings::seq_read),
+    write: Some(write),
+    llseek: Some(bindings::seq_lseek),
+    release: Some(bindings::single_release),
+    // SAFETY: All-zero is a valid `file_operations`: no owner and no other operations.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// The figures of a file opened with `single_open()`.
+///
+/// # Safety
+///
+/// `m` must be the `seq_file` of a figures file that is open.
+unsafe fn figures_of<'a>(m: *mut bindings::seq_file) -> &'a Figures {
+    // SAFETY: `single_open()` set `private` to the inode's private data, a live `Figures`
+    // (type invariant of `FiguresFile`, which outlives every file operation).
+    unsafe { &*(*m).private.cast::<Figures>() }
+}
+
+/// `fmt::Write` into a `seq_file`. On overflow, `seq_read()` calls `show()` again with a larger
+/// buffer, so errors can be ignored here.
+struct SeqWriter(*mut bindings::seq_file);
+
+impl fmt::Write for SeqWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // SAFETY: `self.0` is the `seq_file` passed to `show()`, valid during the call; `s` is
+        // valid for reads of `s.len()` bytes.
+        unsafe { bindings::seq_write(self.0, s.as_ptr().cast::<c_void>(), s.len()) };
+        Ok(())
+    }
+}
+
+unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: Called by `seq_read()` on a figures file that is open.
+    let figures = unsafe { figures_of(m) };
+    let _ = figures.write(&mut SeqWriter(m));
+    0
+}
+
+unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: The VFS passes a valid inode and file; the inode's private data is the `Figures`
+    // pointer given to `debugfs_create_file()`.
+    unsafe { bindings::single_open(file, Some(show), (*inode).i_private) }
+}
+
+unsafe extern "C" fn write(
+    file: *mut bindings::file,
+    buf: *const c_char,
+    count: usize,
+    _pos: *mut bindings::loff_t,
+) -> isize {
+    let mut cmd = [0u8; 8];
+    let n = count.min(cmd.len());
+    // SAFETY: `cmd` is valid for `n` bytes; `copy_from_user()` checks the user pointer.
+    if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n as _) } != 0 {
+        return EFAULT.to_errno() as isize;
+    }
+    if count > cmd.len() || cmd[..n].trim_ascii() != b"reset" {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: `single_open()` made the `seq_file` the file's private data.
+    let figures = unsafe { figures_of((*file).private_data.cast()) };
+    figures.reset();
+    count as isize
+}

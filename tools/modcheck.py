@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Check the figures of the scx_loopguard_watch module from a guest run.
+
+  modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CPUS CYCLES
+
+RUNDIR/figures.txt has one block per scenario, as guest.sh rust writes it:
+"scenario NAME", the module's figures file, "end". RUNDIR/result.txt has the
+load/unload cycle outcome. One KTAP result per scenario and one for the
+cycles are appended to RESULTS; the figures are printed, and written as
+one "LOOPGUARD-MOD ..." line per scenario to RUNDIR/summary.txt.
+"""
+import os
+import re
+import sys
+
+LOOPING = ("dsp_loop_all_cpus", "dsp_loop_one_cpu", "dsp_loop_partial")
+LEGIT = ("scx_simple", "scx_qmap")
+
+
+def parse_blocks(path):
+    """{scenario: {"total": {...}, "cpus": {n: {...}}, "rounds_hist": {...}, ...}}"""
+    blocks, cur = {}, None
+    rcs = {}
+    for line in open(path, encoding="utf-8", errors="replace"):
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "scenario" and len(words) == 2:
+            cur = blocks.setdefault(words[1], {"cpus": {}})
+        elif words[0] == "scenario-rc" and len(words) == 3:
+            rcs[words[1]] = int(words[2])
+        elif words[0] == "end":
+            cur = None
+        elif cur is not None:
+            kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            if words[0] == "cpu":
+                cur["cpus"][int(words[1])] = kv
+            elif words[0] in ("rounds_hist", "lat_hist_log2_ns"):
+                cur[words[0]] = {int(a): int(b) for a, b in (w.split(":") for w in words[1:])}
+            else:
+                cur[words[0]] = kv
+    for name, rc in rcs.items():
+        blocks.setdefault(name, {"cpus": {}})["rc"] = rc
+    return blocks
+
+
+def num(d, k):
+    try:
+        return int(d.get(k, "-1"))
+    except ValueError:
+        return -1
+
+
+def check_looping(b, max_loops, cpus):
+    t = b.get("total", {})
+    bo, sk, rs = num(t, "breakouts"), num(t, "self_kicks"), num(t, "resched")
+    hist = b.get("rounds_hist", {})
+    errs = []
+    if bo <= 0:
+        errs.append("no break-out")
+    if num(t, "rounds_max") != max_loops:
+        errs.append("rounds_max %d != %d" % (num(t, "rounds_max"), max_loops))
+    if any(n > max_loops for n in hist):
+        errs.append("invocations above %d rounds" % max_loops)
+    if sk != bo:
+        errs.append("self_kicks %d != breakouts %d" % (sk, bo))
+    if num(t, "kicks_other_cpu") != 0 or num(t, "kicks_flagged") != 0:
+        errs.append("kicks in balance to another CPU or with flags")
+    if not max(0, bo - cpus) <= rs <= bo:
+        errs.append("resched %d not within [%d, %d]" % (rs, max(0, bo - cpus), bo))
+    if hist.get(max_loops, 0) < bo:
+        errs.append("fewer invocations at %d rounds than break-outs" % max_loops)
+    return errs
+
+
+def check_legit(b, max_loops):
+    t = b.get("total", {})
+    errs = []
+    if num(t, "invocations") <= 0:
+        errs.append("no balance invocation seen")
+    if num(t, "breakouts") != 0:
+        errs.append("%d break-outs" % num(t, "breakouts"))
+    if num(t, "rounds_max") >= max_loops:
+        errs.append("rounds_max %d" % num(t, "rounds_max"))
+    if b.get("rc", 0) not in (0, 130, 124):
+        errs.append("scheduler exited with %d" % b["rc"])
+    return errs
+
+
+def summary(name, b):
+    t = b.get("total", {})
+    return ("LOOPGUARD-MOD scenario=%s invocations=%s rounds_max=%s breakouts=%s self_kicks=%s "
+            "resched=%s lat_p50_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f" %
+            (name, t.get("invocations"), t.get("rounds_max"), t.get("breakouts"),
+             t.get("self_kicks"), t.get("resched"), num(t, "lat_p50_ns") / 1000,
+             num(t, "lat_p99_ns") / 1000, num(t, "lat_max_ns") / 1000))
+
+
+def main():
+    if len(sys.argv) != 7:
+        sys.exit(__doc__)
+    rundir, prefix, results = sys.argv[1:4]
+    max_loops, cpus, cycles = (int(a) for a in sys.argv[4:7])
+    out = []
+
+    def add(status, name, comment):
+        out.append("%s\t%s/%s\t%s\n" % (status, prefix, name, comment))
+
+    figs = os.path.join(rundir, "figures.txt")
+    blocks = parse_blocks(figs) if os.path.exists(figs) else {}
+    lines = []
+    for name in LOOPING + LEGIT:
+        b = blocks.get(name)
+        if not b or "total" not in b:
+            add("not ok", "module-" + name, "no figures (module not loaded, or guest stopped)")
+            continue
+        errs = check_looping(b, max_loops, cpus) if name in LOOPING else check_legit(b, max_loops)
+        lines.append(summary(name, b))
+        t = b["total"]
+        what = "breakouts=%s rounds_max=%s resched=%s" % (t.get("breakouts"), t.get("rounds_max"),
+                                                          t.get("resched"))
+        add("not ok" if errs else "ok", "module-" + name, "; ".join(errs) if errs else what)
+
+    res = {}
+    rpath = os.path.join(rundir, "result.txt")
+    if os.path.exists(rpath):
+        for line in open(rpath, encoding="utf-8", errors="replace"):
+            w = line.split()
+            if len(w) == 2:
+                res[w[0]] = w[1]
+    errs = []
+    if res.get("cycles") != "%d/%d" % (cycles, cycles):
+        errs.append("cycles %s" % res.get("cycles", "?"))
+    if res.get("stale_probes") != "0":
+        errs.append("stale probes %s" % res.get("stale_probes", "?"))
+    if res.get("debugfs_left") != "0":
+        errs.append("debugfs directory left behind")
+    if res.get("kmemleak", "off") not in ("off", "0"):
+        errs.append("kmemleak: %s unreferenced objects" % res["kmemleak"])
+    add("not ok" if errs else "ok", "module-load-unload",
+        "; ".join(errs) if errs else "%d cycles while scx_simple ran, no stale probe, kmemleak %s"
+        % (cycles, res.get("kmemleak", "off")))
+
+    with open(os.path.join(rundir, "summary.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines))
+    for l in lines:
+        print("    " + l, file=sys.stderr)
+    with open(results, "a", encoding="utf-8") as f:
+        f.writelines(out)
+    for o in out:
+        st, name, comment = o.rstrip("\n").split("\t")
+        print("  %-7s %s  # %s" % ("ok" if st == "ok" else "FAIL", name, comment), file=sys.stderr)
+    return 1 if any(o.startswith("not ok") for o in out) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
