@@ -7,7 +7,7 @@
 #   apply.sh check KDIR               only the checks that 'apply' makes first
 #
 # PATCHDIR holds the series as mbox files, in order (default: written from
-# lg/baseline..lg/patched into $OUT/apply). A patch whose changes KDIR already
+# lg/revert..lg/patched into $OUT/apply). A patch whose changes KDIR already
 # has (patch 1 is in v6.12) is skipped with its reason. Nothing is touched
 # unless KDIR is a clean 6.12.y git tree with no git am or rebase under way.
 # If any patch fails to apply, KDIR is reset to the commit it was at and the
@@ -58,7 +58,7 @@ default_patches() {
 	git -C "$linux" rev-parse -q --verify lg/patched >/dev/null ||
 		die "no series in $linux; run 'make series' first"
 	rm -rf "$dir"
-	git -C "$linux" format-patch -q --zero-commit -o "$dir" lg/baseline..lg/patched ||
+	git -C "$linux" format-patch -q --zero-commit -o "$dir" lg/revert..lg/patched ||
 		die "git format-patch failed"
 	echo "$dir"
 }

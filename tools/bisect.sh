@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Check that the series is bisectable: every prefix lg/baseline..lg/patched~k
+# Check that the series is bisectable: every prefix lg/revert..lg/patched~k
 # builds. Each patch is built for what it touches:
 #
 #   kernel files     the kernel (tools/loopguard.config has CONFIG_WERROR=y),
@@ -100,8 +100,8 @@ docs_check() {
 
 main() {
 	local commits c k=0 n files what t kernels=() name subj note
-	commits=$(git -C "$LINUX" rev-list --reverse lg/baseline..lg/patched) ||
-		die "no lg/baseline..lg/patched; run 'make series' first"
+	commits=$(git -C "$LINUX" rev-list --reverse lg/revert..lg/patched) ||
+		die "no lg/revert..lg/patched; run 'make series' first"
 	n=$(wc -w <<<"$commits")
 
 	# The kernels first, all in one kbuild.sh run, which ends at lg/patched.

@@ -16,7 +16,7 @@ RESULTS=${RESULTS:-$OUT/results.txt}
 DIR=$OUT/checkpatch
 rm -rf "$DIR"
 mkdir -p "$DIR"
-git -C "$LINUX" format-patch -q --zero-commit -o "$DIR" lg/baseline..lg/patched ||
+git -C "$LINUX" format-patch -q --zero-commit -o "$DIR" lg/revert..lg/patched ||
 	die "git format-patch failed; run 'make series' first"
 
 no_history=$([[ $(git -C "$LINUX" rev-list --count lg/base) == 1 ]] && echo 1)

@@ -45,6 +45,12 @@ PATCHES = [
     "a wrapper around it. No functional change.",
     "Document the bounded retry, why the kick is deferred rather than a "
     "resched_curr(), and how a looping scheduler shows up and is diagnosed.",
+    "rust: Add the bindings and helpers a kprobe-based module needs "
+    "(kprobes, debugfs, seq_file, get_kretprobe(), raw_smp_processor_id()).",
+    "rust: Add Kprobe and Kretprobe, pinned, registered on initialisation "
+    "and unregistered on drop, with handler traits. The tests' Rust module "
+    "(not part of this series) uses them to watch the loop from inside the "
+    "kernel.",
 ]
 
 

@@ -36,12 +36,12 @@ export_series() {
 	local n patches
 	git_lg rev-parse -q --verify lg/patched >/dev/null ||
 		die "no lg/patched in $LINUX; run 'make series' from the start"
-	n=$(git_lg rev-list --count lg/baseline..lg/patched)
+	n=$(git_lg rev-list --count lg/revert..lg/patched)
 	((n >= 2)) || die "the series has $n patch(es); nothing to export after patch 1"
 
 	# Patches 2..N, then git am on a pristine base.
 	rm -rf "$WORK/export-in"
-	git_lg format-patch -q --zero-commit -o "$WORK/export-in" lg/baseline~0..lg/patched ||
+	git_lg format-patch -q --zero-commit -o "$WORK/export-in" lg/revert..lg/patched ||
 		die "git format-patch failed"
 	patches=$(find "$WORK/export-in" -name '*.patch' | sort | tail -n +2)
 	git_lg worktree remove --force "$WT" >/dev/null 2>&1 || rm -rf "$WT"

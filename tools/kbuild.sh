@@ -19,7 +19,7 @@ JOBS=${JOBS:-$(nproc)}
 kmake() {
 	local q=()
 	[[ $V == 1 ]] && q=(V=1)
-	with_lock in_chroot make -C "$LINUX" O="$KB" LLVM=1 -j"$JOBS" "${q[@]}" "$@"
+	with_lock in_chroot make -C "$LINUX" O="$KB" LLVM=1 CLIPPY=1 -j"$JOBS" "${q[@]}" "$@"
 }
 
 configure() {

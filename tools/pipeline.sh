@@ -41,6 +41,80 @@ stage_patched_kernel() { "$T/kbuild.sh" patched; }
 # The baseline first: the tree is left checked out and built at lg/patched.
 stage_kernels() { "$T/kbuild.sh" baseline patched; }
 
+# The Rust module, for each kernel: built out of tree (M=) against that
+# kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings, and cached by
+# kernel and module source. The tree is left at lg/patched, built.
+MOD=scx_loopguard_watch
+MODSRC=$LG_TOP/rust/$MOD
+stage_modules() { with_lock build_modules; }
+
+build_modules() {
+	local k key src dest q=()
+	[[ $V == 1 ]] && q=(V=1)
+	src=$(cat "$MODSRC"/* | sha256sum | cut -c1-16)
+	for k in baseline patched; do
+		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
+		dest=$WORK/kernels/$key/$MOD-$src.ko
+		if [[ ! -f $dest ]]; then
+			"$T/kbuild.sh" "$k"
+			rm -rf "$WORK/module"
+			mkdir -p "$WORK/module"
+			cp "$MODSRC"/* "$WORK/module/"
+			step RUST "$MOD.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$k.log" \
+				in_chroot make -C "$WORK/linux" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
+				die 1 "the Rust module does not build for the $k kernel"
+			cp "$WORK/module/$MOD.ko" "$dest"
+		fi
+		mkdir -p "$WORK/modules/$k"
+		cp "$dest" "$WORK/modules/$k/$MOD.ko"
+	done
+	"$T/kbuild.sh" patched
+	msg RUST "$MOD.ko built for baseline and patched"
+}
+
+# rustfmt --check with the kernel's .rustfmt.toml on every Rust file of the
+# repo: the kernel crate additions and the module.
+stage_rustfmt() {
+	local files out
+	mapfile -t files < <(find "$LG_TOP/rust" -name '*.rs' | sort)
+	if out=$(in_chroot rustfmt --check --edition 2021 --config-path "$WORK/linux/.rustfmt.toml" "${files[@]}" 2>&1); then
+		ktap add "$RESULTS" ok rust/rustfmt "${#files[@]} files"
+	else
+		printf '%s\n' "$out" | head -n 40 >&2
+		ktap add "$RESULTS" "not ok" rust/rustfmt "rustfmt --check found differences"
+	fi
+	ktap add "$RESULTS" ok rust/clippy "the module and the kernel crate build with CLIPPY=1 and -Dwarnings"
+}
+
+# The module in a patched guest: the kselftests with the module loaded
+# (they cross-check), scx_simple and scx_qmap as false-positive guards, and
+# load/unload cycles.
+RUST_CYCLES=${RUST_CYCLES:-100}
+stage_rust() {
+	local name=rust-patched rc=0 max
+	max=$(git -C "$WORK/linux" show lg/patched:kernel/sched/ext.c | sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p')
+	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
+		"$T/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" || rc=$?
+	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
+	"$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$GUEST_CPUS" "$RUST_CYCLES" || true
+	console_result "$name" "$rc"
+}
+
+# The module on the baseline: it loads, then the looping test freezes the
+# guest before there is anything to report. That is the expected stall.
+stage_rust_baseline() {
+	local name=rust-baseline rc=0
+	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+		-s 'BPF scheduler "dsp_loop" enabled' -i "$IDLE_STALL" -- \
+		"$T/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
+	if grep -q 'scx_loopguard_watch: watching balance_scx' "$OUT/logs/$name.log" 2>/dev/null; then
+		stall_verdict "$name" "$rc" "dsp_loop_all_cpus with the module loaded"
+	else
+		ktap add "$RESULTS" "not ok" "$name" "the module did not load on the baseline (vm rc $rc)"
+	fi
+}
+
 # User space is built once, from the patched tree, and run on both kernels
 # (CO-RE): the sched_ext selftests and the tools/sched_ext schedulers.
 stage_userspace() { with_lock build_userspace; }

@@ -1,9 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Turn lg/base of $WORK/linux into the two trees the tests need:
+# Turn lg/base of $WORK/linux into the trees the tests need:
 #
-#   lg/baseline  lg/base with patch 1 (the loop guard) reverse-applied
-#   lg/patched   lg/baseline with the whole series applied by git am
+#   lg/revert    lg/base with patch 1 (the loop guard) reverse-applied
+#   lg/patched   lg/revert with the whole series applied by git am
+#   lg/baseline  lg/revert with the patches marked @baseline in kernel/series
+#                cherry-picked: the kernel without the fix, with the same
+#                test support
 #
 # As v6.12 already carries patch 1, lg/patched differs from lg/base only
 # by patches 2..N, which is checked. Any patch that fails to apply is named.
@@ -69,7 +72,7 @@ apply_series() {
 	first=$LG_TOP/kernel/$(entries | head -n1)
 	[[ -f $first ]] || die "kernel/series names $(basename "$first"), which does not exist"
 
-	git_lg checkout -q -f -B lg/baseline lg/base
+	git_lg checkout -q -f -B lg/revert lg/base
 	git_lg clean -q -fdx
 	if git_lg apply -R --check "$first" 2>/dev/null; then
 		git_lg apply -R "$first"
@@ -81,9 +84,18 @@ apply_series() {
 		die "patch 1 ($(basename "$first")) neither applies nor reverts on $(git_lg log -1 --format=%s lg/base)"
 	fi
 
-	git_lg checkout -q -B lg/patched lg/baseline
-	while read -r p overlays; do
+	git_lg checkout -q -B lg/patched lg/revert
+	local both=() o
+	while read -r p rest; do
 		n=$((n + 1))
+		overlays=
+		for o in $rest; do
+			if [[ $o == @baseline ]]; then
+				both+=("$n")
+			else
+				overlays+=" $o"
+			fi
+		done
 		[[ -f $LG_TOP/kernel/$p ]] || die "kernel/series names $p, which does not exist"
 		if ! grep -q '^diff --git ' "$LG_TOP/kernel/$p"; then
 			# Only a message: its files all come from the overlay.
@@ -93,6 +105,7 @@ apply_series() {
 			git_lg checkout -q -f lg/base
 			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
 		fi
+		# shellcheck disable=SC2086 # one word per folder mapping
 		[[ -z $overlays ]] || overlay "$n" "$p" $overlays
 		# Patch 1 must give back v6.12's code exactly, or the baseline is wrong.
 		if ((n == 1)) && ! git_lg diff --quiet lg/base HEAD; then
@@ -100,7 +113,17 @@ apply_series() {
 			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
 		fi
 	done < <(entries)
-	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline), lg/patched $(git_lg rev-parse --short lg/patched)"
+
+	git_lg checkout -q -B lg/baseline lg/revert
+	for o in "${both[@]}"; do
+		if ! git_lg cherry-pick -q --allow-empty "lg/patched~$((n - o))" >"$WORK/am.log" 2>&1; then
+			git_lg cherry-pick --abort >/dev/null 2>&1 || true
+			git_lg checkout -q -f lg/base
+			die "patch $o does not apply to the baseline: $(grep -m1 -E 'error|CONFLICT' "$WORK/am.log")"
+		fi
+	done
+	git_lg checkout -q lg/patched
+	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
 }
 
 # Branch switches rewrite the tree a kernel build may be reading: hold the
