@@ -294,7 +294,12 @@ stage_reset() {
 }
 
 (($# > 0)) || die "usage: pipeline.sh STAGE..."
+# A set-up or build stage that fails ends the run: nothing after it could
+# be trusted. Test stages record their failures as results and go on.
+FATAL=" toolchain tree series patched_kernel kernels modules userspace "
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
-	"stage_$s"
+	if ! "stage_$s" && [[ $FATAL == *" $s "* ]]; then
+		die "stage '$s' failed; stopping"
+	fi
 done

@@ -116,10 +116,10 @@ apply_series() {
 
 	git_lg checkout -q -B lg/baseline lg/revert
 	for o in "${both[@]}"; do
-		if ! git_lg cherry-pick -q --allow-empty "lg/patched~$((n - o))" >"$WORK/am.log" 2>&1; then
+		if ! git_lg cherry-pick --allow-empty "lg/patched~$((n - o))" >"$WORK/am.log" 2>&1; then
 			git_lg cherry-pick --abort >/dev/null 2>&1 || true
 			git_lg checkout -q -f lg/base
-			die "patch $o does not apply to the baseline: $(grep -m1 -E 'error|CONFLICT' "$WORK/am.log")"
+			die "patch $o does not apply to the baseline: $(grep -m1 -E 'error|CONFLICT|fatal' "$WORK/am.log")"
 		fi
 	done
 	git_lg checkout -q lg/patched

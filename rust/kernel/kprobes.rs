@@ -16,7 +16,7 @@
 
 use crate::{
     bindings,
-    error::{to_result, Error, Result},
+    error::{to_result, Error},
     init::{pin_init_from_closure, PinInit},
     str::CStr,
     try_pin_init,
@@ -145,6 +145,12 @@ impl<T: KprobeHandler> Kprobe<T> {
         unsafe { core::ptr::read_volatile(&(*self.kp.get()).nmissed) as u64 }
     }
 
+    /// The C `pre_handler` of every `Kprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// `kp` must be the `kp` field of a registered `Kprobe<T>`, and `regs` must be valid for the
+    /// duration of the call, as the kprobes core guarantees.
     unsafe extern "C" fn pre_handler(
         kp: *mut bindings::kprobe,
         regs: *mut bindings::pt_regs,
@@ -256,6 +262,12 @@ impl<T: KretprobeHandler> Kretprobe<T> {
         }
     }
 
+    /// The C `entry_handler` of every `Kretprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// `ri` must be an instance of a registered `Kretprobe<T>`, and `regs` must be valid for the
+    /// duration of the call, as the kprobes core guarantees.
     unsafe extern "C" fn entry_handler(
         ri: *mut bindings::kretprobe_instance,
         regs: *mut bindings::pt_regs,
@@ -267,6 +279,11 @@ impl<T: KretprobeHandler> Kretprobe<T> {
         0
     }
 
+    /// The C `handler` of every `Kretprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// As for `entry_handler()`.
     unsafe extern "C" fn ret_handler(
         ri: *mut bindings::kretprobe_instance,
         regs: *mut bindings::pt_regs,

@@ -36,7 +36,10 @@ impl FiguresFile {
     pub(crate) fn new(figures: Arc<Figures>) -> Result<Self> {
         // SAFETY: The name is a NUL-terminated string; a NULL parent is the debugfs root.
         let dir = from_err_ptr(unsafe {
-            bindings::debugfs_create_dir(c_str!("scx_loopguard").as_char_ptr(), core::ptr::null_mut())
+            bindings::debugfs_create_dir(
+                c_str!("scx_loopguard").as_char_ptr(),
+                core::ptr::null_mut(),
+            )
         })?;
         let figures = Arc::into_raw(figures);
         // SAFETY: `dir` is a valid dentry; `FOPS` lives forever; `figures` stays valid until

@@ -267,7 +267,11 @@ fn percentile(hist: &[u64], max: u64, pct: u64) -> u64 {
     for (n, x) in hist.iter().enumerate() {
         seen += x;
         if seen >= want {
-            return if n == 0 { 0 } else { ((1u64 << n) - 1).min(max) };
+            return if n == 0 {
+                0
+            } else {
+                ((1u64 << n) - 1).min(max)
+            };
         }
     }
     max
@@ -322,9 +326,15 @@ struct Round {
 
 impl KprobeHandler for Round {
     fn pre(&self, _regs: &PtRegs) {
-        let Some(c) = self.figures.this_cpu() else { return };
+        let Some(c) = self.figures.this_cpu() else {
+            return;
+        };
         if c.in_balance.load(Relaxed) {
-            let n = if self.consume { &c.cur_consumes } else { &c.cur_flushes };
+            let n = if self.consume {
+                &c.cur_consumes
+            } else {
+                &c.cur_flushes
+            };
             n.fetch_add(1, Relaxed);
         }
     }
