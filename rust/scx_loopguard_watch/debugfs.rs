@@ -7,11 +7,14 @@
 //! sees one consistent text. Writing `reset` zeroes them; anything else is `EINVAL`.
 
 use crate::Figures;
-use core::{
+use core::fmt;
+use kernel::{
+    bindings, c_str,
+    error::from_err_ptr,
     ffi::{c_char, c_int, c_void},
-    fmt,
+    prelude::*,
+    sync::Arc,
 };
-use kernel::{bindings, c_str, error::from_err_ptr, prelude::*, sync::Arc};
 
 /// The debugfs directory and file; removing the directory removes the file and waits for the
 /// file operations in progress, after which the figures are no longer referenced through it.
@@ -110,6 +113,11 @@ impl fmt::Write for SeqWriter {
     }
 }
 
+/// `seq_file` show callback.
+///
+/// # Safety
+///
+/// `m` must be the `seq_file` of an open figures file.
 unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: Called by `seq_read()` on a figures file that is open.
     let figures = unsafe { figures_of(m) };
@@ -117,12 +125,22 @@ unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int 
     0
 }
 
+/// `open` of the figures file.
+///
+/// # Safety
+///
+/// `inode` and `file` must be valid, and `inode` must be the figures file's.
 unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: The VFS passes a valid inode and file; the inode's private data is the `Figures`
     // pointer given to `debugfs_create_file()`.
     unsafe { bindings::single_open(file, Some(show), (*inode).i_private) }
 }
 
+/// `write` of the figures file.
+///
+/// # Safety
+///
+/// `file` must be the figures file opened by `open()`, and `buf` a user pointer.
 unsafe extern "C" fn write(
     file: *mut bindings::file,
     buf: *const c_char,
@@ -135,7 +153,8 @@ unsafe extern "C" fn write(
     if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n as _) } != 0 {
         return EFAULT.to_errno() as isize;
     }
-    if count > cmd.len() || cmd[..n].trim_ascii() != b"reset" {
+    let cmd = &cmd[..n];
+    if count > cmd.len() || cmd.strip_suffix(b"\n").unwrap_or(cmd) != b"reset" {
         return EINVAL.to_errno() as isize;
     }
     // SAFETY: `single_open()` made the `seq_file` the file's private data.

@@ -106,7 +106,7 @@ impl CpuFigures {
             breakout_at: AtomicU64::new(0),
             invocations: AtomicU64::new(0),
             rounds_max: AtomicU64::new(0),
-            rounds_hist: [const { AtomicU64::new(0) }; ROUND_SLOTS],
+            rounds_hist: core::array::from_fn(|_| AtomicU64::new(0)),
             breakouts: AtomicU64::new(0),
             self_kicks: AtomicU64::new(0),
             kicks_flagged: AtomicU64::new(0),
@@ -115,7 +115,7 @@ impl CpuFigures {
             resched: AtomicU64::new(0),
             lat_sum_ns: AtomicU64::new(0),
             lat_max_ns: AtomicU64::new(0),
-            lat_hist: [const { AtomicU64::new(0) }; LAT_SLOTS],
+            lat_hist: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -387,7 +387,7 @@ impl kernel::Module for LoopWatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let figures = Figures::new()?;
         let mut kick = Err(ENOENT);
-        for (n, sym) in KICK_SYMBOLS.iter().enumerate() {
+        for (n, &sym) in KICK_SYMBOLS.iter().enumerate() {
             kick = KBox::pin_init(Kprobe::new(sym, Kick(figures.clone())), GFP_KERNEL);
             if kick.is_ok() {
                 figures.kick_symbol.store(n, Relaxed);
