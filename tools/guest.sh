@@ -110,11 +110,20 @@ rust() {
 	# Legitimate schedulers under load: the false-positive guard.
 	for s in scx_simple scx_qmap; do
 		load_start
-		sleep 1
+		"$scx/$s" >"$rundir/$s.txt" 2>&1 &
+		sp=$!
+		# Count from when it runs: loading a BPF scheduler takes seconds
+		# under TCG.
+		for ((i = 0; i < 120; i++)); do
+			[[ $(cat /sys/kernel/sched_ext/state) == enabled ]] && break
+			sleep 0.5
+		done
 		echo reset >"$FIG"
-		rc=0
-		timeout -s INT 10 "$scx/$s" >"$rundir/$s.txt" 2>&1 || rc=$?
+		sleep 5
 		figures "$s" "$rundir"
+		rc=0
+		kill -INT "$sp" 2>/dev/null
+		wait "$sp" || rc=$?
 		load_stop
 		echo "scenario-rc $s $rc" >>"$rundir/figures.txt"
 	done

@@ -36,7 +36,7 @@ def parse_blocks(path):
             kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
             if words[0] == "cpu":
                 cur["cpus"][int(words[1])] = kv
-            elif words[0] in ("rounds_hist", "lat_hist_log2_ns"):
+            elif words[0] in ("rounds_hist", "lat_hist_log2_ns", "window_hist_log2_ns"):
                 cur[words[0]] = {int(a): int(b) for a, b in (w.split(":") for w in words[1:])}
             else:
                 cur[words[0]] = kv
@@ -71,6 +71,8 @@ def check_looping(b, max_loops, cpus):
         errs.append("resched %d not within [%d, %d]" % (rs, max(0, bo - cpus), bo))
     if hist.get(max_loops, 0) < bo:
         errs.append("fewer invocations at %d rounds than break-outs" % max_loops)
+    if num(b.get("window", {}), "breakouts") != bo:
+        errs.append("IRQs-off windows %d != break-outs %d" % (num(b.get("window", {}), "breakouts"), bo))
     return errs
 
 
@@ -89,12 +91,14 @@ def check_legit(b, max_loops):
 
 
 def summary(name, b):
-    t = b.get("total", {})
+    t, w = b.get("total", {}), b.get("window", {})
     return ("LOOPGUARD-MOD scenario=%s invocations=%s rounds_max=%s breakouts=%s self_kicks=%s "
-            "resched=%s lat_p50_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f" %
+            "resched=%s lat_p50_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f "
+            "win_p50_us=%.1f win_p99_us=%.1f win_max_us=%.1f" %
             (name, t.get("invocations"), t.get("rounds_max"), t.get("breakouts"),
              t.get("self_kicks"), t.get("resched"), num(t, "lat_p50_ns") / 1000,
-             num(t, "lat_p99_ns") / 1000, num(t, "lat_max_ns") / 1000))
+             num(t, "lat_p99_ns") / 1000, num(t, "lat_max_ns") / 1000,
+             num(w, "p50_ns") / 1000, num(w, "p99_ns") / 1000, num(w, "max_ns") / 1000))
 
 
 def main():

@@ -52,7 +52,11 @@ build_modules() {
 	local k key src dest q=()
 	[[ $V == 1 ]] && q=(V=1)
 	src=$(cat "$MODSRC"/* | sha256sum | cut -c1-16)
-	for k in baseline patched; do
+	# The kernel the build directory holds first: one switch fewer.
+	local order=(baseline patched)
+	[[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/patched") ]] &&
+		order=(patched baseline)
+	for k in "${order[@]}"; do
 		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
 		dest=$WORK/kernels/$key/$MOD-$src.ko
 		if [[ ! -f $dest ]]; then

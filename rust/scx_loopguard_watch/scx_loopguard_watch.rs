@@ -11,7 +11,8 @@
 //!   is probed too and subtracted;
 //! - the kick: `scx_kick_cpu()` where the kernel has it, `scx_bpf_kick_cpu()` otherwise. A kick of
 //!   this CPU with no flags inside a balance invocation is a break-out's self-kick;
-//! - the next `balance_scx()` entry on a CPU after a break-out is its reschedule, timed.
+//! - the next `balance_scx()` entry on a CPU after a break-out is its reschedule, timed;
+//! - the time from entry to return of a `balance_scx()` that broke out is its IRQs-off window.
 //!
 //! The figures are in `/sys/kernel/debug/scx_loopguard/figures`; writing `reset` to it zeroes
 //! them. The format is described in `rust/README.md` of scx-loopguard.
@@ -80,6 +81,7 @@ struct CpuFigures {
     cur_self_kicks: AtomicU64,
     resched_pending: AtomicBool,
     breakout_at: AtomicU64,
+    entry_at: AtomicU64,
 
     invocations: AtomicU64,
     rounds_max: AtomicU64,
@@ -93,6 +95,10 @@ struct CpuFigures {
     lat_sum_ns: AtomicU64,
     lat_max_ns: AtomicU64,
     lat_hist: [AtomicU64; LAT_SLOTS],
+    /// Time in the balance invocations that ended in a break-out, IRQs off.
+    win_sum_ns: AtomicU64,
+    win_max_ns: AtomicU64,
+    win_hist: [AtomicU64; LAT_SLOTS],
 }
 
 impl CpuFigures {
@@ -104,6 +110,7 @@ impl CpuFigures {
             cur_self_kicks: AtomicU64::new(0),
             resched_pending: AtomicBool::new(false),
             breakout_at: AtomicU64::new(0),
+            entry_at: AtomicU64::new(0),
             invocations: AtomicU64::new(0),
             rounds_max: AtomicU64::new(0),
             rounds_hist: core::array::from_fn(|_| AtomicU64::new(0)),
@@ -116,6 +123,9 @@ impl CpuFigures {
             lat_sum_ns: AtomicU64::new(0),
             lat_max_ns: AtomicU64::new(0),
             lat_hist: core::array::from_fn(|_| AtomicU64::new(0)),
+            win_sum_ns: AtomicU64::new(0),
+            win_max_ns: AtomicU64::new(0),
+            win_hist: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -132,11 +142,14 @@ impl CpuFigures {
             &self.resched,
             &self.lat_sum_ns,
             &self.lat_max_ns,
+            &self.win_sum_ns,
+            &self.win_max_ns,
         ] {
             c.store(0, Relaxed);
         }
         zero(&self.rounds_hist);
         zero(&self.lat_hist);
+        zero(&self.win_hist);
         self.resched_pending.store(false, Relaxed);
     }
 }
@@ -191,7 +204,8 @@ impl Figures {
         )?;
         let mut rounds = [0u64; ROUND_SLOTS];
         let mut lat = [0u64; LAT_SLOTS];
-        let (mut total, mut rounds_max, mut lat_max) = ([0u64; 9], 0, 0);
+        let mut win = [0u64; LAT_SLOTS];
+        let (mut total, mut rounds_max, mut lat_max, mut win_max) = ([0u64; 9], 0, 0, 0);
         for (cpu, c) in self.cpus.iter().enumerate() {
             let v = [
                 c.invocations.load(Relaxed),
@@ -220,6 +234,10 @@ impl Figures {
             }
             rounds_max = rounds_max.max(rmax);
             lat_max = lat_max.max(lmax);
+            win_max = win_max.max(c.win_max_ns.load(Relaxed));
+            for (t, x) in win.iter_mut().zip(&c.win_hist) {
+                *t += x.load(Relaxed);
+            }
             for (t, x) in rounds.iter_mut().zip(&c.rounds_hist) {
                 *t += x.load(Relaxed);
             }
@@ -243,6 +261,13 @@ impl Figures {
             percentile(&lat, lat_max, 50),
             percentile(&lat, lat_max, 99)
         )?;
+        writeln!(
+            w,
+            "window breakouts={} p50_ns={} p99_ns={} max_ns={win_max}",
+            win.iter().sum::<u64>(),
+            percentile(&win, win_max, 50),
+            percentile(&win, win_max, 99)
+        )?;
         write!(w, "rounds_hist")?;
         for (n, x) in rounds.iter().enumerate().filter(|(_, x)| **x != 0) {
             write!(w, " {n}:{x}")?;
@@ -250,6 +275,11 @@ impl Figures {
         writeln!(w)?;
         write!(w, "lat_hist_log2_ns")?;
         for (n, x) in lat.iter().enumerate().filter(|(_, x)| **x != 0) {
+            write!(w, " {n}:{x}")?;
+        }
+        writeln!(w)?;
+        write!(w, "window_hist_log2_ns")?;
+        for (n, x) in win.iter().enumerate().filter(|(_, x)| **x != 0) {
             write!(w, " {n}:{x}")?;
         }
         writeln!(w)
@@ -293,6 +323,7 @@ impl KretprobeHandler for Balance {
         c.cur_flushes.store(0, Relaxed);
         c.cur_consumes.store(0, Relaxed);
         c.cur_self_kicks.store(0, Relaxed);
+        c.entry_at.store(now_ns(), Relaxed);
         c.in_balance.store(true, Relaxed);
     }
 
@@ -310,9 +341,14 @@ impl KretprobeHandler for Balance {
         c.rounds_hist[(rounds as usize).min(ROUND_SLOTS - 1)].fetch_add(1, Relaxed);
         let kicks = c.cur_self_kicks.load(Relaxed);
         if kicks > 0 {
+            let now = now_ns();
+            let win = now.saturating_sub(c.entry_at.load(Relaxed));
             c.breakouts.fetch_add(1, Relaxed);
             c.self_kicks.fetch_add(kicks, Relaxed);
-            c.breakout_at.store(now_ns(), Relaxed);
+            c.win_sum_ns.fetch_add(win, Relaxed);
+            c.win_max_ns.fetch_max(win, Relaxed);
+            c.win_hist[slot_log2(win)].fetch_add(1, Relaxed);
+            c.breakout_at.store(now, Relaxed);
             c.resched_pending.store(true, Relaxed);
         }
     }
