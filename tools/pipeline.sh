@@ -97,7 +97,8 @@ RUST_CYCLES=${RUST_CYCLES:-100}
 stage_rust() {
 	local name=rust-patched rc=0 max
 	max=$(git -C "$WORK/linux" show lg/patched:kernel/sched/ext.c | sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p')
-	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+	# kmemleak on (RUST_KMEMLEAK=0 turns it off): the cycles end with a scan.
+	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" || rc=$?
 	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
