@@ -19,7 +19,7 @@ export ACCEL CPUS TOOLCHAIN MIRROR SOAK
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test rust soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -28,11 +28,15 @@ all:
 ## test: 'all', plus unit checks, checkpatch, a build of every prefix, 1-CPU and soak runs, the qmap reproducer, the baseline negative control and the exported series
 test:
 	@$(P) reset unit $(SETUP) checkpatch bisect kernels modules rustfmt userspace patched \
-		patched_1cpu soak rust qmap baseline rust_baseline export report
+		patched_1cpu soak rust qmap baseline rust_baseline bench_smoke export report
 
 ## rust: the Rust module in a patched guest, and on the baseline
 rust:
 	@$(P) reset $(SETUP) kernels modules rustfmt userspace rust rust_baseline report
+
+## bench: cost and benefit of the guard, patched against baseline (BENCH_PAIRS=10); not pass/fail
+bench:
+	@$(P) $(SETUP) kernels modules userspace bench
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:

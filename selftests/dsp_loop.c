@@ -524,6 +524,16 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 	UEI_SET_SIZE(skel, dsp_loop_ops, uei);
 	if (partial)
 		skel->struct_ops.dsp_loop_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
+	/*
+	 * DSP_LOOP_TIMEOUT_MS overrides the watchdog timeout, for measuring
+	 * how the time to ejection scales with it. The bounds below follow.
+	 */
+	if (getenv("DSP_LOOP_TIMEOUT_MS")) {
+		u32 t = strtoul(getenv("DSP_LOOP_TIMEOUT_MS"), NULL, 10);
+
+		if (t)
+			skel->struct_ops.dsp_loop_ops->timeout_ms = t;
+	}
 	ctx->timeout_ms = skel->struct_ops.dsp_loop_ops->timeout_ms;
 
 	if (dsp_loop__load(skel)) {
@@ -589,8 +599,8 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	collect_stats(ctx, &st);
 
 	/* one machine-readable line, printed in pieces to keep the format strings whole */
-	printf("LOOPGUARD test=%s cpus=%d breakouts=%lu kicks=%lu resched=%lu",
-	       ctx->name, ctx->nr_cpus, st.breakouts, st.self_kicks, st.resched);
+	printf("LOOPGUARD test=%s cpus=%d timeout_ms=%lu breakouts=%lu kicks=%lu resched=%lu",
+	       ctx->name, ctx->nr_cpus, ctx->timeout_ms, st.breakouts, st.self_kicks, st.resched);
 	printf(" max_rounds=%lu eject_ms=%lu lat_p50_us=%lu lat_p99_us=%lu lat_max_us=%lu",
 	       st.max_rounds, eject_ms, lat_percentile_us(&st, 50),
 	       lat_percentile_us(&st, 99), st.lat_max / USEC_NS);

@@ -173,6 +173,12 @@ def blurb(out, base, nr_patches):
                           "one commit." % re.sub(r"^scx-loopguard base: ", "", base), 72)
     text += [""]
     text += testing(out)
+    bench = os.path.join(out, "bench", "summary.txt")
+    mode = os.path.join(out, "bench", "mode")
+    if os.path.exists(bench) and os.path.exists(mode) and open(mode).read().strip() == "full":
+        text += ["make bench (QEMU TCG; see the tables for what TCG lets one claim):", ""]
+        text += [l.rstrip("\n") for l in open(bench, encoding="utf-8")]
+        text += [""]
     text += ["Link: https://lore.kernel.org/r/20240618212056.2833381-20-tj@kernel.org"]
     return "\n".join(text).rstrip() + "\n"
 

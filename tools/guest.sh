@@ -14,6 +14,12 @@
 #       dsp_loop tests) and scx_simple and scx_qmap under load, each from
 #       zeroed figures, into RUNDIR/figures.txt; then load and unload the
 #       module CYCLES times while scx_simple runs
+#   guest.sh bench_overhead SCXDIR RUNDIR ITER
+#       perf bench sched messaging and pipe, ITER times each, under scx_simple
+#       and scx_qmap; one "BENCH ..." line per measurement
+#   guest.sh bench_recovery MODULE BINDIR RUNDIR REPS TIMEOUT_MS...
+#       the dsp_loop_all_cpus test REPS times per watchdog timeout, with the
+#       module loaded; its LOOPGUARD lines and the module's figures
 set -u
 
 banner() {
@@ -152,6 +158,57 @@ rust() {
 			echo "kmemleak off"
 		fi
 	} | tee "$rundir/result.txt"
+	banner done
+}
+
+# wait_enabled: until a BPF scheduler is enabled, at most 60 s.
+wait_enabled() {
+	local i
+	for ((i = 0; i < 120; i++)); do
+		[[ $(cat /sys/kernel/sched_ext/state) == enabled ]] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+bench_overhead() {
+	local scx=$1 rundir=$2 iter=$3 s i v sp
+	banner start
+	for s in scx_simple scx_qmap; do
+		"$scx/$s" >"$rundir/$s.txt" 2>&1 &
+		sp=$!
+		wait_enabled || echo "BENCH-ERROR $s not enabled"
+		for ((i = 1; i <= iter; i++)); do
+			# seconds for 10 groups x 40 fds x 50 loops of messages
+			v=$(perf bench -f simple sched messaging -g 10 -l 50 2>/dev/null | tail -n1)
+			echo "BENCH sched=$s workload=messaging iter=$i value=$v unit=s"
+			# usecs per pipe round trip
+			v=$(perf bench -f simple sched pipe -l 20000 2>/dev/null | tail -n1)
+			echo "BENCH sched=$s workload=pipe iter=$i value=$v unit=s"
+		done | tee -a "$rundir/bench.txt"
+		kill -INT "$sp" 2>/dev/null
+		wait "$sp" 2>/dev/null
+	done
+	banner done
+}
+
+bench_recovery() {
+	local mod=$1 st=$2 rundir=$3 reps=$4 t r
+	shift 4
+	banner start
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	sysctl -qw debug.kprobes-optimization=0
+	insmod "$mod" || echo "BENCH-ERROR insmod failed"
+	: >"$rundir/figures.txt"
+	for t in "$@"; do
+		for ((r = 1; r <= reps; r++)); do
+			echo reset >"$FIG"
+			(cd "$st" && DSP_LOOP_TIMEOUT_MS=$t stdbuf -oL -eL ./runner -q -t dsp_loop_all_cpus 2>&1) |
+				tee -a "$rundir/runner.txt"
+			figures "timeout=$t,rep=$r" "$rundir"
+		done
+	done
+	rmmod scx_loopguard_watch
 	banner done
 }
 

@@ -285,6 +285,20 @@ stage_figures() {
 
 stage_unit() { "$T/unit.sh"; }
 
+# make bench, full; and the smoke version make test runs so that it cannot
+# rot: it must produce every table, but its timings count for nothing.
+stage_bench() { "$T/bench.sh"; }
+stage_bench_smoke() {
+	local out
+	if "$T/bench.sh" smoke && out=$(cat "$OUT/bench/report.txt") &&
+		grep -q '^1\. Overhead' <<<"$out" && grep -q '^2\. Recovery' <<<"$out" &&
+		grep -q '^3\. Per break-out' <<<"$out" && [[ -s $OUT/bench/overhead.csv ]]; then
+		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, 1 run)"
+	else
+		ktap add "$RESULTS" "not ok" bench/smoke "make bench smoke run failed, see $OUT/bench"
+	fi
+}
+
 stage_report() {
 	stage_figures
 	msg REPORT "results of this run ($(elapsed)):"

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make bench: what the loop guard costs and what it buys, patched against
+# baseline on this machine, in one run. Results in $OUT/bench/.
+#
+#   bench.sh [smoke]
+#
+# 1. Overhead: perf bench sched messaging and pipe under scx_simple and
+#    scx_qmap, one guest boot per kernel and pair, alternating patched and
+#    baseline (A B A B ...), BENCH_PAIRS pairs (default 10).
+# 2. Recovery: the dsp_loop_all_cpus kselftest BENCH_REPS times per watchdog
+#    timeout in BENCH_TIMEOUTS, on 2 and 1 vCPUs, patched only: the
+#    baseline never recovers (make test's negative control shows it freeze).
+# 3. IRQs-off window and break-out-to-reschedule latency: from the Rust
+#    module during the recovery runs.
+# 'smoke' is one pair, one rep, one timeout: it keeps the code from rotting,
+# and its timings mean nothing.
+. "$(dirname "$0")/lib.sh"
+
+T=$LG_TOP/tools
+B=$OUT/bench
+SCX=$WORK/userspace/sched_ext
+ST=$WORK/userspace/selftests
+MOD=$WORK/modules/patched/scx_loopguard_watch.ko
+PAIRS=${BENCH_PAIRS:-10}
+ITER=${BENCH_ITER:-3}
+REPS=${BENCH_REPS:-5}
+TIMEOUTS=${BENCH_TIMEOUTS:-250 500 1000 2000}
+if [[ ${1:-} == smoke ]]; then
+	PAIRS=1 ITER=1 REPS=1 TIMEOUTS=1000
+fi
+
+rm -rf "$B"
+mkdir -p "$B"
+echo "${1:-full}" >"$B/mode"
+t0=$(date +%s)
+
+boot() { # NAME KERNEL CPUS TIMEOUT GUEST-ARGS...
+	local name=$1 kernel=$2 cpus=$3 to=$4
+	shift 4
+	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$to" \
+		-s 'LOOPGUARD-GUEST start' -i 60 -- "$T/guest.sh" "$@" ||
+		msg BENCH "$name: guest run failed (rc $?), see $OUT/logs/$name.log"
+}
+
+n=0 total=$((PAIRS * 2))
+for ((p = 1; p <= PAIRS; p++)); do
+	for k in patched baseline; do
+		n=$((n + 1))
+		msg BENCH "overhead: $k kernel, pair $p of $PAIRS (run $n of $total), elapsed $(elapsed "$t0")"
+		name=bench-$k-$p
+		boot "$name" "$k" 2 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER"
+		sed -n "s/^BENCH /kernel=$k pair=$p /p" "$OUT/runs/$name/bench.txt" >>"$B/overhead.txt" 2>/dev/null
+	done
+done
+
+for cpus in 2 1; do
+	msg BENCH "recovery: patched kernel, $cpus vCPU(s), timeouts $TIMEOUTS x $REPS, elapsed $(elapsed "$t0")"
+	name=bench-recovery-${cpus}cpu
+	# shellcheck disable=SC2086 # one argument per timeout
+	boot "$name" patched "$cpus" 1200 bench_recovery "$MOD" "$ST" "$OUT/runs/$name" "$REPS" $TIMEOUTS
+	sed -n "s/^LOOPGUARD /vcpus=$cpus /p" "$OUT/runs/$name/runner.txt" >>"$B/recovery.txt" 2>/dev/null
+	cp "$OUT/runs/$name/figures.txt" "$B/figures-${cpus}cpu.txt" 2>/dev/null
+done
+
+msg BENCH "done in $(elapsed "$t0"); summarising"
+in_chroot python3 "$T/benchstat.py" "$B" "$(grep -m1 '^CONFIG_HZ=' "$WORK/kernels/patched/.config" | cut -d= -f2)"
