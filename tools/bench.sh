@@ -23,7 +23,7 @@ SCX=$WORK/userspace/sched_ext
 ST=$WORK/userspace/selftests
 MOD=$WORK/modules/patched/scx_loopguard_watch.ko
 PAIRS=${BENCH_PAIRS:-10}
-ITER=${BENCH_ITER:-3}
+ITER=${BENCH_ITER:-2}
 REPS=${BENCH_REPS:-5}
 TIMEOUTS=${BENCH_TIMEOUTS:-250 500 1000 2000}
 if [[ ${1:-} == smoke ]]; then

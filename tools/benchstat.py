@@ -70,7 +70,8 @@ def overhead(d, out):
             cv = statistics.pstdev(base) / statistics.mean(base) if len(base) > 1 else 0.0
             res.append((key, len(ratios), statistics.median(ratios), lo, hi, cv))
     out.append("1. Overhead on the normal path: patched/baseline, lower is better for both")
-    out.append("   (messaging: seconds per run; pipe: seconds per 20000 round trips)")
+    out.append("   (messaging: seconds for 4 x 40 tasks x 25 loops; pipe: seconds for 5000")
+    out.append("   round trips; each the median of BENCH_ITER runs per boot)")
     out.append("")
     out.append("   %-11s %-10s %5s %8s %17s %14s" % ("scheduler", "workload", "pairs", "ratio",
                                                  "95% CI", "baseline CV"))

@@ -179,11 +179,11 @@ bench_overhead() {
 		sp=$!
 		wait_enabled || echo "BENCH-ERROR $s not enabled"
 		for ((i = 1; i <= iter; i++)); do
-			# seconds for 10 groups x 40 fds x 50 loops of messages
-			v=$(perf bench -f simple sched messaging -g 10 -l 50 2>/dev/null | tail -n1)
+			# seconds for 4 groups x 40 tasks x 25 loops of messages
+			v=$(perf bench -f simple sched messaging -g 4 -l 25 2>/dev/null | tail -n1)
 			echo "BENCH sched=$s workload=messaging iter=$i value=$v unit=s"
-			# usecs per pipe round trip
-			v=$(perf bench -f simple sched pipe -l 20000 2>/dev/null | tail -n1)
+			# seconds for 5000 pipe round trips between two tasks
+			v=$(perf bench -f simple sched pipe -l 5000 2>/dev/null | tail -n1)
 			echo "BENCH sched=$s workload=pipe iter=$i value=$v unit=s"
 		done | tee -a "$rundir/bench.txt"
 		kill -INT "$sp" 2>/dev/null

@@ -91,8 +91,18 @@ cmd_run() {
 	t0=$(date +%s)
 	msg VM "$name: $(basename "$(dirname "$KIMG")")/$(basename "$KIMG"), $cpus CPU(s), $ACCEL_USED, timeout ${secs}s"
 	# The lock keeps one VM (or build) at a time; the timeout covers the
-	# guest only, not the wait for the lock.
+	# guest only, not the wait for the lock. A guest that fails to boot
+	# (122, see watch_guest) never ran the test: it is booted once more.
 	with_lock watch_guest "$log" "$secs" "$start" "$idle" || rc=$?
+	if ((rc == 122)); then
+		mv "$log" "$log.boot-failed"
+		msg RETRY "$name: the guest stalled while booting, before the test (TCG); booting again (first log: $log.boot-failed)"
+		rm -rf "$rundir"
+		mkdir -p "$rundir"
+		rc=0
+		with_lock watch_guest "$log" "$secs" "$start" "$idle" || rc=$?
+		((rc == 122)) && rc=126
+	fi
 	[[ $V == 1 ]] && cat "$log" >&2
 
 	if ((rc == 126)); then
@@ -128,7 +138,12 @@ cmd_run() {
 
 # watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG, kill it after
 # SECS (124), or (123) after IDLE silent seconds once START is in LOG; 126 if
-# SECS ran out before START showed up.
+# SECS ran out before START showed up. 122 if, before START, the kernel
+# reported an RCU stall (seen under TCG: a vCPU's timer never fires during
+# boot) or START did not show up within BOOT_SECS.
+BOOT_SECS=${BOOT_SECS:-240}
+BOOT_STALL='rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen'
+
 watch_guest() {
 	local log=$1 secs=$2 start=$3 idle=$4 pid t0 size last_size=-1 quiet=0 started=0 rc=0
 	in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null &
@@ -146,7 +161,10 @@ watch_guest() {
 			quiet=0
 			last_size=$size
 		fi
-		if ((started && idle > 0 && quiet >= idle)); then
+		if [[ -n $start ]] && ((!started)) &&
+			{ grep -qE -- "$BOOT_STALL" "$log" || (($(date +%s) - t0 >= BOOT_SECS && secs > BOOT_SECS)); }; then
+			rc=122
+		elif ((started && idle > 0 && quiet >= idle)); then
 			rc=123
 		elif (($(date +%s) - t0 >= secs)); then
 			rc=124
