@@ -28,7 +28,8 @@ watchdog can eject such a scheduler instead of the machine locking up.
 
 What the bound still lacks, in 6.12 and later, is a test, a way to see it
 work, and documentation; and its self-kick goes through the BPF-facing
-kfunc. This series adds those, on top of 6.12.y:"""
+kfunc. This series adds those, on top of 6.12.y, and the Rust kprobe
+support that its second, in-kernel witness is written with:"""
 
 PATCHES = [
     "Fix REGISTER_SCX_TEST() so that one file can register several tests.",
@@ -139,6 +140,26 @@ def testing(out):
             lines.append("  %s %s: %s" % (s, n, c))
         lines.append("")
 
+    mod = os.path.join(out, "runs", "rust-patched", "summary.txt")
+    if os.path.exists(mod):
+        lines.append("The Rust module (kprobes on balance_scx(), flush_dispatch_buf(),")
+        lines.append("scx_bpf_consume() and scx_kick_cpu()), same guest, its own counts;")
+        lines.append("win = IRQs-off time of a break-out invocation:")
+        lines.append("")
+        for l in open(mod, encoding="utf-8"):
+            kv = dict(w.split("=", 1) for w in l.split()[1:] if "=" in w)
+            lines.append("  %-17s break-outs %-6s max rounds %-3s resched %-6s lat p50/p99/max %s/%s/%s us,"
+                         % (kv.get("scenario"), kv.get("breakouts"), kv.get("rounds_max"),
+                            kv.get("resched"), kv.get("lat_p50_us"), kv.get("lat_p99_us"),
+                            kv.get("lat_max_us")))
+            lines.append("  %-17s win p50/p99/max %s/%s/%s us" % ("", kv.get("win_p50_us"),
+                                                                 kv.get("win_p99_us"),
+                                                                 kv.get("win_max_us")))
+        lines.append("")
+
+    lines.append("Below, patches are numbered as in the harness, where 1 is 0922f54fdd15")
+    lines.append("and 2..8 are the patches of this series.")
+    lines.append("")
     for prefix, title in (("bisect/", "Bisection, each prefix built with CONFIG_WERROR=y:"),
                           ("docs/", "Documentation:"),
                           ("checkpatch/", "scripts/checkpatch.pl --strict:")):
