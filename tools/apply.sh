@@ -108,10 +108,15 @@ do_unapply() {
 		die "KDIR=$KDIR: no $ORIG; the series was not applied with 'make apply'"
 	g merge-base --is-ancestor "$orig" HEAD ||
 		die "KDIR=$KDIR: HEAD no longer contains $ORIG; restore by hand (git reset --hard ${orig:0:12})"
-	# Only drop commits that came from the series: compare with its subjects.
+	# Only drop commits that came from the series: compare with its subjects
+	# (unfolded: a long Subject: header continues on the next line).
+	local subjects="" p
+	for p in "$LG_TOP"/kernel/*.patch; do
+		subjects+="$(patch_subject "$p")"$'\n'
+	done
 	for c in $(g rev-list "$orig..HEAD"); do
 		subj=$(g log -1 --format=%s "$c")
-		grep -rqF -- "$subj" "$LG_TOP/kernel" ||
+		grep -qxF -- "$subj" <<<"$subjects" ||
 			die "KDIR=$KDIR: commit ${c:0:12} ('$subj') is not from the series; restore by hand (git reset --hard ${orig:0:12})"
 	done
 	g reset -q --hard "$orig"

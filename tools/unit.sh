@@ -199,6 +199,25 @@ t_apply_refuses() {
 	expect_fail "not a git tree" apply_sh apply "$TMP/a5" "$TMP/pa3/kernel" || return 1
 	[[ $(state "$TMP/cwd") == "$cwd" ]]
 }
+# A subject long enough for git format-patch to fold its Subject: header.
+t_apply_unapply_long_subject() {
+	local subj="sched_ext: A subject long enough to be folded over two header lines by git" before
+	fake_tree "$TMP/a7" 6 12
+	mkdir -p "$TMP/pa7/kernel"
+	gitq -C "$TMP/a7" checkout -q -b mk
+	echo "/* long */" >>"$TMP/a7/kernel/sched/ext.c"
+	gitq -C "$TMP/a7" commit -qam "$subj"
+	git -C "$TMP/a7" format-patch -q -1 -o "$TMP/pa7/kernel"
+	gitq -C "$TMP/a7" checkout -q main
+	gitq -C "$TMP/a7" branch -q -D mk
+	grep -q '^ ' <(sed -n '/^Subject:/,/^$/p' "$TMP"/pa7/kernel/*.patch) || { echo "subject not folded"; return 1; }
+	before=$(state "$TMP/a7")
+	LG_TOP=$TMP/pa7 apply_sh apply "$TMP/a7" "$TMP/pa7/kernel" >/dev/null 2>&1 || return 1
+	[[ $(git -C "$TMP/a7" log -1 --format=%s) == "$subj" ]] || return 1
+	LG_TOP=$TMP/pa7 apply_sh unapply "$TMP/a7" >/dev/null 2>&1 || return 1
+	[[ $(state "$TMP/a7") == "$before" ]]
+}
+
 # unapply drops the series' commits only, never the user's.
 t_apply_unapply_foreign() {
 	fake_tree "$TMP/a6" 6 12
