@@ -33,10 +33,6 @@ g_am() {
 	fi
 }
 
-patch_subject() {
-	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
-}
-
 # check_kdir: everything that can be refused is refused here, before any
 # change to KDIR. Sets KVER. Not in a subshell, so that die stops the script.
 check_kdir() {

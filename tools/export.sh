@@ -18,11 +18,6 @@ RESULTS=${RESULTS:-$OUT/results.txt}
 DIR=$OUT/series
 WT=$WORK/export
 
-git_lg() {
-	git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
-		-c advice.detachedHead=false "$@"
-}
-
 KTAP=$([[ ${1:-} == --ktap ]] && echo 1)
 result() {
 	if [[ -n $KTAP ]]; then

@@ -51,16 +51,11 @@ soak() {
 }
 
 qmap() {
-	local bin=$1 rundir=$2 count=$3 secs=$4 i pids=() state rc=0
+	local bin=$1 rundir=$2 count=$3 secs=$4 state rc=0
 	banner start
-	for ((i = 0; i < $(nproc) * 2; i++)); do
-		(while :; do :; done) &
-		pids+=($!)
-	done
+	load_start
 	timeout -s INT "$secs" "$bin/scx_qmap" -l "$count" >"$rundir/qmap.txt" 2>&1 || rc=$?
-	kill "${pids[@]}" 2>/dev/null
-	# Not a bare wait: the heartbeat is a background job too.
-	wait "${pids[@]}" 2>/dev/null
+	load_stop
 	state=$(cat /sys/kernel/sched_ext/state 2>/dev/null)
 	echo "qmap_rc=$rc state=$state" | tee "$rundir/result.txt"
 	dmesg | grep -E 'sched_ext: BPF scheduler "qmap"' | tee -a "$rundir/result.txt"
@@ -68,7 +63,8 @@ qmap() {
 	banner done
 }
 
-# CPU-bound load: two busy loops per CPU.
+# CPU-bound load: two busy loops per CPU. Stopped by their PIDs, never by a
+# bare wait: the heartbeat is a background job too.
 LOAD=()
 load_start() {
 	local i
@@ -120,10 +116,7 @@ rust() {
 		sp=$!
 		# Count from when it runs: loading a BPF scheduler takes seconds
 		# under TCG.
-		for ((i = 0; i < 120; i++)); do
-			[[ $(cat /sys/kernel/sched_ext/state) == enabled ]] && break
-			sleep 0.5
-		done
+		wait_enabled
 		echo reset >"$FIG"
 		sleep 5
 		figures "$s" "$rundir"

@@ -53,6 +53,19 @@ run() {
 	"$@"
 }
 
+# git_lg ARGS...: git on the kernel tree $LINUX, as the harness commits there.
+git_lg() {
+	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
+		-c advice.detachedHead=false "$@"
+}
+
+# patch_subject MBOX: the subject of a git format-patch file, without its
+# [PATCH ...] prefix, unfolded (a long Subject: header continues on the
+# next line).
+patch_subject() {
+	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
+}
+
 # step TAG WHAT CMD...: a long step, with a start line and a timed end line.
 step() {
 	local tag=$1 what=$2 t0 rc=0

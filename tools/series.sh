@@ -15,18 +15,9 @@
 LINUX=$WORK/linux
 SERIES=$LG_TOP/kernel/series
 
-git_lg() {
-	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
-		-c advice.detachedHead=false "$@"
-}
-
 # The series entries, comments and blank lines dropped.
 entries() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES"
-}
-
-patch_subject() {
-	sed -n '/^Subject: /{s/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//;N;s/\n / /;s/\n.*//;p;q}' "$1"
 }
 
 # message_commit PATCH: an empty commit with PATCH's author, date and message.
