@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-# scx-loopguard: the sched_ext dispatch-loop guard for Linux 6.12, its tests,
-# and the harness that builds, boots and checks it. 'make help' lists targets.
+# scx-loopguard: the sched_ext dispatch-loop guard for Linux 7.3 and 6.12, its
+# tests, and the harness that builds, boots and checks it. 'make help' lists
+# targets.
 
 # Where the toolchain chroot, the kernel tree and the builds are kept (kept
 # across runs, outside the repo), and where logs and results are written.
@@ -8,11 +9,13 @@ CACHE ?= $(if $(HOME),$(HOME)/.cache,/var/cache)/scx-loopguard
 O ?= $(CURDIR)/out
 V ?= 0
 export CACHE V
-export OUT := $(abspath $(O))
-# Optional: KDIR=/path/to/linux-6.12.y, ACCEL=auto|kvm|tcg, CPUS=N,
-# TOOLCHAIN=chroot|host, MIRROR=URL (default: this machine's apt sources),
-# SOAK=N (rounds of 'make soak').
-export ACCEL CPUS TOOLCHAIN MIRROR SOAK
+export LG_OUT := $(abspath $(O))
+# BASE=7.3|6.12: the kernel base ('make' runs 7.3, 'make test' both; with
+# KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
+# ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
+# this machine's apt sources), SOAK=N (rounds of 'make soak').
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK
+TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
 # is the user's tree to change.
@@ -25,18 +28,20 @@ SETUP := toolchain tree series
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: 'all', plus unit checks, checkpatch, a build of every prefix, 1-CPU and soak runs, the qmap reproducer, the baseline negative control and the exported series
+## test: both bases: unit checks, the exported series, checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, and 6.12's Rust module, soak and qmap runs
 test:
-	@$(P) reset unit $(SETUP) checkpatch bisect kernels modules rustfmt userspace patched \
-		patched_1cpu soak rust qmap baseline rust_baseline bench_smoke export report
+	@tools/pipeline.sh reset unit
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) base_tests; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
+	@tools/pipeline.sh report
 
-## rust: the Rust module in a patched guest, and on the baseline
+## rust: the Rust module in a patched guest, and on the baseline (6.12)
 rust:
-	@$(P) reset $(SETUP) kernels modules rustfmt userspace rust rust_baseline report
+	@BASE=6.12 $(P) reset $(SETUP) kernels modules rustfmt userspace rust rust_baseline report
 
-## bench: cost and benefit of the guard, patched against baseline (BENCH_PAIRS=10); not pass/fail
+## bench: cost and benefit of the guard, patched against baseline (6.12, BENCH_PAIRS=10); not pass/fail
 bench:
-	@$(P) $(SETUP) kernels modules userspace bench
+	@BASE=6.12 $(P) $(SETUP) kernels modules userspace bench
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:
@@ -55,11 +60,11 @@ vm:
 kernels:
 	@$(P) $(SETUP) kernels
 
-## series: write the series with a cover letter to $(O)/series (git format-patch)
+## series: write the series of BASE (default 7.3), signed off by you (git config user.name/email), with a cover letter, to $(O)/BASE/series
 series:
 	@$(P) $(SETUP) export_only
 
-## apply: apply the series to your 6.12.y git tree, KDIR=/path (patches already there are skipped)
+## apply: apply the series to your 7.3.y or 6.12.y git tree, KDIR=/path (patches already there are skipped)
 apply:
 	@tools/apply.sh check "$(KDIR)"
 	@KDIR= tools/pipeline.sh $(SETUP)
@@ -87,5 +92,6 @@ help:
 	@sed -n 's/^## \([^:]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 20
 	@echo
 	@echo 'Variables: V=1 (show commands and build output), O=DIR (results, default ./out),'
-	@echo '  CACHE=DIR (default ~/.cache/scx-loopguard), KDIR=/path/to/linux-6.12.y,'
+	@echo '  CACHE=DIR (default ~/.cache/scx-loopguard), BASE=7.3|6.12, KDIR=/path/to/linux,'
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
+	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL'

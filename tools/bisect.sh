@@ -16,7 +16,7 @@
 
 LINUX=$WORK/linux
 KB=$WORK/build
-RESULTS=${RESULTS:-$OUT/results.txt}
+
 WT=$WORK/bisect
 STAMPS=$WORK/bisect-stamps
 

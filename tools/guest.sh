@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the guest (virtme-ng shares the toolchain root with it).
 #
-#   guest.sh selftests BINDIR RUNDIR [FILTER]
+#   guest.sh selftests BINDIR RUNDIR [FILTERS]
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
-#   guest.sh soak BINDIR RUNDIR N FILTER
-#       run the tests matching FILTER N times in a row
+#   guest.sh soak BINDIR RUNDIR N FILTERS
+#       run the tests matching each word of FILTERS, N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
 #       run scx_qmap -l COUNT under CPU-bound load for at most SECS
 #   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES [TESTS]
@@ -31,11 +31,24 @@ banner() {
 # files under RUNDIR).
 ( while sleep 2; do echo "LOOPGUARD-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
 
+# run_tests FILTERS: the runner once for all tests (no FILTERS), or once per
+# word of FILTERS (runner -t matches a substring of the test name).
+run_tests() {
+	local t
+	if [[ -z $1 ]]; then
+		stdbuf -oL -eL ./runner -q 2>&1
+		return
+	fi
+	for t in $1; do
+		stdbuf -oL -eL ./runner -q -t "$t" 2>&1
+	done
+}
+
 selftests() {
 	local bin=$1 rundir=$2 filter=${3:-}
 	banner start
 	cd "$bin" || exit 2
-	stdbuf -oL -eL ./runner -q ${filter:+-t "$filter"} 2>&1 | tee "$rundir/runner.txt"
+	run_tests "$filter" | tee "$rundir/runner.txt"
 	banner done
 }
 
@@ -45,7 +58,7 @@ soak() {
 	cd "$bin" || exit 2
 	for ((i = 1; i <= n; i++)); do
 		echo "LOOPGUARD-SOAK round=$i"
-		stdbuf -oL -eL ./runner -q -t "$filter" 2>&1
+		run_tests "$filter"
 	done | tee "$rundir/runner.txt"
 	banner done
 }

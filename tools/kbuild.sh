@@ -35,7 +35,7 @@ configure() {
 	# Check that what matters survived olddefconfig (a dropped dependency
 	# would otherwise surface much later as a missing feature).
 	local opt missing=()
-	for opt in SCHED_CLASS_EXT DEBUG_INFO_BTF RUST KPROBES BPF_EVENTS FUNCTION_TRACER WERROR; do
+	for opt in SCHED_CLASS_EXT DEBUG_INFO_BTF RUST KPROBES BPF_EVENTS FUNCTION_TRACER WERROR IKCONFIG_PROC RUST_KERNEL_DOCTESTS; do
 		grep -q "^CONFIG_$opt=y" "$KB/.config" || missing+=("$opt")
 	done
 	((${#missing[@]} == 0)) ||
@@ -49,7 +49,7 @@ configure() {
 # which would make the baseline silently carry the fix.
 check_image() {
 	local src=0 bin=0 n
-	git -C "$LINUX" grep -q SCX_DSP_MAX_LOOPS "$1" -- kernel/sched/ext.c && src=1
+	git -C "$LINUX" grep -q SCX_DSP_MAX_LOOPS "$1" -- kernel/sched/ && src=1
 	# grep -c reads it all: with pipefail, grep -q could SIGPIPE bpftool.
 	n=$(in_chroot bpftool btf dump file "$KB/vmlinux" 2>/dev/null | grep -c 'SCX_DSP_MAX_LOOPS')
 	((n > 0)) && bin=1

@@ -14,6 +14,7 @@
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
                                     "N passed, N failed"; exit 1 on a failure
 """
+import os
 import re
 import sys
 
@@ -107,6 +108,7 @@ def read(path):
 def add(results, status, name, comment=""):
     if status not in ("ok", "not ok", "skip"):
         raise SystemExit(f"ktap.py: bad status {status!r}")
+    name = os.environ.get("LG_RESULT_PREFIX", "") + name
     with open(results, "a") as f:
         f.write(f"{status}\t{name}\t{comment}\n")
     mark = {"ok": "ok", "not ok": "FAIL", "skip": "skip"}[status]

@@ -15,11 +15,32 @@ if [[ -z ${CACHE:-} ]]; then
 	CACHE=${CACHE:-/var/cache}/scx-loopguard
 fi
 CHROOT=${CHROOT:-$CACHE/chroot}
-WORK=${WORK:-$CACHE/work}
-OUT=${OUT:-$LG_TOP/out}
+# The kernel base: each has its own series (kernel/BASE/), tree, build
+# directory and cached images ($WORK), and its own logs and runs ($OUT).
+# Results of all bases go to one file, each name prefixed with its base.
+# kver DIR: "6.12.117" from the top Makefile of a Linux tree, or nothing.
+kver() {
+	awk -F' *= *' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
+		$1 == "SUBLEVEL" { s = $2 } END { if (v != "") print v "." p "." s }' \
+		"$1/Makefile" 2>/dev/null
+}
+# With KDIR= and no BASE=, the base is that of the tree.
+if [[ -z ${BASE:-} && -n ${KDIR:-} ]]; then
+	case $(kver "$KDIR") in
+	6.12.*) BASE=6.12 ;;
+	7.3.*) BASE=7.3 ;;
+	esac
+fi
+BASE=${BASE:-7.3}
+WORK=${WORK:-$CACHE/work/$BASE}
+LG_OUT=${LG_OUT:-$LG_TOP/out}
+OUT=$LG_OUT/$BASE
+RESULTS=$LG_OUT/results.txt
+LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
+SERIES_DIR=$LG_TOP/kernel/$BASE
 V=${V:-0}
 LG_T0=${LG_T0:-$(date +%s)}
-export LG_TOP CACHE CHROOT WORK OUT V LG_T0
+export LG_TOP CACHE CHROOT BASE WORK LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
 
 msg() {
 	local tag=$1
@@ -36,6 +57,11 @@ die() {
 	printf 'scx-loopguard: error: %s\n' "$*" >&2
 	exit "$rc"
 }
+
+case $BASE in
+6.12 | 7.3) ;;
+*) die "BASE=$BASE: the series exists for BASE=7.3 (default) and BASE=6.12" ;;
+esac
 
 # Seconds since $1 (default: start of the make run), as "1m23s".
 elapsed() {
@@ -55,7 +81,7 @@ run() {
 
 # git_lg ARGS...: git on the kernel tree $LINUX, as the harness commits there.
 git_lg() {
-	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
+	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost -c gc.auto=0 -c maintenance.auto=false \
 		-c advice.detachedHead=false "$@"
 }
 
@@ -148,19 +174,20 @@ in_chroot() {
 	fi
 	[[ -x $CHROOT/bin/sh ]] || die "no toolchain chroot at $CHROOT; run 'make toolchain'"
 	need_root
-	mkdir -p "$WORK" "$OUT"
+	mkdir -p "$WORK" "$OUT" "$LG_OUT"
 	run unshare --mount --pid --fork --kill-child --propagation private -- /bin/bash -ec '
 		root=$1 cwd=$2
 		shift 2
 		mount -t proc proc "$root/proc"
-		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$OUT"; do
+		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$LG_OUT"; do
 			mkdir -p "$root$d"
 			mount --rbind "$d" "$root$d"
 		done
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 			TERM="${TERM:-dumb}" LANG=C.UTF-8 \
-			LG_TOP="$LG_TOP" WORK="$WORK" OUT="$OUT" V="$V" CACHE="$CACHE" \
+			LG_TOP="$LG_TOP" WORK="$WORK" OUT="$OUT" LG_OUT="$LG_OUT" BASE="$BASE" \
+			RESULTS="$RESULTS" V="$V" CACHE="$CACHE" \
 			LG_T0="$LG_T0" LG_IN_CHROOT=1 LG_LOCKED="${LG_LOCKED:-}" \
 			/bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
 	' lg-chroot "$CHROOT" "$cwd" "$@"

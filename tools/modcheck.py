@@ -109,7 +109,7 @@ def main():
     out = []
 
     def add(status, name, comment):
-        out.append("%s\t%s/%s\t%s\n" % (status, prefix, name, comment))
+        out.append("%s\t%s%s/%s\t%s\n" % (status, os.environ.get("LG_RESULT_PREFIX", ""), prefix, name, comment))
 
     figs = os.path.join(rundir, "figures.txt")
     blocks = parse_blocks(figs) if os.path.exists(figs) else {}

@@ -8,7 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 
 T=$LG_TOP/tools
-RESULTS=$OUT/results.txt
 KB=$WORK/build
 ST=$WORK/userspace/selftests
 SCX=$WORK/userspace/sched_ext
@@ -23,16 +22,22 @@ IDLE_STALL=30
 
 ktap() { "$T/ktap.py" "$@"; }
 
-# The new tests of this project: the names registered in selftests/*.c, all
-# of which contain NEW_FILTER, so one runner -t NEW_FILTER runs them all.
-NEW_FILTER=dsp_loop
+# The new tests of this base: the names registered in the .c files of every
+# repo folder that kernel/BASE/series copies into the sched_ext selftests,
+# the upstream test and the project's deep witness alike.
+ST_DEST=tools/testing/selftests/sched_ext
 new_tests() {
-	local f
-	for f in "$LG_TOP"/selftests/*.c; do
-		[[ $f == *.bpf.c ]] && continue
-		sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$f"
+	local src f
+	for src in $(sed -e 's/#.*//' "$SERIES_DIR/series" | tr ' ' '\n' | sed -n "s|^\([^=]*\)=$ST_DEST\$|\1|p"); do
+		for f in "$LG_TOP/$src"/*.c; do
+			[[ $f == *.bpf.c ]] && continue
+			sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$f"
+		done
 	done
 }
+# The schedulers of the new tests, as the kernel names them when it enables
+# one: the start marker of a baseline run.
+NEW_STARTED='BPF scheduler "(dsp_loop|dispatch_loop)" enabled'
 
 stage_toolchain() { "$T/toolchain.sh"; }
 stage_tree() { "$T/tree.sh"; }
@@ -111,7 +116,7 @@ stage_rust() {
 stage_rust_baseline() {
 	local name=rust-baseline rc=0
 	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-		-s 'BPF scheduler "dsp_loop" enabled' -i "$IDLE_STALL" -- \
+		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
 		"$T/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
 	if grep -q 'scx_loopguard_watch: watching balance_scx' "$OUT/logs/$name.log" 2>/dev/null; then
 		stall_verdict "$name" "$rc" "dsp_loop_all_cpus with the module loaded"
@@ -127,12 +132,15 @@ stage_userspace() { with_lock build_userspace; }
 build_userspace() {
 	local linux=$WORK/linux q=() key
 	[[ $V == 1 ]] || q=(-s)
-	key=$(git -C "$linux" rev-parse HEAD^{tree})
+	key=$(git -C "$linux" rev-parse lg/local^{tree})
 	if [[ -x $ST/runner && -x $SCX/scx_qmap && $(cat "$WORK/userspace/.key" 2>/dev/null) == "$key" ]]; then
 		msg USER "selftests and schedulers are up to date"
 		return
 	fi
 	mkdir -p "$ST" "$SCX" "$OUT/logs"
+	# lg/local = lg/patched + the project's own tests (tools/ only): the
+	# kernel build in $KB stays valid across this checkout.
+	git -C "$linux" checkout -q -f lg/local
 	step USER "sched_ext selftests" logto "$OUT/logs/build-selftests.log" \
 		with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
 		-C "$linux/tools/testing/selftests/sched_ext" O="$KB" OUTPUT="$ST" LLVM=1 ||
@@ -142,6 +150,7 @@ build_userspace() {
 		-C "$linux/tools/sched_ext" O="$KB" LLVM=1 ||
 		die 1 "tools/sched_ext does not build"
 	cp "$KB"/build/bin/scx_* "$SCX/"
+	git -C "$linux" checkout -q -f lg/patched
 	echo "$key" >"$WORK/userspace/.key"
 }
 
@@ -175,7 +184,7 @@ stage_patched() {
 
 # The new tests again on a 1-CPU guest (the 2-CPU run is in stage_patched).
 stage_patched_1cpu() {
-	kselftests patched-1cpu patched 1 "$NEW_FILTER"
+	kselftests patched-1cpu patched 1 "$(new_tests | xargs)"
 }
 
 stage_checkpatch() { "$T/checkpatch.sh"; }
@@ -184,14 +193,13 @@ stage_checkpatch() { "$T/checkpatch.sh"; }
 # left at lg/patched, built.
 stage_bisect() { "$T/bisect.sh"; }
 
-# The series as a reviewer gets it, in $OUT/series, with a cover letter that
-# quotes this run's figures; its git am onto the pristine base is a result.
-stage_export() {
-	write_figures
-	"$T/export.sh" --ktap
-}
+# The series as a reviewer gets it, in $OUT/series: git am of the exported
+# files onto the pristine base is a result. The cover letter, which quotes
+# this run's results, is written by 'cover' at the end.
+stage_export() { "$T/export.sh" patches --ktap; }
+stage_cover() { "$T/export.sh" cover; }
 # The same for 'make series', which is not a test run: no result.
-stage_export_only() { "$T/export.sh"; }
+stage_export_only() { "$T/export.sh" patches && "$T/export.sh" cover; }
 
 # The negative control: each new test, alone, on the kernel without the fix.
 # It must freeze the guest or fail; a pass means the test proves nothing.
@@ -200,7 +208,7 @@ stage_baseline() {
 	for t in $(new_tests); do
 		rc=0
 		"$T/vm.sh" run "baseline-$t" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-			-s 'BPF scheduler "dsp_loop" enabled' -i "$IDLE_STALL" -- \
+			-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
 			"$T/guest.sh" selftests "$ST" "$OUT/runs/baseline-$t" "$t" || rc=$?
 		stall_verdict "baseline-$t" "$rc" "$t"
 	done
@@ -234,7 +242,7 @@ stage_soak() {
 	local name=patched-soak rc=0 n=${SOAK:-10}
 	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$NEW_FILTER" || rc=$?
+		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || rc=$?
 	"$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS" || true
 	console_result "$name" "$rc"
 }
@@ -265,6 +273,7 @@ stage_qmap() {
 }
 
 # The figures the new tests print, one LOOPGUARD line per test and guest.
+stage_write_figures() { write_figures; }
 write_figures() {
 	grep -h '^LOOPGUARD ' "$OUT"/runs/patched-*/runner.txt 2>/dev/null >"$OUT/figures.txt" || true
 }
@@ -283,7 +292,7 @@ stage_figures() {
 	}' "$f" >&2
 }
 
-stage_unit() { "$T/unit.sh"; }
+stage_unit() { LG_RESULT_PREFIX='' "$T/unit.sh"; }
 
 # make bench, full; and the smoke version make test runs so that it cannot
 # rot: it must produce every table, but its timings count for nothing.
@@ -307,12 +316,24 @@ stage_report() {
 
 # A new run: results and per-run output of the last one go.
 stage_reset() {
-	rm -rf "$OUT/runs"
+	rm -rf "$LG_OUT"/*/runs
 	mkdir -p "$OUT"
 	: >"$RESULTS"
 }
 
+# What 'make test' runs on each base. The Rust module, its abstraction and
+# the longer runs (soak, qmap, bench) are 6.12's for now.
+base_tests() {
+	case $BASE in
+	7.3) echo export checkpatch bisect kernels userspace patched patched_1cpu baseline write_figures ;;
+	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
+		patched_1cpu soak rust qmap baseline rust_baseline bench_smoke write_figures ;;
+	esac
+}
+
 (($# > 0)) || die "usage: pipeline.sh STAGE..."
+# shellcheck disable=SC2046 # one word per stage
+set -- $(for s in "$@"; do if [[ $s == base_tests ]]; then base_tests; else echo "$s"; fi; done)
 # A set-up or build stage that fails ends the run: nothing after it could
 # be trusted. Test stages record their failures as results and go on.
 FATAL=" toolchain tree series patched_kernel kernels modules userspace "

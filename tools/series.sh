@@ -4,16 +4,19 @@
 #
 #   lg/revert    lg/base with patch 1 (the loop guard) reverse-applied
 #   lg/patched   lg/revert with the whole series applied by git am
-#   lg/baseline  lg/revert with the patches marked @baseline in kernel/series
+#   lg/baseline  lg/revert with the patches marked @baseline in kernel/BASE/series
 #                cherry-picked: the kernel without the fix, with the same
 #                test support
+#   lg/local     lg/patched with the entries marked @local: the project's own
+#                test code (the deep witness), which is never exported; the
+#                user space of both kernels is built from it
 #
-# As v6.12 already carries patch 1, lg/patched differs from lg/base only
+# As the base already carries patch 1, lg/patched differs from lg/base only
 # by patches 2..N, which is checked. Any patch that fails to apply is named.
 . "$(dirname "$0")/lib.sh"
 
 LINUX=$WORK/linux
-SERIES=$LG_TOP/kernel/series
+SERIES=$SERIES_DIR/series
 
 # The series entries, comments and blank lines dropped.
 entries() {
@@ -44,7 +47,7 @@ overlay() {
 	for o in "$@"; do
 		src=${o%%=*} dest=${o#*=}
 		[[ -d $LG_TOP/$src && $o == *=* ]] ||
-			die "kernel/series, patch $n ($p): bad folder mapping '$o'"
+			die "kernel/$BASE/series, patch $n ($p): bad folder mapping '$o'"
 		for f in "$LG_TOP/$src"/*; do
 			[[ -f $f ]] || continue
 			mkdir -p "$LINUX/$dest"
@@ -60,8 +63,8 @@ apply_series() {
 	local first p n=0
 	[[ -d $LINUX/.git ]] || die "no kernel tree at $LINUX; run 'make tree' first"
 	git_lg rev-parse -q --verify lg/base >/dev/null || die "$LINUX has no lg/base branch"
-	first=$LG_TOP/kernel/$(entries | head -n1)
-	[[ -f $first ]] || die "kernel/series names $(basename "$first"), which does not exist"
+	first=$SERIES_DIR/$(entries | head -n1)
+	[[ -f $first ]] || die "kernel/$BASE/series names $(basename "$first"), which does not exist"
 
 	git_lg checkout -q -f -B lg/revert lg/base
 	git_lg clean -q -fdx
@@ -76,22 +79,33 @@ apply_series() {
 	fi
 
 	git_lg checkout -q -B lg/patched lg/revert
-	local both=() o
+	local both=() locals=() o local
 	while read -r p rest; do
-		n=$((n + 1))
 		overlays=
+		local=0
+		for o in $rest; do
+			[[ $o == @local ]] && local=1
+		done
+		((local)) || n=$((n + 1))
 		for o in $rest; do
 			if [[ $o == @baseline ]]; then
 				both+=("$n")
+			elif [[ $o == @local ]]; then
+				:
 			else
 				overlays+=" $o"
 			fi
 		done
-		[[ -f $LG_TOP/kernel/$p ]] || die "kernel/series names $p, which does not exist"
-		if ! grep -q '^diff --git ' "$LG_TOP/kernel/$p"; then
+		[[ -f $SERIES_DIR/$p ]] || die "kernel/$BASE/series names $p, which does not exist"
+		if [[ $local == 1 ]]; then
+			locals+=("$p$overlays")
+			continue
+		fi
+		((${#locals[@]} == 0)) || die "kernel/$BASE/series: $p comes after an @local entry; @local entries go last"
+		if ! grep -q '^diff --git ' "$SERIES_DIR/$p"; then
 			# Only a message: its files all come from the overlay.
-			message_commit "$LG_TOP/kernel/$p"
-		elif ! git_lg am -q --keep-cr "$LG_TOP/kernel/$p" >"$WORK/am.log" 2>&1; then
+			message_commit "$SERIES_DIR/$p"
+		elif ! git_lg am -q --keep-cr "$SERIES_DIR/$p" >"$WORK/am.log" 2>&1; then
 			git_lg am --abort >/dev/null 2>&1 || true
 			git_lg checkout -q -f lg/base
 			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
@@ -112,6 +126,25 @@ apply_series() {
 			git_lg checkout -q -f lg/base
 			die "patch $o does not apply to the baseline: $(grep -m1 -E 'error|CONFLICT|fatal' "$WORK/am.log")"
 		fi
+	done
+	# The project's own test code on top, never part of the series.
+	git_lg checkout -q -B lg/local lg/patched
+	local e
+	for e in "${locals[@]}"; do
+		# shellcheck disable=SC2086 # the patch, then one word per mapping
+		set -- $e
+		p=$1
+		shift
+		if grep -q '^diff --git ' "$SERIES_DIR/$p"; then
+			git_lg am -q --keep-cr "$SERIES_DIR/$p" >"$WORK/am.log" 2>&1 || {
+				git_lg am --abort >/dev/null 2>&1 || true
+				git_lg checkout -q -f lg/base
+				die "the @local entry $p does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
+			}
+		else
+			message_commit "$SERIES_DIR/$p"
+		fi
+		(($# == 0)) || overlay local "$p" "$@"
 	done
 	git_lg checkout -q lg/patched
 	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"

@@ -1,31 +1,31 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Prepare the kernel tree the harness works on: $WORK/linux, a git repo whose
-# branch lg/base is the user's 6.12.y tree (KDIR=...) or, by default, Debian's
-# linux-source-6.12, as one commit. The user's own checkout is never written:
-# a git tree is cloned with --shared, any other tree is copied.
+# Prepare the kernel tree the harness works on for BASE (6.12 or 7.3):
+# $WORK/linux, a git repo whose branch lg/base is the user's BASE.y tree
+# (KDIR=...) or, by default, Debian's linux-source-BASE, as one commit. The
+# user's own checkout is never written: a git tree is cloned with --shared,
+# any other tree is copied.
 #
 #   tree.sh            prepare $WORK/linux (idempotent)
-#   tree.sh check DIR  only check that DIR is a clean 6.12.y tree
+#   tree.sh check DIR  only check that DIR is a clean BASE.y tree
 . "$(dirname "$0")/lib.sh"
 
 LINUX=$WORK/linux
 
-# kver DIR: "6.12.117" from the top Makefile, or nothing.
-kver() {
-	awk -F' *= *' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
-		$1 == "SUBLEVEL" { s = $2 } END { if (v != "") print v "." p "." s }' \
-		"$1/Makefile" 2>/dev/null
-}
+# The file that holds the sched_ext core in a tree of this base.
+case $BASE in
+6.12) EXT_C=kernel/sched/ext.c ;;
+*) EXT_C=kernel/sched/ext/ext.c ;;
+esac
 
-# check_tree DIR: refuse anything but a clean Linux 6.12.y tree.
+# check_tree DIR: refuse anything but a clean Linux BASE.y tree.
 check_tree() {
 	local dir=$1 v
 	[[ -d $dir ]] || die "KDIR=$dir: no such directory"
-	[[ -f $dir/Makefile && -f $dir/kernel/sched/ext.c ]] ||
-		die "KDIR=$dir: not a Linux tree with sched_ext (no Makefile or kernel/sched/ext.c)"
+	[[ -f $dir/Makefile && -f $dir/$EXT_C ]] ||
+		die "KDIR=$dir: not a Linux $BASE tree with sched_ext (no Makefile or $EXT_C)"
 	v=$(kver "$dir")
-	[[ $v == 6.12.* ]] || die "KDIR=$dir: Linux $v, but the series is for 6.12.y"
+	[[ $v == "$BASE".* ]] || die "KDIR=$dir: Linux $v, but the series is for $BASE.y (BASE=$BASE)"
 	if git -C "$dir" rev-parse --git-dir >/dev/null 2>&1; then
 		if [[ -n $(git -C "$dir" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
 			die "KDIR=$dir: the tree has uncommitted changes; commit or stash them first"
@@ -34,29 +34,45 @@ check_tree() {
 	echo "$v"
 }
 
+# download_backports PKG DIR: apt-get download PKG from trixie-backports,
+# through a one-off sources list and package lists of its own: the chroot's
+# apt sources stay trixie only, so nothing from backports (a newer rustc)
+# can ever be installed into the kernel's toolchain.
+download_backports() {
+	local pkg=$1 dir=$2 mirror apt=$WORK/apt-backports
+	mirror=${MIRROR:-$(apt_mirror)} || exit
+	mkdir -p "$apt/lists/partial"
+	printf 'deb %s trixie-backports main\n' "$mirror" >"$apt/sources.list"
+	in_chroot bash -c "cd '$dir' && o='-o APT::Sandbox::User=root -o Dir::Etc::SourceList=$apt/sources.list -o Dir::Etc::SourceParts=/nonexistent -o Dir::State::Lists=$apt/lists' &&
+		apt-get \$o update -qq && apt-get \$o download -qq $pkg"
+}
+
 # Debian's source package, unpacked into $1.
 debian_source() {
-	local dest=$1 dl=$WORK/dl deb tarball
+	local dest=$1 dl=$WORK/dl deb tarball pkg=linux-source-$BASE
 	mkdir -p "$dl"
-	deb=$(ls "$dl"/linux-source-6.12_*.deb 2>/dev/null | tail -n1)
+	deb=$(ls "$dl"/"$pkg"_*.deb 2>/dev/null | tail -n1)
 	if [[ -z $deb ]]; then
-		step FETCH "downloading Debian linux-source-6.12" \
-			in_chroot bash -c "cd '$dl' && apt-get download -qq linux-source-6.12" ||
-			die "could not download linux-source-6.12 from the chroot's apt sources"
-		deb=$(ls "$dl"/linux-source-6.12_*.deb | tail -n1)
+		if [[ $BASE == 6.12 ]]; then
+			step FETCH "downloading Debian $pkg" \
+				in_chroot bash -c "cd '$dl' && apt-get download -qq $pkg" ||
+				die "could not download $pkg from the chroot's apt sources"
+		else
+			step FETCH "downloading Debian $pkg from trixie-backports" \
+				download_backports "$pkg" "$dl" ||
+				die "could not download $pkg from trixie-backports: Debian has no $BASE.y there now (give a $BASE.y tree with KDIR=)"
+		fi
+		deb=$(ls "$dl"/"$pkg"_*.deb 2>/dev/null | tail -n1)
+		[[ -n $deb ]] || die "the download of $pkg gave no package"
+		msg FETCH "$(basename "$deb")"
 	fi
 	rm -rf "$dl/x"
 	run dpkg-deb -x "$deb" "$dl/x"
-	tarball=$(ls "$dl"/x/usr/src/linux-source-6.12.tar.*)
+	tarball=$(ls "$dl"/x/usr/src/"$pkg".tar.*)
 	mkdir -p "$dest"
 	step UNPACK "$(basename "$deb")" tar -xaf "$tarball" -C "$dest" --strip-components=1
 	rm -rf "$dl/x"
 	basename "$deb" .deb
-}
-
-git_lg() {
-	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost \
-		-c advice.detachedHead=false "$@"
 }
 
 prepare() {
@@ -70,7 +86,7 @@ prepare() {
 			origin="kdir:$KDIR (copy)"
 		fi
 	else
-		origin="debian:linux-source-6.12"
+		origin="debian:linux-source-$BASE"
 	fi
 
 	if [[ -f $LINUX/.git/lg-origin && $(cat "$LINUX/.git/lg-origin") == "$origin" ]] &&

@@ -7,7 +7,7 @@
 
 T=$LG_TOP/tools
 DATA=$T/testdata
-RESULTS=${RESULTS:-$OUT/results.txt}
+
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # Synthetic trees only: never wait for the lock of a real build.

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A scheduler whose ops.dispatch() traps one CPU in the dispatch loop.
+ *
+ * Tasks go from ops.enqueue() to a shared DSQ. Once user space sets @armed,
+ * ops.dispatch() on @loop_cpu stops consuming it and inserts PID 1 into the
+ * local DSQ instead. PID 1 is not in BPF custody, so the insertion is
+ * dropped and the local DSQ stays empty, but the round still counts as
+ * progress and the core calls ops.dispatch() again. Only the
+ * SCX_DSP_MAX_LOOPS bound gets the CPU out; the tasks pinned to it then
+ * starve in the shared DSQ and the watchdog must eject the scheduler.
+ *
+ * The 6.12.y form: the kfuncs have their 6.12 names, and break-outs are
+ * counted from the sched_ext_dispatch_loop_breakout tracepoint, as 6.12 has
+ * no event counters.
+ */
+
+#include <scx/common.bpf.h>
+
+char _license[] SEC("license") = "GPL";
+
+#define SHARED_DSQ	0
+
+const volatile s32 loop_cpu;
+bool armed;
+u64 nr_breakouts;
+
+UEI_DEFINE(uei);
+
+void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	scx_bpf_dispatch(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
+}
+
+void BPF_STRUCT_OPS(dispatch_loop_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct task_struct *p;
+
+	if (cpu != loop_cpu || !READ_ONCE(armed)) {
+		scx_bpf_consume(SHARED_DSQ);
+		return;
+	}
+
+	p = bpf_task_from_pid(1);
+	if (!p)
+		return;
+	scx_bpf_dispatch(p, SCX_DSQ_LOCAL, 0, 0);
+	bpf_task_release(p);
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(dispatch_loop_init)
+{
+	return scx_bpf_create_dsq(SHARED_DSQ, -1);
+}
+
+void BPF_STRUCT_OPS(dispatch_loop_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+SEC("tp_btf/sched_ext_dispatch_loop_breakout")
+int BPF_PROG(dispatch_loop_breakout, int cpu, int nr_loops)
+{
+	__sync_fetch_and_add(&nr_breakouts, 1);
+	return 0;
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops dispatch_loop_ops = {
+	.enqueue		= (void *)dispatch_loop_enqueue,
+	.dispatch		= (void *)dispatch_loop_dispatch,
+	.init			= (void *)dispatch_loop_init,
+	.exit			= (void *)dispatch_loop_exit,
+	.name			= "dispatch_loop",
+	.timeout_ms		= 1000U,
+};

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A scheduler whose ops.dispatch() traps one CPU in the dispatch loop.
+ *
+ * Tasks go from ops.enqueue() to a shared DSQ. Once user space sets @armed,
+ * ops.dispatch() on @loop_cpu stops consuming it and inserts PID 1 into the
+ * local DSQ instead. PID 1 is not in BPF custody, so the insertion is
+ * dropped and the local DSQ stays empty, but the round still counts as
+ * progress and the core calls ops.dispatch() again. Only the
+ * SCX_DSP_MAX_LOOPS bound gets the CPU out; the tasks pinned to it then
+ * starve in the shared DSQ and the watchdog must eject the scheduler.
+ */
+
+#include <scx/common.bpf.h>
+
+char _license[] SEC("license") = "GPL";
+
+#define SHARED_DSQ	0
+
+const volatile s32 loop_cpu;
+bool armed;
+u64 nr_breakouts;
+
+UEI_DEFINE(uei);
+
+void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	scx_bpf_dsq_insert(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
+}
+
+void BPF_STRUCT_OPS(dispatch_loop_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct task_struct *p;
+
+	if (cpu != loop_cpu || !READ_ONCE(armed)) {
+		scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
+		return;
+	}
+
+	p = bpf_task_from_pid(1);
+	if (!p)
+		return;
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, 0, 0);
+	bpf_task_release(p);
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(dispatch_loop_init)
+{
+	return scx_bpf_create_dsq(SHARED_DSQ, -1);
+}
+
+void BPF_STRUCT_OPS(dispatch_loop_exit, struct scx_exit_info *ei)
+{
+	struct scx_event_stats events;
+
+	scx_bpf_events(&events, sizeof(events));
+	nr_breakouts = scx_read_event(&events, SCX_EV_DISPATCH_LOOP_BREAKOUT);
+	UEI_RECORD(uei, ei);
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops dispatch_loop_ops = {
+	.enqueue		= (void *)dispatch_loop_enqueue,
+	.dispatch		= (void *)dispatch_loop_dispatch,
+	.init			= (void *)dispatch_loop_init,
+	.exit			= (void *)dispatch_loop_exit,
+	.name			= "dispatch_loop",
+	.timeout_ms		= 1000U,
+};
