@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Apply the series to a user's own 6.12.y git tree, or take it back out.
+# Apply the series of its base to a user's own 7.3.y or 6.12.y git tree, or
+# take it back out.
 #
 #   apply.sh apply KDIR [PATCHDIR]    git am each patch onto KDIR's HEAD
 #   apply.sh unapply KDIR             reset KDIR to where 'apply' found it
@@ -37,7 +38,7 @@ g_am() {
 # change to KDIR. Sets KVER. Not in a subshell, so that die stops the script.
 check_kdir() {
 	local top gd
-	[[ -n $KDIR ]] || die "no tree given: make apply KDIR=/path/to/linux-6.12.y"
+	[[ -n $KDIR ]] || die "no tree given: make apply KDIR=/path/to/linux (a 7.3.y or 6.12.y git tree)"
 	KVER=$("$(dirname "$0")/tree.sh" check "$KDIR") || exit 2
 	top=$(g rev-parse --show-toplevel 2>/dev/null) ||
 		die "KDIR=$KDIR: not a git tree; apply needs git to be able to undo"
@@ -107,7 +108,7 @@ do_unapply() {
 	# Only drop commits that came from the series: compare with its subjects
 	# (unfolded: a long Subject: header continues on the next line).
 	local subjects="" p
-	for p in "$LG_TOP"/kernel/*.patch; do
+	for p in "$SERIES_DIR"/*.patch; do
 		subjects+="$(patch_subject "$p")"$'\n'
 	done
 	for c in $(g rev-list "$orig..HEAD"); do

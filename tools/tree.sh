@@ -98,8 +98,8 @@ prepare() {
 	rm -rf "$LINUX"
 	if [[ $origin == kdir:*@* ]]; then
 		step CLONE "$KDIR (shared, read-only for the source)" \
-			git clone -q --shared --no-checkout "$KDIR" "$LINUX"
-		git_lg checkout -q -b lg/base "$(git -C "$KDIR" rev-parse HEAD)"
+			git -c init.defaultBranch=lg/kdir clone -q --shared --no-checkout "$KDIR" "$LINUX"
+		git_lg checkout -q -B lg/base "$(git -C "$KDIR" rev-parse HEAD)"
 	else
 		if [[ -n ${KDIR:-} ]]; then
 			mkdir -p "$LINUX"

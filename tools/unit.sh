@@ -3,6 +3,9 @@
 # Unit checks of the harness itself: tree detection, series application, the
 # runner-output parser and the splat scanner. No VM, no kernel build; each
 # check runs the real script on a small synthetic tree or a recorded log.
+# The synthetic trees are 6.12-shaped (kernel/sched/ext.c); the 7.3 checks
+# say BASE=7.3 themselves.
+export BASE=6.12
 . "$(dirname "$0")/lib.sh"
 
 T=$LG_TOP/tools
@@ -81,7 +84,7 @@ t_tree_kdir_untouched() {
 # and patch 2 (new), made with git format-patch from the fake tree.
 fake_series() {
 	local top=$1 tree=$2 bad=${3:-}
-	mkdir -p "$top/kernel"
+	mkdir -p "$top/kernel/$BASE"
 	gitq -C "$tree" checkout -q -b mk
 	sed -i '/nr_loops = 32/d; s/return nr_loops;/return 0;/' "$tree/kernel/sched/ext.c"
 	gitq -C "$tree" commit -qam "revert"
@@ -90,12 +93,12 @@ fake_series() {
 	echo "/* new */" >>"$tree/kernel/sched/ext.c"
 	[[ -n $bad ]] && sed -i 's/balance_one/balance_two/' "$tree/kernel/sched/ext.c"
 	gitq -C "$tree" commit -qam "sched_ext: more"
-	git -C "$tree" format-patch -q -2 -o "$top/kernel"
+	git -C "$tree" format-patch -q -2 -o "$top/kernel/$BASE"
 	gitq -C "$tree" checkout -q main
 	gitq -C "$tree" branch -q -D mk
-	(cd "$top/kernel" && ls *.patch) >"$top/kernel/series"
+	(cd "$top/kernel/$BASE" && ls *.patch) >"$top/kernel/$BASE/series"
 	# A bad patch 2 must not apply on the real base.
-	[[ -z $bad ]] || sed -i 's/^-static int balance_one/-static int balance_xxx/' "$top"/kernel/0002-*.patch
+	[[ -z $bad ]] || sed -i 's/^-static int balance_one/-static int balance_xxx/' "$top"/kernel/$BASE/0002-*.patch
 }
 
 t_series_ok() {
@@ -113,15 +116,15 @@ t_series_ok() {
 t_series_overlay() {
 	fake_tree "$TMP/s4" 6 12
 	fake_series "$TMP/p4" "$TMP/s4"
-	rm "$TMP"/p4/kernel/0002-*.patch
+	rm "$TMP"/p4/kernel/$BASE/0002-*.patch
 	mkdir -p "$TMP/p4/doc"
 	echo "new text" >"$TMP/p4/doc/guide.rst"
 	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
 		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
 		"Subject: [PATCH] doc: Add a guide" "" "Why the guide." "" \
-		"Signed-off-by: A U Thor <author@example.org>" "---" >"$TMP/p4/kernel/0002-doc.patch"
-	sed -i '2d' "$TMP/p4/kernel/series"
-	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/series"
+		"Signed-off-by: A U Thor <author@example.org>" "---" >"$TMP/p4/kernel/$BASE/0002-doc.patch"
+	sed -i '2d' "$TMP/p4/kernel/$BASE/series"
+	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/$BASE/series"
 	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/tree.sh" >/dev/null 2>&1 || return 1
 	WORK=$TMP/w5 LG_TOP=$TMP/p4 "$T/series.sh" || return 1
 	local l=$TMP/w5/linux
@@ -158,7 +161,7 @@ t_apply_unapply() {
 	fake_series "$TMP/pa1" "$TMP/a1"
 	local before out
 	before=$(state "$TMP/a1")
-	out=$(LG_TOP=$TMP/pa1 apply_sh apply "$TMP/a1" "$TMP/pa1/kernel" 2>&1) || { echo "$out"; return 1; }
+	out=$(LG_TOP=$TMP/pa1 apply_sh apply "$TMP/a1" "$TMP/pa1/kernel/$BASE" 2>&1) || { echo "$out"; return 1; }
 	grep -q "SKIP .*1/2 sched_ext: guard: already in this tree" <<<"$out" || { echo "$out"; return 1; }
 	[[ $(git -C "$TMP/a1" log -1 --format=%s) == "sched_ext: more" ]] || return 1
 	grep -q "to undo: make unapply" <<<"$out" || return 1
@@ -171,7 +174,7 @@ t_apply_conflict() {
 	local before
 	before=$(state "$TMP/a2")
 	expect_fail "patch 2/2 (sched_ext: more) does not apply .*conflict in kernel/sched/ext.c; the tree is back at" \
-		env LG_TOP="$TMP/pa2" "$T/apply.sh" apply "$TMP/a2" "$TMP/pa2/kernel" || return 1
+		env LG_TOP="$TMP/pa2" "$T/apply.sh" apply "$TMP/a2" "$TMP/pa2/kernel/$BASE" || return 1
 	[[ $(state "$TMP/a2") == "$before" ]]
 }
 t_apply_refuses() {
@@ -179,40 +182,40 @@ t_apply_refuses() {
 	fake_tree "$TMP/a3" 6 12
 	fake_series "$TMP/pa3" "$TMP/a3"
 	cwd=$(state "$TMP/cwd")
-	expect_fail "no tree given" env KDIR= "$T/apply.sh" apply "" "$TMP/pa3/kernel" || return 1
-	expect_fail "no such directory" apply_sh apply "$TMP/a3-nope" "$TMP/pa3/kernel" || return 1
+	expect_fail "no tree given" env KDIR= "$T/apply.sh" apply "" "$TMP/pa3/kernel/$BASE" || return 1
+	expect_fail "no such directory" apply_sh apply "$TMP/a3-nope" "$TMP/pa3/kernel/$BASE" || return 1
 	# dirty
 	echo "/* local */" >>"$TMP/a3/kernel/sched/ext.c"
 	before=$(state "$TMP/a3")
-	expect_fail "uncommitted changes" apply_sh apply "$TMP/a3" "$TMP/pa3/kernel" || return 1
+	expect_fail "uncommitted changes" apply_sh apply "$TMP/a3" "$TMP/pa3/kernel/$BASE" || return 1
 	[[ $(state "$TMP/a3") == "$before" ]] || return 1
 	# not 6.12.y
 	fake_tree "$TMP/a4" 6 11
 	before=$(state "$TMP/a4")
-	expect_fail "Linux 6.11.9, but the series is for 6.12.y" apply_sh apply "$TMP/a4" "$TMP/pa3/kernel" || return 1
+	expect_fail "Linux 6.11.9, but the series is for 6.12.y" apply_sh apply "$TMP/a4" "$TMP/pa3/kernel/$BASE" || return 1
 	[[ $(state "$TMP/a4") == "$before" ]] || return 1
 	# not git
 	mkdir -p "$TMP/a5/kernel/sched"
 	cp "$TMP/a4/Makefile" "$TMP/a5/"
 	sed -i 's/= 11/= 12/' "$TMP/a5/Makefile"
 	cp "$TMP/a3/kernel/sched/ext.c" "$TMP/a5/kernel/sched/"
-	expect_fail "not a git tree" apply_sh apply "$TMP/a5" "$TMP/pa3/kernel" || return 1
+	expect_fail "not a git tree" apply_sh apply "$TMP/a5" "$TMP/pa3/kernel/$BASE" || return 1
 	[[ $(state "$TMP/cwd") == "$cwd" ]]
 }
 # A subject long enough for git format-patch to fold its Subject: header.
 t_apply_unapply_long_subject() {
 	local subj="sched_ext: A subject long enough to be folded over two header lines by git" before
 	fake_tree "$TMP/a7" 6 12
-	mkdir -p "$TMP/pa7/kernel"
+	mkdir -p "$TMP/pa7/kernel/$BASE"
 	gitq -C "$TMP/a7" checkout -q -b mk
 	echo "/* long */" >>"$TMP/a7/kernel/sched/ext.c"
 	gitq -C "$TMP/a7" commit -qam "$subj"
-	git -C "$TMP/a7" format-patch -q -1 -o "$TMP/pa7/kernel"
+	git -C "$TMP/a7" format-patch -q -1 -o "$TMP/pa7/kernel/$BASE"
 	gitq -C "$TMP/a7" checkout -q main
 	gitq -C "$TMP/a7" branch -q -D mk
-	grep -q '^ ' <(sed -n '/^Subject:/,/^$/p' "$TMP"/pa7/kernel/*.patch) || { echo "subject not folded"; return 1; }
+	grep -q '^ ' <(sed -n '/^Subject:/,/^$/p' "$TMP"/pa7/kernel/$BASE/*.patch) || { echo "subject not folded"; return 1; }
 	before=$(state "$TMP/a7")
-	LG_TOP=$TMP/pa7 apply_sh apply "$TMP/a7" "$TMP/pa7/kernel" >/dev/null 2>&1 || return 1
+	LG_TOP=$TMP/pa7 apply_sh apply "$TMP/a7" "$TMP/pa7/kernel/$BASE" >/dev/null 2>&1 || return 1
 	[[ $(git -C "$TMP/a7" log -1 --format=%s) == "$subj" ]] || return 1
 	LG_TOP=$TMP/pa7 apply_sh unapply "$TMP/a7" >/dev/null 2>&1 || return 1
 	[[ $(state "$TMP/a7") == "$before" ]]
@@ -222,8 +225,8 @@ t_apply_unapply_long_subject() {
 t_apply_unapply_foreign() {
 	fake_tree "$TMP/a6" 6 12
 	fake_series "$TMP/pa6" "$TMP/a6"
-	LG_TOP=$TMP/pa6 apply_sh apply "$TMP/a6" "$TMP/pa6/kernel" >/dev/null 2>&1 || return 1
-	expect_fail "was applied before" env LG_TOP="$TMP/pa6" "$T/apply.sh" apply "$TMP/a6" "$TMP/pa6/kernel" || return 1
+	LG_TOP=$TMP/pa6 apply_sh apply "$TMP/a6" "$TMP/pa6/kernel/$BASE" >/dev/null 2>&1 || return 1
+	expect_fail "was applied before" env LG_TOP="$TMP/pa6" "$T/apply.sh" apply "$TMP/a6" "$TMP/pa6/kernel/$BASE" || return 1
 	echo "/* mine */" >>"$TMP/a6/Makefile"
 	gitq -C "$TMP/a6" commit -qam "my own work"
 	local head

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Trap balance_one() in its ops.dispatch() retry loop and verify that the
- * kernel bounds the loop: it breaks out after SCX_DSP_MAX_LOOPS rounds,
- * kicks its own CPU, comes back to balance, and the watchdog ejects the
- * scheduler for the tasks it starves. On a kernel without the bound, the
- * looping CPU spins with IRQs disabled and these tests never finish.
+ * Trap the kernel in its ops.dispatch() retry loop, balance_one() on 6.12 or
+ * scx_dispatch_sched() on 7.3, and verify that it bounds the loop: it breaks
+ * out after SCX_DSP_MAX_LOOPS rounds, kicks its own CPU, comes back to
+ * dispatch, and the watchdog ejects the scheduler for the tasks it starves.
+ * On a kernel without the bound, the looping CPU spins with IRQs disabled and
+ * these tests never finish.
+ *
+ * One source for both bases: the BPF side picks its kfuncs from the headers
+ * it is built with, and the observers that fit the running kernel are chosen
+ * from its BTF, see choose_observers(). A test skips, saying why, where an
+ * attach point it needs is missing.
  *
  * Copyright (c) 2026 scx-loopguard developers
  */
@@ -53,7 +59,7 @@ static_assert(sizeof(((struct dsp_loop__bss *)0)->obs_rounds_hist) ==
  * even in partial mode where the victims are the only SCX tasks.
  */
 #define NR_VICTIMS		2
-#define NR_OBSERVERS		6
+#define NR_OBSERVERS		10
 
 #define MSEC_NS			((u64)1000000)
 #define USEC_NS			((u64)1000)
@@ -89,6 +95,15 @@ struct mod_figures {
 	u64 rounds_max;
 };
 
+/* what the observers attach to, chosen from vmlinux BTF */
+struct dsp_loop_obs {
+	bool pick;		/* the loop runs in do_pick_task_scx(), not balance_scx() */
+	bool dsq_insert;	/* rounds: scx_bpf_dsq_insert___v2(), not scx_bpf_dispatch() */
+	int kick_args;		/* of scx_kick_cpu(), 0: the core kicks by the kfunc */
+	bool has_tp;		/* sched_ext_dispatch_loop_breakout exists */
+	bool has_ev;		/* SCX_EV_DISPATCH_LOOP_BREAKOUT exists */
+};
+
 struct dsp_loop_ctx {
 	const char *name;
 	bool partial;
@@ -97,8 +112,7 @@ struct dsp_loop_ctx {
 	int nr_cpus;
 	u64 max_loops;
 	bool bound_missing;	/* no SCX_DSP_MAX_LOOPS in BTF */
-	bool core_kick;		/* the core kicks through scx_kick_cpu() */
-	bool has_tp;		/* sched_ext_dispatch_loop_breakout exists */
+	struct dsp_loop_obs obs;
 	u64 timeout_ms;
 	struct dsp_loop *skel;
 	struct bpf_link *obs_links[NR_OBSERVERS];
@@ -123,6 +137,7 @@ struct dsp_loop_stats {
 	u64 tp_bad;
 	u64 tp_mismatch;
 	u64 dump_breakouts;
+	u64 ev_breakouts;
 	u64 resched;
 	u64 lat_sum;
 	u64 lat_max;
@@ -305,6 +320,7 @@ static void collect_stats(struct dsp_loop_ctx *ctx, struct dsp_loop_stats *st)
 		st->sched_loop_dispatches += bss->sched_loop_dispatches[cpu];
 	}
 	st->dump_breakouts = dump_breakouts(ctx->skel->data_uei_dump->uei_dump);
+	st->ev_breakouts = ctx->skel->bss->exit_ev_breakouts;
 }
 
 /*
@@ -380,17 +396,120 @@ static bool mod_read(struct mod_figures *m)
 	return found;
 }
 
-/* whether vmlinux's BTF has @name of @kind */
-static bool vmlinux_has(const char *name, __u32 kind)
+static bool btf_has(const struct btf *btf, const char *name, __u32 kind)
+{
+	return btf__find_by_name_kind(btf, name, kind) >= 0;
+}
+
+/* the number of parameters of function @name, -1 if there is no such function */
+static int btf_func_nr_params(const struct btf *btf, const char *name)
+{
+	const struct btf_type *t;
+	__s32 id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+
+	if (id < 0)
+		return -1;
+	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
+	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+}
+
+static bool btf_has_member(const struct btf *btf, const char *type, const char *member)
+{
+	const struct btf_member *m;
+	const struct btf_type *t;
+	__s32 id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	int i;
+
+	if (id < 0)
+		return false;
+	t = btf__type_by_id(btf, id);
+	for (i = 0, m = btf_members(t); i < btf_vlen(t); i++, m++)
+		if (!strcmp(btf__name_by_offset(btf, m->name_off), member))
+			return true;
+	return false;
+}
+
+/*
+ * Where to watch the loop in the running kernel:
+ *
+ *   invocation  balance_scx() (6.12) or do_pick_task_scx() (7.3)
+ *   rounds      scx_bpf_dispatch() (6.12) or scx_bpf_dsq_insert___v2() (7.3),
+ *               the kfuncs the scheduler's inserts end up in
+ *   self-kick   scx_kick_cpu(cpu, flags) (6.12 with this series),
+ *               scx_kick_cpu(sch, cpu, flags) (7.3), told apart by their
+ *               number of parameters, or else scx_bpf_kick_cpu() (plain 6.12)
+ *
+ * Skip, saying why, where one of them is missing: the observers would see
+ * nothing and the test would fail for the wrong reason.
+ */
+static enum scx_test_status choose_observers(const char *name, struct dsp_loop_obs *obs)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
-	bool found;
+	char why[128] = "";
+	int nr;
 
-	if (!btf)
-		return false;
-	found = btf__find_by_name_kind(btf, name, kind) >= 0;
+	SCX_FAIL_IF(!btf, "Failed to load vmlinux BTF (%s)", strerror(errno));
+
+	if (btf_has(btf, "balance_scx", BTF_KIND_FUNC))
+		obs->pick = false;
+	else if (btf_has(btf, "do_pick_task_scx", BTF_KIND_FUNC))
+		obs->pick = true;
+	else
+		snprintf(why, sizeof(why), "no balance_scx() or do_pick_task_scx()");
+
+	if (btf_has(btf, "scx_bpf_dsq_insert___v2", BTF_KIND_FUNC))
+		obs->dsq_insert = true;
+	else if (btf_has(btf, "scx_bpf_dispatch", BTF_KIND_FUNC))
+		obs->dsq_insert = false;
+	else
+		snprintf(why, sizeof(why), "no scx_bpf_dsq_insert___v2() or scx_bpf_dispatch()");
+
+	nr = btf_func_nr_params(btf, "scx_kick_cpu");
+	if (nr == 2 || nr == 3)
+		obs->kick_args = nr;
+	else if (nr >= 0)
+		snprintf(why, sizeof(why), "scx_kick_cpu() with %d parameters, not 2 or 3", nr);
+	else if (btf_has(btf, "scx_bpf_kick_cpu", BTF_KIND_FUNC))
+		obs->kick_args = 0;
+	else
+		snprintf(why, sizeof(why), "no scx_kick_cpu() or scx_bpf_kick_cpu()");
+
+	obs->has_tp = btf_has(btf, "btf_trace_sched_ext_dispatch_loop_breakout",
+			      BTF_KIND_TYPEDEF);
+	obs->has_ev = btf_has_member(btf, "scx_event_stats", "SCX_EV_DISPATCH_LOOP_BREAKOUT");
 	btf__free(btf);
-	return found;
+
+	if (why[0]) {
+		fprintf(stderr, "%s: SKIP: vmlinux BTF has %s to attach to\n", name, why);
+		return SCX_TEST_SKIP;
+	}
+	return SCX_TEST_PASS;
+}
+
+static const char *kick_fn(const struct dsp_loop_obs *obs)
+{
+	switch (obs->kick_args) {
+	case 2:
+		return "scx_kick_cpu(cpu, flags)";
+	case 3:
+		return "scx_kick_cpu(sch, cpu, flags)";
+	default:
+		return "scx_bpf_kick_cpu(cpu, flags)";
+	}
+}
+
+static void set_autoload(struct dsp_loop *skel, const struct dsp_loop_obs *obs)
+{
+	bpf_program__set_autoload(skel->progs.obs_balance_enter, !obs->pick);
+	bpf_program__set_autoload(skel->progs.obs_balance_exit, !obs->pick);
+	bpf_program__set_autoload(skel->progs.obs_pick_enter, obs->pick);
+	bpf_program__set_autoload(skel->progs.obs_pick_exit, obs->pick);
+	bpf_program__set_autoload(skel->progs.obs_dispatch, !obs->dsq_insert);
+	bpf_program__set_autoload(skel->progs.obs_dsq_insert, obs->dsq_insert);
+	bpf_program__set_autoload(skel->progs.obs_kick_cpu, !obs->kick_args);
+	bpf_program__set_autoload(skel->progs.obs_core_kick_cpu, obs->kick_args == 2);
+	bpf_program__set_autoload(skel->progs.obs_sch_kick_cpu, obs->kick_args == 3);
+	bpf_program__set_autoload(skel->progs.obs_breakout_tp, obs->has_tp);
 }
 
 static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)
@@ -398,9 +517,13 @@ static enum scx_test_status attach_observers(struct dsp_loop_ctx *ctx)
 	struct bpf_program *progs[NR_OBSERVERS] = {
 		ctx->skel->progs.obs_balance_enter,
 		ctx->skel->progs.obs_balance_exit,
+		ctx->skel->progs.obs_pick_enter,
+		ctx->skel->progs.obs_pick_exit,
 		ctx->skel->progs.obs_dispatch,
+		ctx->skel->progs.obs_dsq_insert,
 		ctx->skel->progs.obs_kick_cpu,
 		ctx->skel->progs.obs_core_kick_cpu,
+		ctx->skel->progs.obs_sch_kick_cpu,
 		ctx->skel->progs.obs_breakout_tp,
 	};
 	int i;
@@ -465,15 +588,21 @@ static enum scx_test_status check_usable(struct dsp_loop_ctx *ctx)
 static enum scx_test_status setup_common(void **ctxp, const char *name,
 					 bool one_cpu, bool partial)
 {
+	struct dsp_loop_obs obs = {};
 	struct dsp_loop_ctx *ctx;
 	struct dsp_loop *skel;
 	int nr_cpus = libbpf_num_possible_cpus();
 	u64 max_loops = 0;
 	bool bound_missing = false;
+	enum scx_test_status status;
 
 	SCX_FAIL_IF(nr_cpus <= 0, "libbpf_num_possible_cpus() failed (%d)", nr_cpus);
 	SCX_FAIL_IF(nr_cpus > MAX_CPUS, "%d CPUs, the observers only track %d",
 		    nr_cpus, MAX_CPUS);
+
+	status = choose_observers(name, &obs);
+	if (status != SCX_TEST_PASS)
+		return status;
 
 	/*
 	 * The bound is what's under test. A kernel without it has no
@@ -497,6 +626,7 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 	ctx->nr_cpus = nr_cpus;
 	ctx->max_loops = max_loops;
 	ctx->bound_missing = bound_missing;
+	ctx->obs = obs;
 	/* with a single CPU, one_cpu loops on every CPU, that's fine */
 	ctx->loop_cpu = one_cpu ? nr_cpus - 1 : -1;
 	ctx->victim_cpu = nr_cpus - 1;
@@ -509,18 +639,8 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 	skel->data->loop_cpu = ctx->loop_cpu;
 	skel->bss->max_loops = max_loops;
 
-	/*
-	 * Observe the core's self-kick where the core makes it: through its
-	 * own helper if it has one, else through the kfunc. The break-out
-	 * tracepoint, where there is one, is a second witness.
-	 */
-	ctx->core_kick = vmlinux_has("scx_kick_cpu", BTF_KIND_FUNC);
-	ctx->has_tp = vmlinux_has("btf_trace_sched_ext_dispatch_loop_breakout",
-				  BTF_KIND_TYPEDEF);
-	bpf_program__set_autoload(skel->progs.obs_kick_cpu, !ctx->core_kick);
-	bpf_program__set_autoload(skel->progs.obs_core_kick_cpu, ctx->core_kick);
-	bpf_program__set_autoload(skel->progs.obs_breakout_tp, ctx->has_tp);
-	skel->bss->has_tp = ctx->has_tp;
+	set_autoload(skel, &obs);
+	skel->bss->has_tp = obs.has_tp;
 	UEI_SET_SIZE(skel, dsp_loop_ops, uei);
 	if (partial)
 		skel->struct_ops.dsp_loop_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
@@ -604,10 +724,11 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	printf(" max_rounds=%lu eject_ms=%lu lat_p50_us=%lu lat_p99_us=%lu lat_max_us=%lu",
 	       st.max_rounds, eject_ms, lat_percentile_us(&st, 50),
 	       lat_percentile_us(&st, 99), st.lat_max / USEC_NS);
-	printf(" bpf_dispatches=%lu observed_rounds=%lu tp_breakouts=%ld dump_breakouts=%ld\n",
+	printf(" bpf_dispatches=%lu observed_rounds=%lu tp_breakouts=%ld dump_breakouts=%ld",
 	       st.sched_loop_dispatches, st.rounds,
-	       ctx->has_tp ? (long)st.tp_breakouts : -1L,
-	       ctx->has_tp ? (long)st.dump_breakouts : -1L);
+	       ctx->obs.has_tp ? (long)st.tp_breakouts : -1L,
+	       ctx->obs.has_tp ? (long)st.dump_breakouts : -1L);
+	printf(" event_breakouts=%ld\n", ctx->obs.has_ev ? (long)st.ev_breakouts : -1L);
 
 	printf("%s: loop_cpu=%d victim_cpu=%d partial=%d max_loops=%lu invocations=%lu\n",
 	       ctx->name, ctx->loop_cpu, ctx->victim_cpu, ctx->partial, ctx->max_loops,
@@ -620,10 +741,13 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	       st.first_breakout_at > arm_at ? (st.first_breakout_at - arm_at) / MSEC_NS : 0,
 	       st.resched ? st.lat_sum / st.resched / USEC_NS : 0,
 	       st.sched_dispatch_calls);
-	printf("%s: kicks in balance: other=%lu flagged=%lu, outside balance: %lu (via %s)\n",
-	       ctx->name, st.bal_kicks_other, st.bal_kicks_flagged, st.ext_kicks,
-	       ctx->core_kick ? "scx_kick_cpu" : "scx_bpf_kick_cpu");
-	if (ctx->has_tp)
+	printf("%s: observed: %s() rounds by %s() kicks by %s\n",
+	       ctx->name, ctx->obs.pick ? "do_pick_task_scx" : "balance_scx",
+	       ctx->obs.dsq_insert ? "scx_bpf_dsq_insert___v2" : "scx_bpf_dispatch",
+	       kick_fn(&ctx->obs));
+	printf("%s: kicks in invocations: other=%lu flagged=%lu, outside: %lu\n",
+	       ctx->name, st.bal_kicks_other, st.bal_kicks_flagged, st.ext_kicks);
+	if (ctx->obs.has_tp)
 		printf("%s: tracepoint: bad=%lu mismatched=%lu\n",
 		       ctx->name, st.tp_bad, st.tp_mismatch);
 	if (has_mod)
@@ -663,7 +787,7 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	 * break-out, with this CPU and the bound, and a nonzero break-out
 	 * count in the debug dump, which the dump took while the loops went on
 	 */
-	if (ctx->has_tp) {
+	if (ctx->obs.has_tp) {
 		SCX_EQ(st.tp_breakouts, st.breakouts);
 		SCX_EQ(st.tp_bad, 0);
 		SCX_EQ(st.tp_mismatch, 0);
@@ -672,7 +796,26 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	}
 
 	/*
-	 * 3b. the kernel module, where loaded, counted the same: the windows
+	 * 3b. the kernel's event counter (7.3) agrees. The kernel counts every
+	 * break-out from the scheduler's enabling until ops.exit() reads the
+	 * count, after the last invocation that could loop has returned. The
+	 * observers count those that end while @watching, which is set before
+	 * @armed and cleared after ops.exit(). Nothing loops before @armed, so
+	 * each break-out seen here must be in the kernel's count, and the
+	 * kernel may only have more from an invocation that saw @armed but
+	 * still a stale @watching at its end, at most one per CPU. Anything
+	 * else, such as a self-kick without a break-out or a break-out the
+	 * kernel did not count, shows as a difference.
+	 */
+	if (ctx->obs.has_ev) {
+		SCX_FAIL_IF(!ctx->skel->bss->exit_ev_read,
+			    "ops.exit() did not read the event counters");
+		SCX_GE(st.ev_breakouts, st.breakouts);
+		SCX_LE(st.ev_breakouts, st.breakouts + ctx->nr_cpus);
+	}
+
+	/*
+	 * 3c. the kernel module, where loaded, counted the same: the windows
 	 * differ by the invocations in flight at arming, at most one per CPU
 	 */
 	if (has_mod) {
