@@ -179,7 +179,9 @@ in_chroot() {
 		root=$1 cwd=$2
 		shift 2
 		mount -t proc proc "$root/proc"
-		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$LG_OUT"; do
+		# KDIR too: a tree cloned from it with --shared reads its objects.
+		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$LG_OUT" ${KDIR:+"$KDIR"}; do
+			[[ $d == /* && -d $d ]] || continue
 			mkdir -p "$root$d"
 			mount --rbind "$d" "$root$d"
 		done

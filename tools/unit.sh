@@ -59,7 +59,7 @@ t_tree_ok() {
 t_tree_missing() { expect_fail "no such directory" "$T/tree.sh" check "$TMP/nope"; }
 t_tree_not_linux() {
 	mkdir -p "$TMP/empty"
-	expect_fail "not a Linux tree" "$T/tree.sh" check "$TMP/empty"
+	expect_fail "not a Linux 6.12 tree" "$T/tree.sh" check "$TMP/empty"
 }
 t_tree_wrong_version() {
 	fake_tree "$TMP/v611" 6 11
@@ -303,6 +303,47 @@ t_report() {
 	out=$("$T/ktap.py" report "$r") && return 1
 	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
 		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
+}
+# The 7.3 base: its tree shape, and a tree's base taken from KDIR.
+fake_tree_73() {
+	mkdir -p "$1/kernel/sched/ext"
+	printf 'VERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 9\n' >"$1/Makefile"
+	echo 'int nr_loops;' >"$1/kernel/sched/ext/ext.c"
+}
+t_tree_73_ok() {
+	fake_tree_73 "$TMP/t73"
+	[[ $(BASE=7.3 "$T/tree.sh" check "$TMP/t73") == 7.3.9 ]]
+}
+t_tree_73_refuses_612() {
+	fake_tree "$TMP/t612" 6 12
+	expect_fail "not a Linux 7.3 tree with sched_ext" env BASE=7.3 "$T/tree.sh" check "$TMP/t612"
+}
+t_base_from_kdir() {
+	fake_tree_73 "$TMP/k73"
+	fake_tree "$TMP/k612" 6 12
+	[[ $(env -u BASE KDIR="$TMP/k73" bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
+		[[ $(env -u BASE KDIR="$TMP/k612" bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 6.12 ]] &&
+		[[ $(env -u BASE -u KDIR bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
+		expect_fail "BASE=5.10: the series exists for" env BASE=5.10 bash -c '. "$0"/lib.sh' "$T"
+}
+# Export: signed off by whoever runs it; 'make series' refuses without a git
+# identity, the test run marks its placeholder; nobody invented gets in.
+t_export_identity() {
+	local w=$TMP/we o=$TMP/oe noid=(env HOME="$TMP/nohome" GIT_CONFIG_NOSYSTEM=1 XDG_CONFIG_HOME="$TMP/nohome")
+	fake_tree "$TMP/se" 6 12
+	fake_series "$TMP/pe" "$TMP/se"
+	WORK=$w KDIR=$TMP/se "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$TMP/pe "$T/series.sh" 2>/dev/null || return 1
+	expect_fail "git has no identity for you" "${noid[@]}" WORK="$w" LG_OUT="$o" "$T/export.sh" patches || return 1
+	"${noid[@]}" WORK="$w" LG_OUT="$o" "$T/export.sh" patches --ktap >/dev/null 2>&1 || return 1
+	grep -q '^Signed-off-by: Placeholder Not-For-Sending <no-git-identity@scx-loopguard.invalid>$' "$o"/6.12/series/0001-*.patch &&
+		grep -q "placeholder, not for sending" "$o/results.txt" || { echo "no marked placeholder"; return 1; }
+	"${noid[@]}" GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="R Unner" \
+		GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1=r@example.net \
+		WORK="$w" LG_OUT="$o" "$T/export.sh" patches >/dev/null 2>&1 || return 1
+	grep -q '^From: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
+		grep -q '^Signed-off-by: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
+		! grep -q 'Signed-off-by: t <t@t>' "$o"/6.12/series/0001-*.patch
 }
 t_mirror() {
 	local m
