@@ -62,13 +62,13 @@ kernels:
 
 ## series: write the series of BASE (default 7.3), signed off by you (git config user.name/email), with a cover letter, to $(O)/BASE/series
 series:
-	@$(P) $(SETUP) export_only
+	@LG_ALLOW_NEWER=1 $(P) $(SETUP) export_only
 
 ## apply: apply the series to your 7.3.y or 6.12.y git tree, KDIR=/path (patches already there are skipped)
 apply:
-	@tools/apply.sh check "$(KDIR)"
-	@KDIR= tools/pipeline.sh $(SETUP)
-	@tools/apply.sh apply "$(KDIR)"
+	@LG_ALLOW_NEWER=1 tools/apply.sh check "$(KDIR)"
+	@BASE=$$(LG_ALLOW_NEWER=1 tools/apply.sh base "$(KDIR)") KDIR= tools/pipeline.sh $(SETUP)
+	@LG_ALLOW_NEWER=1 tools/apply.sh apply "$(KDIR)"
 
 ## unapply: take the series back out of KDIR=/path
 unapply:

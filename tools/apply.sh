@@ -126,6 +126,7 @@ mkdir -p "$OUT"
 case ${1:-} in
 apply) do_apply "${3:-}" ;;
 check) check_kdir ;;
+base) check_kdir && echo "$BASE" ;;
 unapply) do_unapply ;;
 *) die "usage: apply.sh apply|unapply|check KDIR [PATCHDIR]" ;;
 esac

@@ -29,6 +29,8 @@ if [[ -z ${BASE:-} && -n ${KDIR:-} ]]; then
 	case $(kver "$KDIR") in
 	6.12.*) BASE=6.12 ;;
 	7.3.*) BASE=7.3 ;;
+	# newer mainline: the 7.3 series, for apply and series only
+	7.[4-9].* | 7.[1-9][0-9].* | [89].* | [1-9][0-9].*) BASE=7.3 ;;
 	esac
 fi
 BASE=${BASE:-7.3}
