@@ -279,17 +279,18 @@ write_figures() {
 }
 
 stage_figures() {
-	local f=$OUT/figures.txt
-	write_figures
-	[[ -s $f ]] || return 0
-	msg FIGURES "dispatch-loop figures on the patched kernel ($f):"
-	awk '{
-		delete kv
-		for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
-		printf "    %-20s cpus=%-2s breakouts=%-6s kicks=%-6s resched=%-6s max_rounds=%-3s eject=%sms lat p50/p99/max=%s/%s/%sus\n",
-			kv["test"], kv["cpus"], kv["breakouts"], kv["kicks"], kv["resched"],
-			kv["max_rounds"], kv["eject_ms"], kv["lat_p50_us"], kv["lat_p99_us"], kv["lat_max_us"]
-	}' "$f" >&2
+	local f
+	for f in "$LG_OUT"/*/figures.txt; do
+		[[ -s $f ]] || continue
+		msg FIGURES "dispatch-loop witness on the patched $(basename "$(dirname "$f")") kernel ($f):"
+		awk '{
+			delete kv
+			for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+			printf "    %-20s cpus=%-2s breakouts=%-6s kicks=%-6s resched=%-6s max_rounds=%-3s eject=%sms lat p50/p99/max=%s/%s/%sus\n",
+				kv["test"], kv["cpus"], kv["breakouts"], kv["kicks"], kv["resched"],
+				kv["max_rounds"], kv["eject_ms"], kv["lat_p50_us"], kv["lat_p99_us"], kv["lat_max_us"]
+		}' "$f" >&2
+	done
 }
 
 stage_unit() { LG_RESULT_PREFIX='' "$T/unit.sh"; }
@@ -316,7 +317,7 @@ stage_report() {
 
 # A new run: results and per-run output of the last one go.
 stage_reset() {
-	rm -rf "$LG_OUT"/*/runs
+	rm -rf "$LG_OUT"/*/runs "$LG_OUT"/*/figures.txt
 	mkdir -p "$OUT"
 	: >"$RESULTS"
 }

@@ -80,7 +80,7 @@ t_tree_kdir_untouched() {
 	[[ $before == "$after" ]] && git -C "$TMP/w1/linux" rev-parse -q --verify lg/base >/dev/null
 }
 
-# A fake project: kernel/series with patch 1 (already in the tree, as in 6.12)
+# A fake project: kernel/BASE/series with patch 1 (already in the tree, as in 6.12)
 # and patch 2 (new), made with git format-patch from the fake tree.
 fake_series() {
 	local top=$1 tree=$2 bad=${3:-}
