@@ -318,6 +318,17 @@ t_tree_73_refuses_612() {
 	fake_tree "$TMP/t612" 6 12
 	expect_fail "not a Linux 7.3 tree with sched_ext" env BASE=7.3 "$T/tree.sh" check "$TMP/t612"
 }
+# A newer mainline tree: a target for apply and series (warned), not for tests.
+t_tree_newer_mainline() {
+	mkdir -p "$TMP/t74/kernel/sched/ext"
+	printf 'VERSION = 7\nPATCHLEVEL = 4\nSUBLEVEL = 0\n' >"$TMP/t74/Makefile"
+	echo 'int nr_loops;' >"$TMP/t74/kernel/sched/ext/ext.c"
+	expect_fail "Linux 7.4.0, but the series is for 7.3.y" env BASE=7.3 "$T/tree.sh" check "$TMP/t74" || return 1
+	local out
+	out=$(env -u BASE KDIR="$TMP/t74" LG_ALLOW_NEWER=1 "$T/tree.sh" check "$TMP/t74" 2>&1) &&
+		grep -q 'newer than 7.3.y; the 7.3 series is untested there' <<<"$out" &&
+		[[ $(tail -n1 <<<"$out") == 7.4.0 ]]
+}
 t_base_from_kdir() {
 	fake_tree_73 "$TMP/k73"
 	fake_tree "$TMP/k612" 6 12
