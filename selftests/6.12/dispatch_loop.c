@@ -45,7 +45,6 @@ static enum scx_test_status setup(void **ctx)
 
 	skel = dispatch_loop__open();
 	SCX_FAIL_IF(!skel, "Failed to open");
-	SCX_ENUM_INIT(skel);
 	skel->rodata->loop_cpu = cpu;
 	/* without the tracepoint, load anyway: the loop is what is tested */
 	has_tp = libbpf_find_vmlinux_btf_id("sched_ext_dispatch_loop_breakout",
