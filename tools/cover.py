@@ -79,13 +79,13 @@ def testing(out, base):
     bases = collections.OrderedDict()
     for st, name, _ in rows:
         b = name.split("/")[0] if "/" in name else "harness"
-        g = bases.setdefault(b, [0, 0])
-        g[0 if st == "ok" else 1] += 1
+        g = bases.setdefault(b, [0, 0, 0])
+        g[{"ok": 0, "not ok": 1}.get(st, 2)] += 1
     lines.append("Tested with scx-loopguard in QEMU (TCG) guests, in one run:")
     lines.append("")
-    for b, (p, f) in bases.items():
+    for b, (p, f, sk) in bases.items():
         what = "Linux %s" % b if b[0].isdigit() else "the harness' own unit checks"
-        lines.append("  %-34s %3d passed, %d failed" % (what, p, f))
+        lines.append("  %-34s %3d passed, %d failed%s" % (what, p, f, ", %d skipped" % sk if sk else ""))
     lines.append("")
     for b in bases:
         if not b[0].isdigit():
@@ -143,7 +143,8 @@ def maintainers(path):
         if re.match(r"^\d{4}-.*\.patch$", line):
             cur = line
         elif cur and line:
-            lines += textwrap.wrap("%s: %s" % (cur[:4], line), 72, subsequent_indent="      ")
+            lines += textwrap.wrap("%s: %s" % (cur[:4], line), 72, subsequent_indent="      ",
+                                   break_on_hyphens=False, break_long_words=False)
     return lines
 
 
