@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Trap one CPU in the ops.dispatch() loop and check that the kernel breaks
- * out of it: the CPU keeps scheduling, the break-outs are counted, and the
- * watchdog ejects the scheduler for the tasks it starves.
+ * out of it: the break-outs are counted, and the watchdog ejects the
+ * scheduler for the tasks it starves.
  *
  * The 6.12.y form: break-outs are counted from their tracepoint.
  */
@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <scx/common.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,7 @@ static enum scx_test_status run(void *ctx)
 	__u32 timeout_ms = skel->struct_ops.dispatch_loop_ops->timeout_ms;
 	struct bpf_link *link, *tp_link = NULL;
 	__u64 armed_at, waited;
+	bool exited;
 	cpu_set_t cpus;
 	int i;
 
@@ -84,11 +86,12 @@ static enum scx_test_status run(void *ctx)
 		victims[i] = fork();
 		SCX_FAIL_IF(victims[i] < 0, "fork");
 		if (!victims[i]) {
-			if (sched_setaffinity(0, sizeof(cpus), &cpus))
-				_exit(1);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			for (;;)
 				;
 		}
+		SCX_FAIL_IF(sched_setaffinity(victims[i], sizeof(cpus), &cpus),
+			    "Failed to pin a victim to CPU %d", skel->rodata->loop_cpu);
 	}
 
 	if (has_tp)
@@ -109,21 +112,27 @@ static enum scx_test_status run(void *ctx)
 	 * The watchdog looks every timeout_ms / 2 for a task that has waited
 	 * timeout_ms, so the stall exit is due 1.5 * timeout_ms after arming.
 	 * Allow twice that for slow or emulated machines. Without the bound
-	 * on the loop, the looping CPU never gets here again.
+	 * on the loop, the machine locks up instead.
 	 */
-	while (!UEI_EXITED(skel, uei) && now_ms() - armed_at < 3 * timeout_ms)
+	for (;;) {
+		exited = UEI_EXITED(skel, uei);
+		waited = now_ms() - armed_at;
+		if (exited || waited >= 3 * timeout_ms)
+			break;
 		usleep(10000);
-	waited = now_ms() - armed_at;
+	}
 
 	stop_victims();
 	bpf_link__destroy(link);
 	bpf_link__destroy(tp_link);
 
+	/* once detached, the scheduler has exited, ejected or not */
+	SCX_FAIL_IF(!exited, "Not ejected within %llu ms (timeout_ms %u)",
+		    (unsigned long long)waited, timeout_ms);
 	printf("# loop CPU %d, %llu break-outs, ejected after %llu ms (timeout_ms %u)\n",
 	       skel->rodata->loop_cpu, (unsigned long long)skel->bss->nr_breakouts,
 	       (unsigned long long)waited, timeout_ms);
 
-	SCX_ASSERT(UEI_EXITED(skel, uei));
 	SCX_EQ(skel->data->uei.kind, EXIT_KIND(SCX_EXIT_ERROR_STALL));
 	SCX_GT(skel->bss->nr_breakouts, 0);
 
