@@ -154,7 +154,22 @@ rust() {
 	kill -INT "$sp" 2>/dev/null
 	wait "$sp" 2>/dev/null
 	load_stop
+	# The figures file held open across an unload attempt: the module must
+	# refuse to go while the file is open (its file_operations has an owner),
+	# and go once the file is closed.
+	held=no-load
+	if insmod "$mod"; then
+		exec 3<"$FIG"
+		if rmmod scx_loopguard_watch 2>/dev/null; then
+			held=unloaded-while-open
+		else
+			held=refused
+		fi
+		exec 3<&-
+		[[ $held == refused ]] && rmmod scx_loopguard_watch && held=refused-then-unloaded
+	fi
 	{
+		echo "open_across_unload $held"
 		echo "cycles $ok/$cycles"
 		echo "stale_probes $(grep -c -E 'balance_scx|flush_dispatch_buf|scx_bpf_consume|kick_cpu' /sys/kernel/debug/kprobes/list 2>/dev/null)"
 		echo "debugfs_left $(test -e /sys/kernel/debug/scx_loopguard && echo 1 || echo 0)"

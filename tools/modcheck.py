@@ -146,6 +146,12 @@ def main():
         "; ".join(errs) if errs else "%d cycles while scx_simple ran, no stale probe, kmemleak %s"
         % (cycles, res.get("kmemleak", "off")))
 
+    held = res.get("open_across_unload", "?")
+    add("ok" if held == "refused-then-unloaded" else "not ok", "module-open-across-unload",
+        "rmmod refused while the figures file was open, and unloaded once it was closed"
+        if held == "refused-then-unloaded" else
+        "figures file held open across rmmod: %s (the module must not go while open)" % held)
+
     with open(os.path.join(rundir, "summary.txt"), "w", encoding="utf-8") as f:
         f.write("".join(l + "\n" for l in lines))
     for l in lines:

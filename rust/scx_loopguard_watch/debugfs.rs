@@ -14,6 +14,7 @@ use kernel::{
     ffi::{c_char, c_int, c_void},
     prelude::*,
     sync::Arc,
+    ThisModule,
 };
 
 /// The debugfs directory and file; removing the directory removes the file and waits for the
@@ -22,10 +23,13 @@ use kernel::{
 /// # Invariants
 ///
 /// `dir` is a valid debugfs dentry, and the file in it has `figures` as its private data, which
-/// holds one reference to the `Figures` until `drop()` has removed the file.
+/// holds one reference to the `Figures` until `drop()` has removed the file. `fops` is the file's
+/// operations table; its `owner` is this module, so an open file holds a reference to the module
+/// and the module cannot be unloaded before the file is closed.
 pub(crate) struct FiguresFile {
     dir: *mut bindings::dentry,
     figures: *const Figures,
+    _fops: KBox<Fops>,
 }
 
 // SAFETY: The dentry is only used to remove it, which any thread may do, and `figures` is an
@@ -36,7 +40,22 @@ unsafe impl Send for FiguresFile {}
 unsafe impl Sync for FiguresFile {}
 
 impl FiguresFile {
-    pub(crate) fn new(figures: Arc<Figures>) -> Result<Self> {
+    pub(crate) fn new(figures: Arc<Figures>, module: &'static ThisModule) -> Result<Self> {
+        // The owner makes the VFS take a module reference for as long as the file is open.
+        // Without it, a file held open across an unload would call into freed module text.
+        let fops = KBox::new(
+            Fops(bindings::file_operations {
+                owner: module.as_ptr(),
+                open: Some(open),
+                read: Some(bindings::seq_read),
+                write: Some(write),
+                llseek: Some(bindings::seq_lseek),
+                release: Some(bindings::single_release),
+                // SAFETY: All-zero is a valid `file_operations`: no other operations.
+                ..unsafe { core::mem::zeroed() }
+            }),
+            GFP_KERNEL,
+        )?;
         // SAFETY: The name is a NUL-terminated string; a NULL parent is the debugfs root.
         let dir = from_err_ptr(unsafe {
             bindings::debugfs_create_dir(
@@ -45,18 +64,22 @@ impl FiguresFile {
             )
         })?;
         let figures = Arc::into_raw(figures);
-        // SAFETY: `dir` is a valid dentry; `FOPS` lives forever; `figures` stays valid until
-        // `drop()` has removed the file.
+        // SAFETY: `dir` is a valid dentry; `fops` and `figures` stay valid until `drop()` has
+        // removed the file.
         let file = from_err_ptr(unsafe {
             bindings::debugfs_create_file(
                 c_str!("figures").as_char_ptr(),
                 0o600,
                 dir,
                 figures.cast_mut().cast::<c_void>(),
-                &FOPS.0,
+                &fops.0,
             )
         });
-        let this = Self { dir, figures };
+        let this = Self {
+            dir,
+            figures,
+            _fops: fops,
+        };
         file?;
         Ok(this)
     }
@@ -72,22 +95,15 @@ impl Drop for FiguresFile {
     }
 }
 
-/// `file_operations` holds raw pointers, which are not `Sync`.
+/// `file_operations` holds raw pointers, which are neither `Send` nor `Sync`.
 struct Fops(bindings::file_operations);
 
-// SAFETY: The table is never written to, and the functions it points to may be called from any
-// thread.
-unsafe impl Sync for Fops {}
+// SAFETY: The table is never written to after `FiguresFile::new()`, and the functions and the
+// module it points to may be used from any thread.
+unsafe impl Send for Fops {}
 
-static FOPS: Fops = Fops(bindings::file_operations {
-    open: Some(open),
-    read: Some(bindings::seq_read),
-    write: Some(write),
-    llseek: Some(bindings::seq_lseek),
-    release: Some(bindings::single_release),
-    // SAFETY: All-zero is a valid `file_operations`: no owner and no other operations.
-    ..unsafe { core::mem::zeroed() }
-});
+// SAFETY: As for `Send`: shared references only read the table.
+unsafe impl Sync for Fops {}
 
 /// The figures of a file opened with `single_open()`.
 ///

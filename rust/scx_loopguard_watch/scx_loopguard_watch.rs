@@ -420,7 +420,7 @@ impl Probes {
 const KICK_SYMBOLS: [&CStr; 2] = [c_str!("scx_kick_cpu"), c_str!("scx_bpf_kick_cpu")];
 
 impl kernel::Module for LoopWatch {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let figures = Figures::new()?;
         let mut kick = Err(ENOENT);
         for (n, &sym) in KICK_SYMBOLS.iter().enumerate() {
@@ -459,7 +459,7 @@ impl kernel::Module for LoopWatch {
                 GFP_KERNEL,
             )?,
         };
-        let file = debugfs::FiguresFile::new(figures)?;
+        let file = debugfs::FiguresFile::new(figures, module)?;
         pr_info!("watching balance_scx(), kicks through {}\n", kick_symbol);
         Ok(LoopWatch {
             _file: file,
