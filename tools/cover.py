@@ -97,23 +97,28 @@ def testing(out, base):
 def figures_of(out, base, rows):
     lines = []
     mine = [(s, n[len(base) + 1:], c) for s, n, c in rows if n.startswith(base + "/")]
-    up = upstream(out, base)
+    up = collections.OrderedDict()
+    for run, brk, ms, to in upstream(out, base):
+        up.setdefault((run, to), []).append((brk, ms))
     if up:
-        lines.append("Linux %s, dispatch_loop (the test of this series where the base has it):" % base)
-        for run, brk, ms, to in up:
-            lines.append("  %-16s %6d break-outs, ejected %5d ms after arming (timeout_ms %d)"
-                         % (run, brk, ms, to))
+        lines.append("Linux %s, dispatch_loop (the test of this series), min/median/max:" % base)
+        lines.append("  %-14s %4s %-20s %-16s %s" % ("run", "runs", "break-outs", "ejected after ms",
+                                                    "timeout_ms"))
+        for (run, to), rs in up.items():
+            lines.append("  %-14s %4d %-20s %-16s %d" % (run, len(rs), spread([b for b, _ in rs]),
+                                                        spread([m for _, m in rs]), to))
         lines.append("")
     figs = witness(out, base)
     if figs:
         lines.append("Linux %s, the harness' per-invocation witness (min/median/max):" % base)
-        lines.append("  %-18s %4s %-18s %-6s %-15s %s" %
-                     ("test", "cpus", "break-outs", "rounds", "eject ms", "resched lat p99/max us"))
+        lines.append("  %-18s %4s %4s %-18s %-9s %-15s %-13s %s" %
+                     ("test", "cpus", "runs", "break-outs", "rounds", "eject ms",
+                      "resched p99 us", "max us"))
         for (test, cpus), rs in sorted(figs.items()):
             def col(k):
                 return spread([int(r[k]) for r in rs if r.get(k, "").isdigit()])
-            lines.append("  %-18s %4s %-18s %-6s %-15s %s/%s" %
-                         (test, cpus, col("breakouts"), col("max_rounds"), col("eject_ms"),
+            lines.append("  %-18s %4s %4d %-18s %-9s %-15s %-13s %s" %
+                         (test, cpus, len(rs), col("breakouts"), col("max_rounds"), col("eject_ms"),
                           col("lat_p99_us"), col("lat_max_us")))
         lines.append("")
     neg = [(s, n, c) for s, n, c in mine if n.startswith("baseline-") or n == "baseline-qmap"]
