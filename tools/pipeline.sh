@@ -239,6 +239,31 @@ stall_verdict() {
 	esac
 }
 
+# make check: the tests named in TESTS (words as runner -t takes them) in
+# one guest on KERNEL (patched, the default, or baseline). On the baseline,
+# a looping test must freeze the guest or fail, as in stage_baseline.
+stage_check_args() {
+	[[ -n ${TESTS:-} ]] || die "make check needs TESTS=\"NAME...\" (e.g. TESTS=dispatch_loop; runner -t matches a part of a name)"
+	[[ ${KERNEL:-patched} == @(patched|baseline) ]] || die "KERNEL=$KERNEL: use patched or baseline"
+}
+stage_check() {
+	local k=${KERNEL:-patched} name t
+	stage_check_args
+	case $k in
+	patched) kselftests "check-$k" patched "$GUEST_CPUS" "$TESTS" ;;
+	baseline)
+		for t in $TESTS; do
+			name=check-baseline-$t
+			rc=0
+			"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+				-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
+				"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
+			stall_verdict "$name" "$rc" "$t"
+		done
+		;;
+	esac
+}
+
 # SOAK=N consecutive runs of the new tests in one patched guest: every run
 # must pass; the spread of each figure is printed.
 stage_soak() {
