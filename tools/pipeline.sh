@@ -207,14 +207,20 @@ stage_export_only() { "$T/export.sh" patches && "$T/export.sh" cover; }
 # The negative control: each new test, alone, on the kernel without the fix.
 # It must freeze the guest or fail; a pass means the test proves nothing.
 stage_baseline() {
-	local t rc
+	local t
 	for t in $(new_tests); do
-		rc=0
-		"$T/vm.sh" run "baseline-$t" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-			-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-			"$T/guest.sh" selftests "$ST" "$OUT/runs/baseline-$t" "$t" || rc=$?
-		stall_verdict "baseline-$t" "$rc" "$t"
+		baseline_run "baseline-$t" "$t"
 	done
+}
+
+# baseline_run NAME TEST: TEST alone in a baseline guest; it must freeze it
+# or fail.
+baseline_run() {
+	local name=$1 t=$2 rc=0
+	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
+		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
+	stall_verdict "$name" "$rc" "$t"
 }
 
 # stall_verdict NAME RC WHAT: the baseline must freeze (or fail) once the
@@ -247,18 +253,13 @@ stage_check_args() {
 	[[ ${KERNEL:-patched} == @(patched|baseline) ]] || die "KERNEL=$KERNEL: use patched or baseline"
 }
 stage_check() {
-	local k=${KERNEL:-patched} name t
+	local k=${KERNEL:-patched} t
 	stage_check_args
 	case $k in
 	patched) kselftests "check-$k" patched "$GUEST_CPUS" "$TESTS" ;;
 	baseline)
 		for t in $TESTS; do
-			name=check-baseline-$t
-			rc=0
-			"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-				-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-				"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
-			stall_verdict "$name" "$rc" "$t"
+			baseline_run "check-baseline-$t" "$t"
 		done
 		;;
 	esac
