@@ -51,8 +51,7 @@ accepted() {
 }
 
 rc=0
-for p in "$DIR"/[0-9]*.patch; do
-	[[ $p == */0000-cover-letter.patch ]] && continue
+for p in $(exported_patches "$DIR"); do
 	name=checkpatch/$(basename "$p" .patch)
 	# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
 	out=$(cd "$LINUX" && in_chroot ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)

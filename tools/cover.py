@@ -121,7 +121,7 @@ def figures_of(out, base, rows):
                          (test, cpus, len(rs), col("breakouts"), col("max_rounds"), col("eject_ms"),
                           col("lat_p99_us"), col("lat_max_us")))
         lines.append("")
-    neg = [(s, n, c) for s, n, c in mine if n.startswith("baseline-") or n == "baseline-qmap"]
+    neg = [(s, n, c) for s, n, c in mine if n.startswith("baseline-")]
     if neg:
         lines.append("Linux %s with the loop bound reverted (the negative control):" % base)
         for s, n, c in neg:

@@ -24,15 +24,29 @@ kver() {
 		$1 == "SUBLEVEL" { s = $2 } END { if (v != "") print v "." p "." s }' \
 		"$1/Makefile" 2>/dev/null
 }
-# With KDIR= and no BASE=, the base is that of the tree.
+# newer V1 V2: version V1 (a.b.c) is above a.b of V2.
+newer() {
+	local a b
+	IFS=. read -r a b _ <<<"$1"
+	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] || return 1
+	((a > ${2%%.*} || (a == ${2%%.*} && b > ${2#*.})))
+}
+# With KDIR= and no BASE=, the base is that of the tree; a newer mainline
+# tree takes the 7.3 series (for apply and series only, see tree.sh).
 if [[ -z ${BASE:-} && -n ${KDIR:-} ]]; then
-	case $(kver "$KDIR") in
+	LG_KVER=$(kver "$KDIR")
+	case $LG_KVER in
 	6.12.*) BASE=6.12 ;;
 	7.3.*) BASE=7.3 ;;
-	# newer mainline: the 7.3 series, for apply and series only
-	7.[4-9].* | 7.[1-9][0-9].* | [89].* | [1-9][0-9].*) BASE=7.3 ;;
+	*) ! newer "$LG_KVER" 7.3 || BASE=7.3 ;;
 	esac
 fi
+
+# exported_patches DIR: the patch files git format-patch wrote into DIR, in
+# order, without the cover letter.
+exported_patches() {
+	find "$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort
+}
 BASE=${BASE:-7.3}
 WORK=${WORK:-$CACHE/work/$BASE}
 LG_OUT=${LG_OUT:-$LG_TOP/out}

@@ -39,15 +39,15 @@ message_commit() {
 		git_lg commit -q --allow-empty --no-verify -F "$info.full"
 }
 
-# overlay N PATCH SRC=DEST...: copy the files of repo folder SRC (not
-# recursive) into tree folder DEST and fold them into patch N's commit.
+# overlay WHAT PATCH SRC=DEST...: copy the files of repo folder SRC (not
+# recursive) into tree folder DEST and fold them into that entry's commit.
 overlay() {
-	local n=$1 p=$2 o src dest f
+	local what=$1 p=$2 o src dest f
 	shift 2
 	for o in "$@"; do
 		src=${o%%=*} dest=${o#*=}
 		[[ -d $LG_TOP/$src && $o == *=* ]] ||
-			die "kernel/$BASE/series, patch $n ($p): bad folder mapping '$o'"
+			die "kernel/$BASE/series, $what ($p): bad folder mapping '$o'"
 		for f in "$LG_TOP/$src"/*; do
 			[[ -f $f ]] || continue
 			mkdir -p "$LINUX/$dest"
@@ -57,6 +57,24 @@ overlay() {
 		done
 	done
 	git_lg commit -q --amend --no-edit --no-verify
+}
+
+# apply_entry WHAT PATCH [SRC=DEST]...: PATCH as one commit on the current
+# branch, with git am, or as an empty commit with its message when it has no
+# diff, then the files of each mapping folded into it (overlay). A patch
+# that does not apply is named as WHAT, and the tree is left at lg/base.
+apply_entry() {
+	local what=$1 p=$2
+	shift 2
+	if ! grep -q '^diff --git ' "$SERIES_DIR/$p"; then
+		# Only a message: its files all come from the overlay.
+		message_commit "$SERIES_DIR/$p"
+	elif ! git_lg am -q --keep-cr "$SERIES_DIR/$p" >"$WORK/am.log" 2>&1; then
+		git_lg am --abort >/dev/null 2>&1 || true
+		git_lg checkout -q -f lg/base
+		die "$what ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
+	fi
+	(($# == 0)) || overlay "$what" "$p" "$@"
 }
 
 apply_series() {
@@ -84,35 +102,22 @@ apply_series() {
 		overlays=
 		local=0
 		for o in $rest; do
-			[[ $o == @local ]] && local=1
-		done
-		((local)) || n=$((n + 1))
-		for o in $rest; do
-			if [[ $o == @baseline ]]; then
-				both+=("$n")
-			elif [[ $o == @local ]]; then
-				:
-			else
-				overlays+=" $o"
-			fi
+			case $o in
+			@baseline) both+=("$((n + 1))") ;;
+			@local) local=1 ;;
+			*) overlays+=" $o" ;;
+			esac
 		done
 		[[ -f $SERIES_DIR/$p ]] || die "kernel/$BASE/series names $p, which does not exist"
-		if [[ $local == 1 ]]; then
+		if ((local)); then
 			locals+=("$p$overlays")
 			continue
 		fi
 		((${#locals[@]} == 0)) || die "kernel/$BASE/series: $p comes after an @local entry; @local entries go last"
-		if ! grep -q '^diff --git ' "$SERIES_DIR/$p"; then
-			# Only a message: its files all come from the overlay.
-			message_commit "$SERIES_DIR/$p"
-		elif ! git_lg am -q --keep-cr "$SERIES_DIR/$p" >"$WORK/am.log" 2>&1; then
-			git_lg am --abort >/dev/null 2>&1 || true
-			git_lg checkout -q -f lg/base
-			die "patch $n ($p) does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
-		fi
+		n=$((n + 1))
 		# shellcheck disable=SC2086 # one word per folder mapping
-		[[ -z $overlays ]] || overlay "$n" "$p" $overlays
-		# Patch 1 must give back v6.12's code exactly, or the baseline is wrong.
+		apply_entry "patch $n" "$p" $overlays
+		# Patch 1 must give back the base's code exactly, or the baseline is wrong.
 		if ((n == 1)) && ! git_lg diff --quiet lg/base HEAD; then
 			git_lg checkout -q -f lg/base
 			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
@@ -132,19 +137,7 @@ apply_series() {
 	local e
 	for e in "${locals[@]}"; do
 		# shellcheck disable=SC2086 # the patch, then one word per mapping
-		set -- $e
-		p=$1
-		shift
-		if grep -q '^diff --git ' "$SERIES_DIR/$p"; then
-			git_lg am -q --keep-cr "$SERIES_DIR/$p" >"$WORK/am.log" 2>&1 || {
-				git_lg am --abort >/dev/null 2>&1 || true
-				git_lg checkout -q -f lg/base
-				die "the @local entry $p does not apply: $(grep -m1 -E 'error|failed' "$WORK/am.log")"
-			}
-		else
-			message_commit "$SERIES_DIR/$p"
-		fi
-		(($# == 0)) || overlay local "$p" "$@"
+		apply_entry "the @local entry" $e
 	done
 	git_lg checkout -q lg/patched
 	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"

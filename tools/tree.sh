@@ -18,13 +18,6 @@ case $BASE in
 *) EXT_C=kernel/sched/ext/ext.c ;;
 esac
 
-# newer V1 V2: version V1 (a.b.c) is above a.b of V2.
-newer() {
-	local a b
-	IFS=. read -r a b _ <<<"$1"
-	((a > ${2%%.*} || (a == ${2%%.*} && b > ${2#*.})))
-}
-
 # check_tree DIR: refuse anything but a clean Linux BASE.y tree.
 check_tree() {
 	local dir=$1 v
