@@ -21,24 +21,18 @@
  * later, and the watchdog ejects the scheduler for the tasks it starves in
  * the shared DSQ.
  *
- * The fentry/fexit programs at the end take no part in scheduling. They watch
- * the kernel, not the scheduler, and user space loads those that fit it, as
- * read from vmlinux BTF. balance_scx() (6.12) or do_pick_task_scx() (7.3)
- * delimits an invocation on a CPU, scx_bpf_dispatch() (6.12) or
- * scx_bpf_dsq_insert___v2() (7.3) calls inside it count the dispatch rounds,
- * and a kick of this CPU with no flags inside it is the break-out's
- * self-kick. The core kicks through scx_kick_cpu(cpu, flags) on 6.12 with
- * this series, through scx_kick_cpu(sch, cpu, flags) on 7.3, and through the
- * scx_bpf_kick_cpu() kfunc on plain 6.12. The next invocation on the same
- * CPU after a break-out is the reschedule the kick asked for, and its latency
- * is recorded. The kernel's own count of break-outs is a second witness: the
- * sched_ext_dispatch_loop_breakout tracepoint on 6.12, and the
- * SCX_EV_DISPATCH_LOOP_BREAKOUT event counter on 7.3, read in ops.exit().
+ * The fentry/fexit programs at the end take no part in scheduling: they watch
+ * the kernel, and user space loads those that fit it, as read from vmlinux
+ * BTF. See "Observers" below for what they watch and what each invocation
+ * must show. The kernel's own count of break-outs is a second account: the
+ * sched_ext_dispatch_loop_breakout tracepoint on 6.12 with this series, and
+ * the SCX_EV_DISPATCH_LOOP_BREAKOUT event counter on 7.3, read in ops.exit().
  *
  * Copyright (c) 2026 scx-loopguard developers
  */
 
 #include <scx/common.bpf.h>
+#include "dsp_loop.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -60,22 +54,6 @@ char _license[] SEC("license") = "GPL";
 #endif
 
 /*
- * The per-CPU arrays below are indexed by CPU number. The sizes and the
- * rounds histogram slots are mirrored in dsp_loop.c, which checks them
- * against the skeleton at build time.
- */
-#define MAX_CPUS	128
-#define LAT_SLOTS	64
-
-enum rounds_slot {
-	RND_ZERO,	/* no dispatch round */
-	RND_BELOW,	/* 1 .. max_loops - 1 rounds */
-	RND_AT_MAX,	/* exactly max_loops rounds */
-	RND_ABOVE,	/* more than max_loops rounds */
-	NR_RND_SLOTS,
-};
-
-/*
  * Set by user space before load. Plain globals rather than const rodata: the
  * verifier cannot fold them, which costs nothing here.
  */
@@ -87,16 +65,35 @@ bool has_tp;		/* obs_breakout_tp is loaded */
 bool armed;
 bool watching;
 
-/* bpf_ktime_get_ns() of ops.exit(), CLOCK_MONOTONIC */
+/*
+ * bpf_ktime_get_ns() (CLOCK_MONOTONIC) and bpf_jiffies64() of the first
+ * looping ops.dispatch() and of ops.exit(): the tick period, as this kernel
+ * runs it, is what the kick's latency is compared with.
+ */
+u64 armed_at;
+u64 armed_jiffies;
 u64 exit_at;
+u64 exit_jiffies;
 
 /* SCX_EV_DISPATCH_LOOP_BREAKOUT as ops.exit() read it, 0 where it is missing */
 u64 exit_ev_breakouts;
 bool exit_ev_read;	/* ops.exit() read the event counters */
 
-/* the scheduler's own count of ops.dispatch() calls */
-u64 sched_dispatch_calls[MAX_CPUS];
-u64 sched_loop_dispatches[MAX_CPUS];
+/* the observers' record, one entry per possible CPU, see dsp_loop.h */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_obs);
+} cpu_obs SEC(".maps");
+
+/* this CPU's entry; never NULL for key 0, but the verifier wants the check */
+static __always_inline struct cpu_obs *this_obs(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_obs, &zero);
+}
 
 UEI_DEFINE(uei);
 
@@ -121,11 +118,11 @@ static bool should_loop(s32 cpu)
 
 void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
 {
+	struct cpu_obs *o = this_obs();
 	struct task_struct *p;
-	u32 idx = cpu;
 
-	if (idx < MAX_CPUS)
-		sched_dispatch_calls[idx]++;
+	if (o && READ_ONCE(watching))
+		o->sched_dispatch_calls++;
 
 	if (!should_loop(cpu)) {
 		dsq_move_to_local(SHARED_DSQ);
@@ -138,8 +135,12 @@ void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	}
 
-	if (idx < MAX_CPUS)
-		sched_loop_dispatches[idx]++;
+	if (o && READ_ONCE(watching))
+		o->sched_loop_dispatches++;
+	if (!armed_at) {
+		armed_jiffies = bpf_jiffies64();
+		armed_at = bpf_ktime_get_ns();
+	}
 
 	/*
 	 * PID 1 is never QUEUED on this scheduler: finish_dispatch() drops it
@@ -192,6 +193,7 @@ static void read_exit_events(void)
 void BPF_STRUCT_OPS(dsp_loop_exit, struct scx_exit_info *ei)
 {
 	exit_at = bpf_ktime_get_ns();
+	exit_jiffies = bpf_jiffies64();
 	read_exit_events();
 	/* UEI_RECORD() writes uei.kind last, with a full barrier */
 	UEI_RECORD(uei, ei);
@@ -209,40 +211,34 @@ struct sched_ext_ops dsp_loop_ops = {
 };
 
 /*
- * Observers. An invocation, balance_scx() or do_pick_task_scx(), runs with
- * the rq lock held and IRQs disabled and never nests, so the per-CPU state of
- * its window is only ever touched by its own CPU and needs no atomics. The
- * counters are only updated while @watching is set. The per-invocation state
- * is tracked regardless so that an invocation in flight when @watching gets
- * set is still counted whole.
+ * Observers. They watch the kernel from points that do not depend on how it
+ * counts its own rounds:
+ *
+ *   invocation  balance_scx() (6.12) or do_pick_task_scx() (7.3), which runs
+ *               the dispatch loop with the rq lock held and IRQs disabled,
+ *               and never nests
+ *   round       the insert kfunc each looping ops.dispatch() calls once
+ *   kick        the core's kick helper, with its target CPU and flags
+ *   deferred    kick_cpus_irq_workfn(), the kick's irq_work, and the
+ *               resched_curr() calls it makes
+ *
+ * An invocation of exactly @max_loops rounds reached the bound, whether or
+ * not it kicked. It must have kicked its own CPU once, with no flags, and
+ * nothing else; an invocation off the bound must not have kicked at all.
+ * Then the kick must take effect, in order: the irq_work runs on that CPU and
+ * asks it to reschedule (or finds a class above SCX running there, which 7.3
+ * rightly leaves alone), and only then does the next invocation come on that
+ * CPU. A next invocation that comes first is "untied": the CPU came back for
+ * another reason (a tick, a wake-up), not because of the kick.
+ *
+ * Each CPU only touches its own entry, from paths that run with IRQs
+ * disabled, except kicks outside an invocation, which can nest with IRQs and
+ * are counted atomically. Counters move only while @watching is set; the
+ * per-invocation state is tracked regardless, so that an invocation in
+ * flight when @watching gets set is still counted whole.
  */
-static bool obs_in_window[MAX_CPUS];
-static u32 obs_cur_rounds[MAX_CPUS];
-static u32 obs_cur_self_kicks[MAX_CPUS];
-static u32 obs_cur_tp[MAX_CPUS];
-static u32 obs_cur_tp_bad[MAX_CPUS];
-static bool obs_resched_pending[MAX_CPUS];
-static u64 obs_breakout_at[MAX_CPUS];
-
-u64 obs_invocations[MAX_CPUS];
-u64 obs_rounds[MAX_CPUS];
-u64 obs_max_rounds[MAX_CPUS];
-u64 obs_rounds_hist[MAX_CPUS][NR_RND_SLOTS];
-u64 obs_breakouts[MAX_CPUS];
-u64 obs_bad_breakouts[MAX_CPUS];
-u64 obs_first_breakout_at[MAX_CPUS];
-u64 obs_self_kicks[MAX_CPUS];
-u64 obs_bal_kicks_other[MAX_CPUS];
-u64 obs_bal_kicks_flagged[MAX_CPUS];
-u64 obs_ext_kicks[MAX_CPUS];
-u64 obs_tp_breakouts[MAX_CPUS];
-u64 obs_tp_bad[MAX_CPUS];
-u64 obs_tp_mismatch[MAX_CPUS];
-u64 obs_resched[MAX_CPUS];
-u64 obs_lat_sum[MAX_CPUS];
-u64 obs_lat_max[MAX_CPUS];
-/* slot n counts latencies in [2^(n-1), 2^n - 1] ns, slot 0 counts 0 ns */
-u64 obs_lat_hist[MAX_CPUS][LAT_SLOTS];
+extern const void ext_sched_class __ksym;
+extern const void idle_sched_class __ksym;
 
 static u32 rounds_slot(u32 rounds)
 {
@@ -291,74 +287,82 @@ static u32 lat_slot(u64 v)
 
 static __always_inline int window_enter(void)
 {
-	u32 cpu = bpf_get_smp_processor_id();
+	struct cpu_obs *o = this_obs();
 	u64 lat;
 
-	if (cpu >= MAX_CPUS)
+	if (!o)
 		return 0;
 
-	if (obs_resched_pending[cpu]) {
-		obs_resched_pending[cpu] = false;
-		if (READ_ONCE(watching)) {
-			lat = bpf_ktime_get_ns() - obs_breakout_at[cpu];
-			obs_resched[cpu]++;
-			obs_lat_sum[cpu] += lat;
-			if (lat > obs_lat_max[cpu])
-				obs_lat_max[cpu] = lat;
-			obs_lat_hist[cpu][lat_slot(lat)]++;
+	/* the next invocation after a break-out: was it the kick's doing? */
+	if (o->pending != PEND_NONE && READ_ONCE(watching)) {
+		switch (o->pending) {
+		case PEND_RESCHED:
+			lat = bpf_ktime_get_ns() - o->bound_at;
+			o->tied++;
+			o->lat_sum += lat;
+			if (lat > o->lat_max)
+				o->lat_max = lat;
+			o->lat_hist[lat_slot(lat)]++;
+			break;
+		case PEND_EXCUSED:
+			o->excused++;
+			break;
+		default:
+			o->untied++;
+			break;
 		}
 	}
+	o->pending = PEND_NONE;
 
-	obs_cur_rounds[cpu] = 0;
-	obs_cur_self_kicks[cpu] = 0;
-	obs_cur_tp[cpu] = 0;
-	obs_cur_tp_bad[cpu] = 0;
-	obs_in_window[cpu] = true;
+	o->cur_rounds = 0;
+	o->cur_self_kicks = 0;
+	o->cur_bad_kicks = 0;
+	o->cur_tp = 0;
+	o->cur_tp_bad = 0;
+	o->in_window = true;
 	return 0;
 }
 
 static __always_inline int window_exit(void)
 {
-	u32 cpu = bpf_get_smp_processor_id();
-	u32 rounds, self_kicks, tp, tp_bad;
+	struct cpu_obs *o = this_obs();
+	bool at_bound;
+	u32 rounds;
 	u64 now;
 
-	if (cpu >= MAX_CPUS)
+	if (!o)
 		return 0;
 
-	obs_in_window[cpu] = false;
-	rounds = obs_cur_rounds[cpu];
-	self_kicks = obs_cur_self_kicks[cpu];
-	tp = obs_cur_tp[cpu];
-	tp_bad = obs_cur_tp_bad[cpu];
-
+	o->in_window = false;
+	rounds = o->cur_rounds;
+	at_bound = rounds == max_loops;
 	if (!READ_ONCE(watching))
 		return 0;
 
-	obs_tp_breakouts[cpu] += tp;
-	obs_tp_bad[cpu] += tp_bad;
-	if (has_tp && tp != self_kicks)
-		obs_tp_mismatch[cpu]++;
+	o->invocations++;
+	o->rounds += rounds;
+	if (rounds > o->max_rounds)
+		o->max_rounds = rounds;
+	o->rounds_hist[rounds_slot(rounds)]++;
+	o->self_kicks += o->cur_self_kicks;
+	o->tp_breakouts += o->cur_tp;
+	o->tp_bad += o->cur_tp_bad;
+	if (has_tp && o->cur_tp != at_bound)
+		o->tp_mismatch++;
 
-	obs_invocations[cpu]++;
-	obs_rounds[cpu] += rounds;
-	if (rounds > obs_max_rounds[cpu])
-		obs_max_rounds[cpu] = rounds;
-	obs_rounds_hist[cpu][rounds_slot(rounds)]++;
-	obs_self_kicks[cpu] += self_kicks;
-
-	if (!self_kicks)
+	if (!at_bound) {
+		o->stray_kicks += o->cur_self_kicks;
 		return 0;
+	}
 
-	/* the invocation ended with a self-kick: a break-out */
 	now = bpf_ktime_get_ns();
-	obs_breakouts[cpu]++;
-	if (rounds != max_loops)
-		obs_bad_breakouts[cpu]++;
-	if (!obs_first_breakout_at[cpu])
-		obs_first_breakout_at[cpu] = now;
-	obs_breakout_at[cpu] = now;
-	obs_resched_pending[cpu] = true;
+	o->at_bound++;
+	if (o->cur_self_kicks == 1 && !o->cur_bad_kicks)
+		o->bound_kicked++;
+	if (!o->first_bound_at)
+		o->first_bound_at = now;
+	o->bound_at = now;
+	o->pending = PEND_KICKED;
 	return 0;
 }
 
@@ -394,10 +398,10 @@ int BPF_PROG(obs_pick_exit)
  */
 static int observe_round(void)
 {
-	u32 cpu = bpf_get_smp_processor_id();
+	struct cpu_obs *o = this_obs();
 
-	if (cpu < MAX_CPUS && obs_in_window[cpu])
-		obs_cur_rounds[cpu]++;
+	if (o && o->in_window)
+		o->cur_rounds++;
 	return 0;
 }
 
@@ -417,34 +421,34 @@ int BPF_PROG(obs_dsq_insert)
 
 /*
  * 6.12's core also kicks with SCX_KICK_IDLE from pick_task_scx(), outside
- * balance_scx(). Only a kick of this very CPU with no flags from inside an
- * invocation is a break-out's self-kick.
+ * balance_scx(). Inside an invocation, this scheduler never kicks, so every
+ * kick there is the core's.
  */
 static int observe_kick(s32 cpu, u64 flags)
 {
-	u32 this_cpu = bpf_get_smp_processor_id();
+	struct cpu_obs *o = this_obs();
 
-	if (this_cpu >= MAX_CPUS)
+	if (!o)
 		return 0;
 
-	if (!obs_in_window[this_cpu]) {
-		/* may nest with IRQs, be atomic */
+	if (!o->in_window) {
 		if (READ_ONCE(watching))
-			__sync_fetch_and_add(&obs_ext_kicks[this_cpu], 1);
+			__sync_fetch_and_add(&o->ext_kicks, 1);
 		return 0;
 	}
 
-	if (cpu == (s32)this_cpu && !flags) {
-		obs_cur_self_kicks[this_cpu]++;
+	if (cpu == (s32)bpf_get_smp_processor_id() && !flags) {
+		o->cur_self_kicks++;
 		return 0;
 	}
 
+	o->cur_bad_kicks++;
 	if (!READ_ONCE(watching))
 		return 0;
 	if (flags)
-		obs_bal_kicks_flagged[this_cpu]++;
+		o->kicks_flagged++;
 	else
-		obs_bal_kicks_other[this_cpu]++;
+		o->kicks_other++;
 	return 0;
 }
 
@@ -474,23 +478,86 @@ int BPF_PROG(obs_sch_kick_cpu, void *sch, s32 cpu, u64 flags)
 	return observe_kick(cpu, flags);
 }
 
+/*
+ * The kick's deferred work. It runs in hard IRQ context on the CPU that
+ * kicked, once that CPU has IRQs enabled again, which is after the pick that
+ * broke out is done.
+ */
+SEC("fentry/kick_cpus_irq_workfn")
+int BPF_PROG(obs_irq_work_enter)
+{
+	struct task_struct *curr = bpf_get_current_task_btf();
+	const void *class = curr->sched_class;
+	struct cpu_obs *o = this_obs();
+
+	if (!o)
+		return 0;
+	o->in_irq_work = true;
+	o->iw_resched_self = false;
+	o->iw_higher_class = class != &ext_sched_class && class != &idle_sched_class;
+	return 0;
+}
+
+SEC("fexit/kick_cpus_irq_workfn")
+int BPF_PROG(obs_irq_work_exit)
+{
+	struct cpu_obs *o = this_obs();
+	u64 lat;
+
+	if (!o)
+		return 0;
+	o->in_irq_work = false;
+	if (o->pending != PEND_KICKED)
+		return 0;
+
+	if (o->iw_resched_self) {
+		o->pending = PEND_RESCHED;
+		if (READ_ONCE(watching)) {
+			lat = bpf_ktime_get_ns() - o->bound_at;
+			o->iw_runs++;
+			o->iw_resched++;
+			if (lat > o->iw_lat_max)
+				o->iw_lat_max = lat;
+			o->iw_lat_hist[lat_slot(lat)]++;
+		}
+	} else if (o->iw_higher_class) {
+		o->pending = PEND_EXCUSED;
+		if (READ_ONCE(watching))
+			o->iw_runs++;
+	} else if (READ_ONCE(watching)) {
+		/* ran for another kick: the break-out's would have resched'd */
+		o->iw_runs++;
+	}
+	return 0;
+}
+
+SEC("fentry/resched_curr")
+int BPF_PROG(obs_resched_curr, struct rq *rq)
+{
+	struct cpu_obs *o = this_obs();
+
+	if (o && o->in_irq_work && rq->cpu == (int)bpf_get_smp_processor_id())
+		o->iw_resched_self = true;
+	return 0;
+}
+
 /* Loaded only where the kernel has the tracepoint (6.12 with this series). */
 SEC("tp_btf/sched_ext_dispatch_loop_breakout")
 int BPF_PROG(obs_breakout_tp, int cpu, int nr_loops)
 {
-	u32 this_cpu = bpf_get_smp_processor_id();
+	struct cpu_obs *o = this_obs();
 
-	if (this_cpu >= MAX_CPUS)
+	if (!o)
 		return 0;
 
-	if (!obs_in_window[this_cpu]) {
+	if (!o->in_window) {
 		if (READ_ONCE(watching))
-			__sync_fetch_and_add(&obs_tp_bad[this_cpu], 1);
+			__sync_fetch_and_add(&o->tp_bad, 1);
 		return 0;
 	}
 
-	obs_cur_tp[this_cpu]++;
-	if (cpu != (s32)this_cpu || nr_loops != (s32)max_loops)
-		obs_cur_tp_bad[this_cpu]++;
+	o->cur_tp++;
+	if (cpu != (s32)bpf_get_smp_processor_id() || nr_loops != (s32)max_loops)
+		o->cur_tp_bad++;
 	return 0;
 }
