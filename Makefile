@@ -14,7 +14,7 @@ export LG_OUT := $(abspath $(O))
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
 # this machine's apt sources), SOAK=N (rounds of 'make soak').
-export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT
 TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
@@ -22,7 +22,7 @@ TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test check rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test check mutants rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -46,6 +46,12 @@ bench:
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:
 	@$(P) reset $(SETUP) patched_kernel userspace soak report
+
+## mutants: kernels with subtly wrong loop guards (mutants/BASE/), each of which the witness must fail; both bases unless BASE=, MUTANT="NAME..." picks
+mutants:
+	@tools/pipeline.sh reset
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel userspace mutants; done
+	@tools/pipeline.sh report
 
 ## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline (BASE=7.3 by default)
 check:
@@ -98,4 +104,5 @@ help:
 	@echo 'Variables: V=1 (show commands and build output), O=DIR (results, default ./out),'
 	@echo '  CACHE=DIR (default ~/.cache/scx-loopguard), BASE=7.3|6.12, KDIR=/path/to/linux,'
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
-	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...", KERNEL=patched|baseline'
+	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...", KERNEL=patched|baseline,'
+	@echo '  MUTANT="NAME..." (make mutants)'

@@ -9,6 +9,14 @@
                                     append one result per test to RESULTS
   ktap.py soak OUT N RESULTS       N rounds of the runner: one result per test,
                                     ok only if it passed all N; figure spreads
+  ktap.py mutant OUT VMRC NAME RESULTS TEST...
+                                    the verdict on one mutant kernel from
+                                    the guest's exit status and the runner's
+                                    output: killed (a TEST failed, or the
+                                    guest froze, panicked or splatted) is ok,
+                                    survived is not ok, and so is a run that
+                                    cannot tell (never started, skipped);
+                                    prints "VERDICT\tHOW"
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -100,6 +108,45 @@ def soak(text, rounds, results):
     return rc
 
 
+def first_error(text, test):
+    """The first "ERR: file:line" of TEST in the runner's output, with the
+    message line after it, or ''."""
+    lines = text.splitlines()
+    current = None
+    for i, line in enumerate(lines):
+        if line.startswith("TEST: "):
+            current = line[6:].strip()
+        elif current == test and line.startswith("ERR: "):
+            msg = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            return f"{line[5:].strip()} {msg}".strip()
+    return ""
+
+
+def mutant_verdict(text, vmrc, tests):
+    """(verdict, how) for a mutant kernel: "killed", "survived" or
+    "unknown". The guest's exit status is vm.sh's: 124 froze, 125 panicked,
+    3 splat, 126 never started, 0/1 the command finished."""
+    if vmrc == 124:
+        return "killed", "the guest froze"
+    if vmrc == 125:
+        return "killed", "the guest panicked"
+    if vmrc == 3:
+        return "killed", "kernel splat in the console"
+    if vmrc == 126:
+        return "unknown", "the tests never started"
+    if vmrc not in (0, 1):
+        return "unknown", f"harness error (vm rc {vmrc})"
+    got = dict((n.split(" ")[0], s) for s, n in parse_runner(text))
+    failed = [t for t in tests if got.get(t) == "not ok"]
+    if failed:
+        err = first_error(text, failed[0])
+        return "killed", f"{', '.join(failed)} failed" + (f": {err}" if err else "")
+    missing = [t for t in tests if got.get(t) != "ok"]
+    if missing:
+        return "unknown", f"{', '.join(missing)} did not run or skipped"
+    return "survived", f"{', '.join(tests)} passed"
+
+
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
@@ -178,6 +225,16 @@ def main(argv):
         except FileNotFoundError:
             text = ""
         return soak(text, int(argv[2]), argv[3])
+    if len(argv) >= 6 and argv[0] == "mutant":
+        out, vmrc, name, results = argv[1:5]
+        try:
+            text = read(out)
+        except FileNotFoundError:
+            text = ""
+        verdict, how = mutant_verdict(text, int(vmrc), argv[5:])
+        add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
+        print(f"{verdict}\t{how}")
+        return 0 if verdict == "killed" else 1
     if len(argv) in (4, 5) and argv[0] == "add":
         add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
         return 0

@@ -322,6 +322,13 @@ stage_figures() {
 	done
 }
 
+# make mutants: every mutant of this base must be killed by the witness.
+# make test runs two of them (MUTANTS_SMOKE), so that the machinery cannot
+# rot and the two kinds of check they need keep working.
+MUTANTS_SMOKE=${MUTANTS_SMOKE:-kick-no-irq-work bound-late}
+stage_mutants() { "$T/mutants.sh" ${MUTANT:-}; }
+stage_mutants_smoke() { "$T/mutants.sh" $MUTANTS_SMOKE; }
+
 stage_unit() { LG_RESULT_PREFIX='' "$T/unit.sh"; }
 
 # make bench, full; and the smoke version make test runs so that it cannot

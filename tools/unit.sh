@@ -356,6 +356,33 @@ t_export_identity() {
 		grep -q '^Signed-off-by: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
 		! grep -q 'Signed-off-by: t <t@t>' "$o"/6.12/series/0001-*.patch
 }
+# The verdict on a mutant kernel: killed is the only pass, and a run that
+# cannot tell is never taken for one.
+t_mutant_verdict() {
+	local r=$TMP/m.txt o=$TMP/mo.txt v rc tests="dsp_loop_all_cpus dsp_loop_one_cpu"
+	verdict() { # RUNNER-TEXT VMRC -> "VERDICT rc"
+		printf '%b' "$1" >"$o"
+		v=$("$T/ktap.py" mutant "$o" "$2" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
+		echo "${v%%$'\t'*} $rc"
+	}
+	local pass='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
+	local fail='TEST: dsp_loop_all_cpus\nERR: dsp_loop.c:42\nExpected o->untied == 0 (3 == 0)\nnot ok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
+	local skip='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus # SKIP no kick_cpus_irq_workfn()\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
+	: >"$r"
+	[[ $(verdict "$fail" 1) == "killed 0" ]] || { echo "a failed test is not a kill"; return 1; }
+	grep -q 'dsp_loop.c:42 Expected o->untied == 0' "$r" || { echo "the kill does not say which check"; return 1; }
+	[[ $(verdict "$pass" 0) == "survived 1" ]] || { echo "all passed is not survived"; return 1; }
+	[[ $(verdict "$pass" 124) == "killed 0" ]] || { echo "a frozen guest is not a kill"; return 1; }
+	[[ $(verdict "$pass" 125) == "killed 0" ]] || { echo "a panic is not a kill"; return 1; }
+	[[ $(verdict "$pass" 3) == "killed 0" ]] || { echo "a splat is not a kill"; return 1; }
+	[[ $(verdict "" 126) == "unknown 1" ]] || { echo "never started is taken for a verdict"; return 1; }
+	[[ $(verdict "$pass" 2) == "unknown 1" ]] || { echo "a harness error is taken for a verdict"; return 1; }
+	[[ $(verdict "$skip" 0) == "unknown 1" ]] || { echo "a skipped test is taken for a pass"; return 1; }
+	[[ $(verdict 'TEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n' 0) == "unknown 1" ]] ||
+		{ echo "a test that never ran is taken for a pass"; return 1; }
+	[[ $(grep -c '^ok' "$r") == 4 && $(grep -c '^not ok' "$r") == 5 ]] ||
+		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
+}
 t_mirror() {
 	local m
 	m=$(apt_mirror) && [[ $m == *://* ]]

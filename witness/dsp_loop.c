@@ -859,9 +859,9 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	 * control of the invocation and round observers: the scheduler loops
 	 * on every armed CPU, so they must see invocations reach the bound.
 	 */
+	SCX_EQ(o->rounds_hist[RND_ABOVE], 0);
 	SCX_GT(o->at_bound, 0);
 	SCX_EQ(st.max_rounds, ctx->max_loops);
-	SCX_EQ(o->rounds_hist[RND_ABOVE], 0);
 	SCX_EQ(st.foreign_bound, 0);
 	SCX_GE(st.first_bound_at, arm_at);
 
