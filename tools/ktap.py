@@ -126,17 +126,21 @@ def mutant_verdict(text, vmrc, tests):
     """(verdict, how) for a mutant kernel: "killed", "survived" or
     "unknown". The guest's exit status is vm.sh's: 124 froze, 125 panicked,
     3 splat, 126 never started, 0/1 the command finished."""
+    got = dict((n.split(" ")[0], s) for s, n in parse_runner(text))
+    before = ""
+    done = [t for t in tests if got.get(t) == "not ok" and first_error(text, t)]
+    if done:
+        before = f"{done[0]} failed ({first_error(text, done[0])}), then "
     if vmrc == 124:
-        return "killed", "the guest froze"
+        return "killed", before + "the guest froze"
     if vmrc == 125:
-        return "killed", "the guest panicked"
+        return "killed", before + "the guest panicked"
     if vmrc == 3:
-        return "killed", "kernel splat in the console"
+        return "killed", before + "kernel splat in the console"
     if vmrc == 126:
         return "unknown", "the tests never started"
     if vmrc not in (0, 1):
         return "unknown", f"harness error (vm rc {vmrc})"
-    got = dict((n.split(" ")[0], s) for s, n in parse_runner(text))
     failed = [t for t in tests if got.get(t) == "not ok"]
     if failed:
         err = first_error(text, failed[0])

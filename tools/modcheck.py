@@ -36,7 +36,8 @@ def parse_blocks(path):
             kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
             if words[0] == "cpu":
                 cur["cpus"][int(words[1])] = kv
-            elif words[0] in ("rounds_hist", "lat_hist_log2_ns", "window_hist_log2_ns"):
+            elif words[0] in ("rounds_hist", "breakout_rounds_hist", "lat_hist_log2_ns",
+                              "window_hist_log2_ns"):
                 cur[words[0]] = {int(a): int(b) for a, b in (w.split(":") for w in words[1:])}
             else:
                 cur[words[0]] = kv
@@ -53,26 +54,39 @@ def num(d, k):
 
 
 def check_looping(b, max_loops, cpus):
+    """The module's own account of a looping run, from its own points: the
+    invocations at the bound are counted from the rounds, whatever kicked;
+    the kicks must be exactly there; each must have queued its irq_work;
+    and the next invocation must be tied to the kick by the need-resched
+    flag the irq_work left. Each CPU may have one at-bound invocation whose
+    next invocation had not come when the figures were read."""
     t = b.get("total", {})
-    bo, sk, rs = num(t, "breakouts"), num(t, "self_kicks"), num(t, "resched")
-    hist = b.get("rounds_hist", {})
+    at, bo = num(t, "at_bound"), num(t, "breakouts")
+    hist, bo_hist = b.get("rounds_hist", {}), b.get("breakout_rounds_hist", {})
     errs = []
-    if bo <= 0:
-        errs.append("no break-out")
+    if num(b.get("probes", {}), "max_loops") != max_loops:
+        errs.append("the module was not told the bound (max_loops=%s)" % b.get("probes", {}).get("max_loops"))
+    if at <= 0:
+        errs.append("no invocation at the bound")
     if num(t, "rounds_max") != max_loops:
         errs.append("rounds_max %d != %d" % (num(t, "rounds_max"), max_loops))
     if any(n > max_loops for n in hist):
         errs.append("invocations above %d rounds" % max_loops)
-    if sk != bo:
-        errs.append("self_kicks %d != breakouts %d" % (sk, bo))
+    if hist.get(max_loops, 0) != at:
+        errs.append("at_bound %d != %d invocations of %d rounds" % (at, hist.get(max_loops, 0), max_loops))
+    if bo != at or set(bo_hist) - {max_loops}:
+        errs.append("self-kicks in %d invocations, by rounds %s; %d at the bound" % (bo, bo_hist, at))
     if num(t, "kicks_other_cpu") != 0 or num(t, "kicks_flagged") != 0:
         errs.append("kicks in balance to another CPU or with flags")
-    if not max(0, bo - cpus) <= rs <= bo:
-        errs.append("resched %d not within [%d, %d]" % (rs, max(0, bo - cpus), bo))
-    if hist.get(max_loops, 0) < bo:
-        errs.append("fewer invocations at %d rounds than break-outs" % max_loops)
-    if num(b.get("window", {}), "breakouts") != bo:
-        errs.append("IRQs-off windows %d != break-outs %d" % (num(b.get("window", {}), "breakouts"), bo))
+    if num(t, "bound_deferred") != at:
+        errs.append("%d of %d at-bound invocations queued an irq_work" % (num(t, "bound_deferred"), at))
+    if num(t, "untied") != 0:
+        errs.append("%d next invocations came before the kick's irq_work asked for them" % num(t, "untied"))
+    if num(t, "tied") <= 0:
+        errs.append("no next invocation tied to its kick")
+    if num(t, "tied") + num(t, "unsure") + cpus < at:
+        errs.append("tied %d + unsure %d leave more than one at-bound invocation per CPU unresolved"
+                    % (num(t, "tied"), num(t, "unsure")))
     return errs
 
 
@@ -92,11 +106,11 @@ def check_legit(b, max_loops):
 
 def summary(name, b):
     t, w = b.get("total", {}), b.get("window", {})
-    return ("LOOPGUARD-MOD scenario=%s invocations=%s rounds_max=%s breakouts=%s self_kicks=%s "
-            "resched=%s lat_p50_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f "
+    return ("LOOPGUARD-MOD scenario=%s invocations=%s rounds_max=%s at_bound=%s breakouts=%s "
+            "self_kicks=%s resched=%s untied=%s lat_p50_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f "
             "win_p50_us=%.1f win_p99_us=%.1f win_max_us=%.1f" %
-            (name, t.get("invocations"), t.get("rounds_max"), t.get("breakouts"),
-             t.get("self_kicks"), t.get("resched"), num(t, "lat_p50_ns") / 1000,
+            (name, t.get("invocations"), t.get("rounds_max"), t.get("at_bound"), t.get("breakouts"),
+             t.get("self_kicks"), t.get("tied"), t.get("untied"), num(t, "lat_p50_ns") / 1000,
              num(t, "lat_p99_ns") / 1000, num(t, "lat_max_ns") / 1000,
              num(w, "p50_ns") / 1000, num(w, "p99_ns") / 1000, num(w, "max_ns") / 1000))
 
@@ -122,8 +136,8 @@ def main():
         errs = check_looping(b, max_loops, cpus) if name in LOOPING else check_legit(b, max_loops)
         lines.append(summary(name, b))
         t = b["total"]
-        what = "breakouts=%s rounds_max=%s resched=%s" % (t.get("breakouts"), t.get("rounds_max"),
-                                                          t.get("resched"))
+        what = "at_bound=%s breakouts=%s rounds_max=%s tied=%s untied=%s" % (
+            t.get("at_bound"), t.get("breakouts"), t.get("rounds_max"), t.get("tied"), t.get("untied"))
         add("not ok" if errs else "ok", "module-" + name, "; ".join(errs) if errs else what)
 
     res = {}

@@ -70,14 +70,17 @@ static_assert(sizeof(struct cpu_obs) % 8 == 0, "struct cpu_obs is not 8-byte ali
 
 /*
  * The figures of scx-loopguard's scx_loopguard_watch kernel module, which
- * counts the same events with kprobes. Cross-checked when it is loaded.
+ * watches the loop with kprobes from other points: rounds from
+ * flush_dispatch_buf(), the kick's effect from the need-resched flag the
+ * irq_work leaves. Cross-checked when it is loaded.
  */
 #define MOD_FIGURES		"/sys/kernel/debug/scx_loopguard/figures"
 
 struct mod_figures {
+	u64 at_bound;
 	u64 breakouts;
-	u64 self_kicks;
-	u64 resched;
+	u64 tied;
+	u64 untied;
 	u64 rounds_max;
 };
 
@@ -380,15 +383,15 @@ static u64 tick_us(const struct dsp_loop *skel)
 	return 1000000 / best;
 }
 
-/* zero the module's figures; false if it is not loaded */
-static bool mod_reset(void)
+/* zero the module's figures and give it the bound; false if it is not loaded */
+static bool mod_reset(u64 max_loops)
 {
 	FILE *f = fopen(MOD_FIGURES, "w");
 	bool ok;
 
 	if (!f)
 		return false;
-	ok = fputs("reset\n", f) >= 0;
+	ok = fprintf(f, "reset max_loops=%lu\n", max_loops) > 0;
 	return !fclose(f) && ok;
 }
 
@@ -412,9 +415,10 @@ static bool mod_read(struct mod_figures *m)
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "total ", 6))
 			continue;
+		m->at_bound = mod_value(line, " at_bound=");
 		m->breakouts = mod_value(line, " breakouts=");
-		m->self_kicks = mod_value(line, " self_kicks=");
-		m->resched = mod_value(line, " resched=");
+		m->tied = mod_value(line, " tied=");
+		m->untied = mod_value(line, " untied=");
 		m->rounds_max = mod_value(line, " rounds_max=");
 		found = true;
 	}
@@ -764,7 +768,7 @@ static enum scx_test_status dsp_loop_run(void *arg)
 
 	SCX_EQ(UEI_EXITED(skel, uei), EXIT_KIND(SCX_EXIT_NONE));
 
-	has_mod = mod_reset();
+	has_mod = mod_reset(ctx->max_loops);
 	skel->bss->watching = true;
 	arm_at = now_ns();
 	skel->bss->armed = true;
@@ -833,8 +837,8 @@ static enum scx_test_status dsp_loop_run(void *arg)
 		printf("%s: tracepoint: hits %lu bad=%lu mismatched=%lu\n",
 		       ctx->name, o->tp_breakouts, o->tp_bad, o->tp_mismatch);
 	if (has_mod)
-		printf("%s: module: breakouts=%lu self_kicks=%lu resched=%lu rounds_max=%lu\n",
-		       ctx->name, mod.breakouts, mod.self_kicks, mod.resched, mod.rounds_max);
+		printf("%s: module: at_bound=%lu breakouts=%lu tied=%lu untied=%lu rounds_max=%lu\n",
+		       ctx->name, mod.at_bound, mod.breakouts, mod.tied, mod.untied, mod.rounds_max);
 	printf("%s: exit: %s (%s)\n", ctx->name, ei->reason, ei->msg);
 	fflush(stdout);
 
@@ -884,8 +888,8 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	 * resched_curr() observers. The latencies are reported above, not
 	 * checked: under TCG a vCPU can stall for longer than a tick.
 	 */
-	SCX_GT(o->tied, 0);
 	SCX_EQ(o->untied, 0);
+	SCX_GT(o->tied, 0);
 
 	/*
 	 * 6. the kernel's own account agrees. 6.12: the tracepoint fires once
@@ -919,14 +923,19 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	}
 
 	/*
-	 * The kernel module, where loaded, counted the same: the windows
-	 * differ by the invocations in flight at arming, at most one per CPU
+	 * The kernel module, where loaded, saw the same from its own points:
+	 * as many invocations at the bound (its window differs by the
+	 * invocations in flight at arming, at most one per CPU), the same
+	 * maximum, and every next invocation tied to the kick by the
+	 * need-resched flag its irq_work left.
 	 */
 	if (has_mod) {
-		SCX_GT(mod.breakouts, 0);
-		SCX_GE(mod.breakouts + ctx->nr_online, o->at_bound);
-		SCX_LE(mod.breakouts, o->at_bound + ctx->nr_online);
+		SCX_GT(mod.at_bound, 0);
+		SCX_GE(mod.at_bound + ctx->nr_online, o->at_bound);
+		SCX_LE(mod.at_bound, o->at_bound + ctx->nr_online);
 		SCX_EQ(mod.rounds_max, ctx->max_loops);
+		SCX_GT(mod.tied, 0);
+		SCX_EQ(mod.untied, 0);
 	}
 
 	/* 7. the system is still usable */

@@ -4,7 +4,8 @@
 //! and seq_file for one read/write file backed by an `Arc<Figures>`.
 //!
 //! Reading it formats the figures with `single_open()`, so each read(2) sequence from offset 0
-//! sees one consistent text. Writing `reset` zeroes them; anything else is `EINVAL`.
+//! sees one consistent text. Writing `reset` zeroes them, and `reset max_loops=N` also sets the
+//! bound that invocations are held to; anything else is `EINVAL`.
 
 use crate::Figures;
 use core::fmt;
@@ -163,18 +164,32 @@ unsafe extern "C" fn write(
     count: usize,
     _pos: *mut bindings::loff_t,
 ) -> isize {
-    let mut cmd = [0u8; 8];
+    let mut cmd = [0u8; 32];
     let n = count.min(cmd.len());
     // SAFETY: `cmd` is valid for `n` bytes; `copy_from_user()` checks the user pointer.
     if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n as _) } != 0 {
         return EFAULT.to_errno() as isize;
     }
     let cmd = &cmd[..n];
-    if count > cmd.len() || cmd.strip_suffix(b"\n").unwrap_or(cmd) != b"reset" {
+    let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
+    // "reset", or "reset max_loops=N" to also set the bound the invocations are held to.
+    let max_loops = match cmd.strip_prefix(b"reset") {
+        Some(b"") => None,
+        Some(rest) => match rest
+            .strip_prefix(b" max_loops=")
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(v) => Some(v),
+            None => return EINVAL.to_errno() as isize,
+        },
+        None => return EINVAL.to_errno() as isize,
+    };
+    if count > n {
         return EINVAL.to_errno() as isize;
     }
     // SAFETY: `single_open()` made the `seq_file` the file's private data.
     let figures = unsafe { figures_of((*file).private_data.cast()) };
-    figures.reset();
+    figures.reset(max_loops);
     count as isize
 }

@@ -1,23 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Watches the sched_ext dispatch loop from inside the kernel.
+//! Watches the sched_ext dispatch loop from inside the kernel, from other points than the BPF
+//! witness of scx-loopguard, so that the two can disagree when the kernel is wrong.
 //!
 //! `balance_one()` calls `ops.dispatch()` in a loop until a task reaches the local DSQ. With the
-//! loop guard, it gives up after `SCX_DSP_MAX_LOOPS` rounds, kicks its own CPU with no flags, and
-//! that CPU is rescheduled soon after. This module counts all of that per CPU, with kprobes:
+//! loop guard, it gives up after `SCX_DSP_MAX_LOOPS` rounds, kicks its own CPU with no flags
+//! through an irq_work, and that irq_work reschedules the CPU once the pick is done. This module
+//! counts all of that per CPU, with kprobes:
 //!
 //! - `balance_scx()`, a kretprobe: one balance invocation, from entry to return;
 //! - `flush_dispatch_buf()`: called once per loop round, and once per `scx_bpf_consume()`, which
 //!   is probed too and subtracted;
-//! - the kick: `scx_kick_cpu()` where the kernel has it, `scx_bpf_kick_cpu()` otherwise. A kick of
-//!   this CPU with no flags inside a balance invocation is a break-out's self-kick;
-//! - the next `balance_scx()` entry on a CPU after a break-out is its reschedule, timed;
-//! - the time from entry to return of a `balance_scx()` that broke out is its IRQs-off window.
+//! - the kick: `scx_kick_cpu()` where the kernel has it, `scx_bpf_kick_cpu()` otherwise, for its
+//!   target and flags; `irq_work_queue()` inside an invocation, for the kick's deferral;
+//! - `kick_cpus_irq_workfn()`, a kretprobe: whether the kick's deferred work left this CPU's
+//!   need-resched flag set, read from the task's thread flags, not from any call it makes;
+//! - the next `balance_scx()` entry on a CPU after an invocation that reached the bound: "tied"
+//!   if the irq_work had asked for it, "untied" if the CPU came back for another reason.
 //!
-//! The figures are in `/sys/kernel/debug/scx_loopguard/figures`; writing `reset` to it zeroes
-//! them. The format is described in `rust/README.md` of scx-loopguard.
+//! An invocation reached the bound if it made exactly `max_loops` rounds, which the reader sets
+//! by writing `reset max_loops=N` to the figures file: that count does not depend on any kick.
+//! The figures are in `/sys/kernel/debug/scx_loopguard/figures`. The format is described in
+//! `rust/README.md` of scx-loopguard.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     bindings, c_str,
     kprobes::{Kprobe, KprobeHandler, Kretprobe, KretprobeHandler, PtRegs},
@@ -36,15 +42,30 @@ module! {
     license: "GPL",
 }
 
-/// CPUs tracked; hits on CPUs beyond this are counted in `untracked`.
-const MAX_CPUS: usize = 64;
 /// Rounds per invocation: slots 0..=64, the last one for 64 and more.
 const ROUND_SLOTS: usize = 65;
 /// Reschedule latency: slot n counts [2^(n-1), 2^n) ns, slot 0 counts 0 ns.
 const LAT_SLOTS: usize = 48;
 
 /// Version of the text format of the figures file.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+
+/// Where a CPU is between an invocation that reached the bound and its next invocation.
+const PEND_NONE: u8 = 0;
+/// An invocation reached the bound; nothing since.
+const PEND_BOUND: u8 = 1;
+/// The kick's irq_work left the need-resched flag set, which it had found clear.
+const PEND_RESCHED: u8 = 2;
+/// The kick's irq_work ran, but the flag was already set: it cannot be told apart.
+const PEND_UNSURE: u8 = 3;
+
+/// Whether the current task has its need-resched flag set.
+fn need_resched() -> bool {
+    // SAFETY: `get_current()` returns the running task, valid for the duration of the handler;
+    // its thread flags are a word that may be read at any time (they are changed atomically).
+    let flags = unsafe { (*bindings::get_current()).thread_info.flags };
+    flags & (1 << bindings::TIF_NEED_RESCHED) != 0
+}
 
 fn this_cpu() -> usize {
     // SAFETY: Always safe to call; probe handlers run with preemption disabled, so the result is
@@ -79,19 +100,28 @@ struct CpuFigures {
     cur_flushes: AtomicU64,
     cur_consumes: AtomicU64,
     cur_self_kicks: AtomicU64,
-    resched_pending: AtomicBool,
-    breakout_at: AtomicU64,
+    cur_deferred: AtomicU64,
+    iw_flag_before: AtomicBool,
+    pending: AtomicU8,
+    bound_at: AtomicU64,
     entry_at: AtomicU64,
 
     invocations: AtomicU64,
     rounds_max: AtomicU64,
     rounds_hist: [AtomicU64; ROUND_SLOTS],
+    /// Invocations with a self-kick, by their rounds.
+    breakout_rounds_hist: [AtomicU64; ROUND_SLOTS],
     breakouts: AtomicU64,
     self_kicks: AtomicU64,
     kicks_flagged: AtomicU64,
     kicks_other_cpu: AtomicU64,
     kicks_outside: AtomicU64,
-    resched: AtomicU64,
+    at_bound: AtomicU64,
+    bound_deferred: AtomicU64,
+    iw_resched: AtomicU64,
+    tied: AtomicU64,
+    unsure: AtomicU64,
+    untied: AtomicU64,
     lat_sum_ns: AtomicU64,
     lat_max_ns: AtomicU64,
     lat_hist: [AtomicU64; LAT_SLOTS],
@@ -108,18 +138,26 @@ impl CpuFigures {
             cur_flushes: AtomicU64::new(0),
             cur_consumes: AtomicU64::new(0),
             cur_self_kicks: AtomicU64::new(0),
-            resched_pending: AtomicBool::new(false),
-            breakout_at: AtomicU64::new(0),
+            cur_deferred: AtomicU64::new(0),
+            iw_flag_before: AtomicBool::new(false),
+            pending: AtomicU8::new(PEND_NONE),
+            bound_at: AtomicU64::new(0),
             entry_at: AtomicU64::new(0),
             invocations: AtomicU64::new(0),
             rounds_max: AtomicU64::new(0),
             rounds_hist: core::array::from_fn(|_| AtomicU64::new(0)),
+            breakout_rounds_hist: core::array::from_fn(|_| AtomicU64::new(0)),
             breakouts: AtomicU64::new(0),
             self_kicks: AtomicU64::new(0),
             kicks_flagged: AtomicU64::new(0),
             kicks_other_cpu: AtomicU64::new(0),
             kicks_outside: AtomicU64::new(0),
-            resched: AtomicU64::new(0),
+            at_bound: AtomicU64::new(0),
+            bound_deferred: AtomicU64::new(0),
+            iw_resched: AtomicU64::new(0),
+            tied: AtomicU64::new(0),
+            unsure: AtomicU64::new(0),
+            untied: AtomicU64::new(0),
             lat_sum_ns: AtomicU64::new(0),
             lat_max_ns: AtomicU64::new(0),
             lat_hist: core::array::from_fn(|_| AtomicU64::new(0)),
@@ -139,7 +177,12 @@ impl CpuFigures {
             &self.kicks_flagged,
             &self.kicks_other_cpu,
             &self.kicks_outside,
-            &self.resched,
+            &self.at_bound,
+            &self.bound_deferred,
+            &self.iw_resched,
+            &self.tied,
+            &self.unsure,
+            &self.untied,
             &self.lat_sum_ns,
             &self.lat_max_ns,
             &self.win_sum_ns,
@@ -148,49 +191,71 @@ impl CpuFigures {
             c.store(0, Relaxed);
         }
         zero(&self.rounds_hist);
+        zero(&self.breakout_rounds_hist);
         zero(&self.lat_hist);
         zero(&self.win_hist);
-        self.resched_pending.store(false, Relaxed);
+        self.pending.store(PEND_NONE, Relaxed);
     }
 }
 
 /// Everything the probes count, shared by the probes and the debugfs file.
 pub(crate) struct Figures {
+    /// One entry per possible CPU id, `nr_cpu_ids` of them.
     cpus: KVec<CpuFigures>,
-    untracked: AtomicU64,
     /// Index in `KICK_SYMBOLS` of the kick function probed.
     kick_symbol: AtomicUsize,
+    /// The bound invocations are held to, 0 until a reader sets it.
+    max_loops: AtomicU64,
 }
+
+/// The per-CPU counters a `cpu` and the `total` line show, in that order.
+const COUNTERS: [&str; 13] = [
+    "invocations",
+    "breakouts",
+    "self_kicks",
+    "kicks_flagged",
+    "kicks_other_cpu",
+    "kicks_outside",
+    "at_bound",
+    "bound_deferred",
+    "irq_work_resched",
+    "tied",
+    "unsure",
+    "untied",
+    "lat_sum_ns",
+];
 
 impl Figures {
     fn new() -> Result<Arc<Self>> {
-        let mut cpus = KVec::with_capacity(MAX_CPUS, GFP_KERNEL)?;
-        for _ in 0..MAX_CPUS {
+        // SAFETY: `nr_cpu_ids` is set once during boot, before any module can load.
+        let nr = unsafe { bindings::nr_cpu_ids } as usize;
+        let mut cpus = KVec::with_capacity(nr, GFP_KERNEL)?;
+        for _ in 0..nr {
             cpus.push(CpuFigures::new(), GFP_KERNEL)?;
         }
         Ok(Arc::new(
             Self {
                 cpus,
-                untracked: AtomicU64::new(0),
                 kick_symbol: AtomicUsize::new(0),
+                max_loops: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?)
     }
 
+    /// This CPU's figures. Every CPU id is below `nr_cpu_ids`, so this is never `None` in
+    /// practice; a probe handler that gets `None` counts nothing.
     fn this_cpu(&self) -> Option<&CpuFigures> {
-        let f = self.cpus.get(this_cpu());
-        if f.is_none() {
-            self.untracked.fetch_add(1, Relaxed);
-        }
-        f
+        self.cpus.get(this_cpu())
     }
 
-    pub(crate) fn reset(&self) {
+    pub(crate) fn reset(&self, max_loops: Option<u64>) {
         for c in self.cpus.iter() {
             c.reset();
         }
-        self.untracked.store(0, Relaxed);
+        if let Some(m) = max_loops {
+            self.max_loops.store(m, Relaxed);
+        }
     }
 
     /// Writes the figures in the documented text format.
@@ -198,37 +263,43 @@ impl Figures {
         writeln!(w, "version {FORMAT_VERSION}")?;
         writeln!(
             w,
-            "probes kick={} untracked={}",
+            "probes kick={} max_loops={} cpus={}",
             KICK_SYMBOLS[self.kick_symbol.load(Relaxed)],
-            self.untracked.load(Relaxed)
+            self.max_loops.load(Relaxed),
+            self.cpus.len()
         )?;
         let mut rounds = [0u64; ROUND_SLOTS];
+        let mut bo_rounds = [0u64; ROUND_SLOTS];
         let mut lat = [0u64; LAT_SLOTS];
         let mut win = [0u64; LAT_SLOTS];
-        let (mut total, mut rounds_max, mut lat_max, mut win_max) = ([0u64; 9], 0, 0, 0);
+        let mut total = [0u64; COUNTERS.len()];
+        let (mut rounds_max, mut lat_max, mut win_max) = (0, 0, 0);
         for (cpu, c) in self.cpus.iter().enumerate() {
             let v = [
-                c.invocations.load(Relaxed),
-                c.breakouts.load(Relaxed),
-                c.self_kicks.load(Relaxed),
-                c.kicks_flagged.load(Relaxed),
-                c.kicks_other_cpu.load(Relaxed),
-                c.kicks_outside.load(Relaxed),
-                c.resched.load(Relaxed),
-                c.lat_sum_ns.load(Relaxed),
-                sum(&c.rounds_hist),
-            ];
+                &c.invocations,
+                &c.breakouts,
+                &c.self_kicks,
+                &c.kicks_flagged,
+                &c.kicks_other_cpu,
+                &c.kicks_outside,
+                &c.at_bound,
+                &c.bound_deferred,
+                &c.iw_resched,
+                &c.tied,
+                &c.unsure,
+                &c.untied,
+                &c.lat_sum_ns,
+            ]
+            .map(|x| x.load(Relaxed));
             if v[0] == 0 && v[5] == 0 {
                 continue;
             }
             let (rmax, lmax) = (c.rounds_max.load(Relaxed), c.lat_max_ns.load(Relaxed));
-            writeln!(
-                w,
-                "cpu {cpu} invocations={} rounds_max={rmax} breakouts={} self_kicks={} \
-                 kicks_flagged={} kicks_other_cpu={} kicks_outside={} resched={} \
-                 lat_sum_ns={} lat_max_ns={lmax}",
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-            )?;
+            write!(w, "cpu {cpu} rounds_max={rmax} lat_max_ns={lmax}")?;
+            for (k, x) in COUNTERS.iter().zip(v) {
+                write!(w, " {k}={x}")?;
+            }
+            writeln!(w)?;
             for (t, x) in total.iter_mut().zip(v) {
                 *t += x;
             }
@@ -241,23 +312,20 @@ impl Figures {
             for (t, x) in rounds.iter_mut().zip(&c.rounds_hist) {
                 *t += x.load(Relaxed);
             }
+            for (t, x) in bo_rounds.iter_mut().zip(&c.breakout_rounds_hist) {
+                *t += x.load(Relaxed);
+            }
             for (t, x) in lat.iter_mut().zip(&c.lat_hist) {
                 *t += x.load(Relaxed);
             }
         }
+        write!(w, "total rounds_max={rounds_max} lat_max_ns={lat_max}")?;
+        for (k, x) in COUNTERS.iter().zip(total) {
+            write!(w, " {k}={x}")?;
+        }
         writeln!(
             w,
-            "total invocations={} rounds_max={rounds_max} breakouts={} self_kicks={} \
-             kicks_flagged={} kicks_other_cpu={} kicks_outside={} resched={} lat_sum_ns={} \
-             lat_max_ns={lat_max} lat_p50_ns={} lat_p99_ns={}",
-            total[0],
-            total[1],
-            total[2],
-            total[3],
-            total[4],
-            total[5],
-            total[6],
-            total[7],
+            " lat_p50_ns={} lat_p99_ns={}",
             percentile(&lat, lat_max, 50),
             percentile(&lat, lat_max, 99)
         )?;
@@ -268,21 +336,19 @@ impl Figures {
             percentile(&win, win_max, 50),
             percentile(&win, win_max, 99)
         )?;
-        write!(w, "rounds_hist")?;
-        for (n, x) in rounds.iter().enumerate().filter(|(_, x)| **x != 0) {
-            write!(w, " {n}:{x}")?;
+        for (name, hist) in [
+            ("rounds_hist", &rounds[..]),
+            ("breakout_rounds_hist", &bo_rounds[..]),
+            ("lat_hist_log2_ns", &lat[..]),
+            ("window_hist_log2_ns", &win[..]),
+        ] {
+            write!(w, "{name}")?;
+            for (n, x) in hist.iter().enumerate().filter(|(_, x)| **x != 0) {
+                write!(w, " {n}:{x}")?;
+            }
+            writeln!(w)?;
         }
-        writeln!(w)?;
-        write!(w, "lat_hist_log2_ns")?;
-        for (n, x) in lat.iter().enumerate().filter(|(_, x)| **x != 0) {
-            write!(w, " {n}:{x}")?;
-        }
-        writeln!(w)?;
-        write!(w, "window_hist_log2_ns")?;
-        for (n, x) in win.iter().enumerate().filter(|(_, x)| **x != 0) {
-            write!(w, " {n}:{x}")?;
-        }
-        writeln!(w)
+        Ok(())
     }
 }
 
@@ -313,16 +379,27 @@ struct Balance(Arc<Figures>);
 impl KretprobeHandler for Balance {
     fn entry(&self, _regs: &PtRegs) {
         let Some(c) = self.0.this_cpu() else { return };
-        if c.resched_pending.swap(false, Relaxed) {
-            let lat = now_ns().saturating_sub(c.breakout_at.load(Relaxed));
-            c.resched.fetch_add(1, Relaxed);
-            c.lat_sum_ns.fetch_add(lat, Relaxed);
-            c.lat_max_ns.fetch_max(lat, Relaxed);
-            c.lat_hist[slot_log2(lat)].fetch_add(1, Relaxed);
+        // The next invocation after one that reached the bound: was it the kick's doing?
+        match c.pending.swap(PEND_NONE, Relaxed) {
+            PEND_RESCHED => {
+                let lat = now_ns().saturating_sub(c.bound_at.load(Relaxed));
+                c.tied.fetch_add(1, Relaxed);
+                c.lat_sum_ns.fetch_add(lat, Relaxed);
+                c.lat_max_ns.fetch_max(lat, Relaxed);
+                c.lat_hist[slot_log2(lat)].fetch_add(1, Relaxed);
+            }
+            PEND_UNSURE => {
+                c.unsure.fetch_add(1, Relaxed);
+            }
+            PEND_BOUND => {
+                c.untied.fetch_add(1, Relaxed);
+            }
+            _ => {}
         }
         c.cur_flushes.store(0, Relaxed);
         c.cur_consumes.store(0, Relaxed);
         c.cur_self_kicks.store(0, Relaxed);
+        c.cur_deferred.store(0, Relaxed);
         c.entry_at.store(now_ns(), Relaxed);
         c.in_balance.store(true, Relaxed);
     }
@@ -336,20 +413,64 @@ impl KretprobeHandler for Balance {
             .cur_flushes
             .load(Relaxed)
             .saturating_sub(c.cur_consumes.load(Relaxed));
+        let slot = (rounds as usize).min(ROUND_SLOTS - 1);
+        let now = now_ns();
         c.invocations.fetch_add(1, Relaxed);
         c.rounds_max.fetch_max(rounds, Relaxed);
-        c.rounds_hist[(rounds as usize).min(ROUND_SLOTS - 1)].fetch_add(1, Relaxed);
+        c.rounds_hist[slot].fetch_add(1, Relaxed);
         let kicks = c.cur_self_kicks.load(Relaxed);
         if kicks > 0 {
-            let now = now_ns();
             let win = now.saturating_sub(c.entry_at.load(Relaxed));
             c.breakouts.fetch_add(1, Relaxed);
             c.self_kicks.fetch_add(kicks, Relaxed);
+            c.breakout_rounds_hist[slot].fetch_add(1, Relaxed);
             c.win_sum_ns.fetch_add(win, Relaxed);
             c.win_max_ns.fetch_max(win, Relaxed);
             c.win_hist[slot_log2(win)].fetch_add(1, Relaxed);
-            c.breakout_at.store(now, Relaxed);
-            c.resched_pending.store(true, Relaxed);
+        }
+        let max = self.0.max_loops.load(Relaxed);
+        if max != 0 && rounds == max {
+            c.at_bound.fetch_add(1, Relaxed);
+            if c.cur_deferred.load(Relaxed) > 0 {
+                c.bound_deferred.fetch_add(1, Relaxed);
+            }
+            c.bound_at.store(now, Relaxed);
+            c.pending.store(PEND_BOUND, Relaxed);
+        }
+    }
+}
+
+/// `kick_cpus_irq_workfn()`: did the kick's deferred work ask this CPU to reschedule?
+struct IrqWork(Arc<Figures>);
+
+impl KretprobeHandler for IrqWork {
+    fn entry(&self, _regs: &PtRegs) {
+        let Some(c) = self.0.this_cpu() else { return };
+        c.iw_flag_before.store(need_resched(), Relaxed);
+    }
+
+    fn ret(&self, _regs: &PtRegs) {
+        let Some(c) = self.0.this_cpu() else { return };
+        if c.pending.load(Relaxed) != PEND_BOUND || !need_resched() {
+            return;
+        }
+        if c.iw_flag_before.load(Relaxed) {
+            c.pending.store(PEND_UNSURE, Relaxed);
+        } else {
+            c.iw_resched.fetch_add(1, Relaxed);
+            c.pending.store(PEND_RESCHED, Relaxed);
+        }
+    }
+}
+
+/// `irq_work_queue()` inside a balance invocation: the kick's deferral.
+struct Defer(Arc<Figures>);
+
+impl KprobeHandler for Defer {
+    fn pre(&self, _regs: &PtRegs) {
+        let Some(c) = self.0.this_cpu() else { return };
+        if c.in_balance.load(Relaxed) {
+            c.cur_deferred.fetch_add(1, Relaxed);
         }
     }
 }
@@ -408,11 +529,18 @@ struct Probes {
     flush: Pin<KBox<Kprobe<Round>>>,
     consume: Pin<KBox<Kprobe<Round>>>,
     kick: Pin<KBox<Kprobe<Kick>>>,
+    defer: Pin<KBox<Kprobe<Defer>>>,
+    irq_work: Pin<KBox<Kretprobe<IrqWork>>>,
 }
 
 impl Probes {
     pub(crate) fn missed(&self) -> u64 {
-        self.balance.nmissed() + self.flush.nmissed() + self.consume.nmissed() + self.kick.nmissed()
+        self.balance.nmissed()
+            + self.flush.nmissed()
+            + self.consume.nmissed()
+            + self.kick.nmissed()
+            + self.defer.nmissed()
+            + self.irq_work.nmissed()
     }
 }
 
@@ -454,13 +582,24 @@ impl kernel::Module for LoopWatch {
                 ),
                 GFP_KERNEL,
             )?,
+            defer: KBox::pin_init(
+                Kprobe::new(c_str!("irq_work_queue"), Defer(figures.clone())),
+                GFP_KERNEL,
+            )?,
+            irq_work: KBox::pin_init(
+                Kretprobe::new(c_str!("kick_cpus_irq_workfn"), 0, IrqWork(figures.clone())),
+                GFP_KERNEL,
+            )?,
             balance: KBox::pin_init(
                 Kretprobe::new(c_str!("balance_scx"), 0, Balance(figures.clone())),
                 GFP_KERNEL,
             )?,
         };
         let file = debugfs::FiguresFile::new(figures, module)?;
-        pr_info!("watching balance_scx(), kicks through {}\n", kick_symbol);
+        pr_info!(
+            "watching balance_scx(), kicks through {} and kick_cpus_irq_workfn()\n",
+            kick_symbol
+        );
         Ok(LoopWatch {
             _file: file,
             probes,
