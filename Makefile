@@ -6,10 +6,15 @@
 # Where the toolchain chroot, the kernel tree and the builds are kept (kept
 # across runs, outside the repo), and where logs and results are written.
 CACHE ?= $(if $(HOME),$(HOME)/.cache,/var/cache)/scx-loopguard
-O ?= $(CURDIR)/out
+OUT ?= $(CURDIR)/out
 V ?= 0
 export CACHE V
-export LG_OUT := $(abspath $(O))
+export LG_OUT := $(abspath $(OUT))
+# O=DIR: the kernel build directories, DIR/7.3 and DIR/6.12, as O= means to
+# Kbuild (default: in CACHE). KCONFIG=FILE: your config fragment, merged
+# after tools/loopguard.config.
+export LG_KBUILD := $(if $(O),$(abspath $(O)))
+export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # BASE=7.3|6.12: the kernel base ('make' runs 7.3, 'make test' both; with
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
@@ -53,9 +58,9 @@ mutants:
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel userspace mutants; done
 	@tools/pipeline.sh report
 
-## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline (BASE=7.3 by default)
+## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline|/path/to/bzImage (BASE=7.3 by default)
 check:
-	@$(P) check_args reset $(SETUP) $(if $(filter baseline,$(KERNEL)),kernels,patched_kernel) userspace check report
+	@$(P) check_args reset $(SETUP) $(if $(filter baseline,$(KERNEL)),kernels,$(if $(filter-out patched,$(KERNEL)),,patched_kernel)) userspace check report
 
 ## unit: the harness's own checks, no VM (seconds)
 unit:
@@ -70,7 +75,7 @@ vm:
 kernels:
 	@$(P) $(SETUP) kernels
 
-## series: write the series of BASE (default 7.3), signed off by you (git config user.name/email), with a cover letter, to $(O)/BASE/series
+## series: write the series of BASE (default 7.3), signed off by you (git config user.name/email), with a cover letter, to $(OUT)/BASE/series
 series:
 	@LG_ALLOW_NEWER=1 $(P) $(SETUP) export_only
 
@@ -88,7 +93,7 @@ unapply:
 toolchain tree userspace:
 	@$(P) $@
 
-## clean: remove the logs and results (O=, default ./out)
+## clean: remove the logs and results (OUT=, default ./out)
 clean:
 	rm -rf $(OUT)
 
@@ -101,8 +106,10 @@ help:
 	@echo 'scx-loopguard targets:'
 	@sed -n 's/^## \([^:]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 20
 	@echo
-	@echo 'Variables: V=1 (show commands and build output), O=DIR (results, default ./out),'
+	@echo 'Variables: V=1 (show commands and build output), OUT=DIR (results and logs, default ./out),'
+	@echo '  O=DIR (kernel build directories DIR/BASE, default in CACHE), KCONFIG=FILE (your config fragment),'
 	@echo '  CACHE=DIR (default ~/.cache/scx-loopguard), BASE=7.3|6.12, KDIR=/path/to/linux,'
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
-	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...", KERNEL=patched|baseline,'
+	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
+	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
 	@echo '  MUTANT="NAME..." (make mutants)'

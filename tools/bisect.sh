@@ -15,7 +15,6 @@
 . "$(dirname "$0")/lib.sh"
 
 LINUX=$WORK/linux
-KB=$WORK/build
 
 WT=$WORK/bisect
 STAMPS=$WORK/bisect-stamps

@@ -12,7 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 
 LINUX=$WORK/linux
-KB=$WORK/build
 FRAG=$LG_TOP/tools/loopguard.config
 JOBS=${JOBS:-$(nproc)}
 
@@ -22,15 +21,23 @@ kmake() {
 	with_lock in_chroot make -C "$LINUX" O="$KB" LLVM=1 CLIPPY=1 -j"$JOBS" "${q[@]}" "$@"
 }
 
+# fragments: the project's config fragment, then KCONFIG= if given. Both
+# are part of every kernel's cache key.
+fragments() {
+	cat "$FRAG"
+	[[ -z $LG_KCONFIG ]] || cat "$LG_KCONFIG"
+}
+
 configure() {
 	local want
-	want=$(cat "$FRAG" | sha256sum | cut -c1-16)
+	want=$(fragments | sha256sum | cut -c1-16)
 	if [[ -f $KB/.config && $(cat "$KB/.lg-config" 2>/dev/null) == "$want" ]]; then
 		return
 	fi
 	mkdir -p "$KB"
-	step CONFIG "vng --kconfig + $(basename "$FRAG")" \
-		with_lock in_chroot bash -c "cd '$LINUX' && vng --kconfig --config '$FRAG' O='$KB' LLVM=1 >'$KB/kconfig.log' 2>&1" ||
+	fragments >"$KB/lg.config"
+	step CONFIG "vng --kconfig + $(basename "$FRAG")${LG_KCONFIG:+ + $LG_KCONFIG}" \
+		with_lock in_chroot bash -c "cd '$LINUX' && vng --kconfig --config '$KB/lg.config' O='$KB' LLVM=1 >'$KB/kconfig.log' 2>&1" ||
 		die 1 "kernel config failed, see $KB/kconfig.log"
 	# Check that what matters survived olddefconfig (a dropped dependency
 	# would otherwise surface much later as a missing feature).
@@ -39,7 +46,7 @@ configure() {
 		grep -q "^CONFIG_$opt=y" "$KB/.config" || missing+=("$opt")
 	done
 	((${#missing[@]} == 0)) ||
-		die 1 "the kernel config lacks ${missing[*]} after olddefconfig (is the Rust toolchain usable? try 'make LLVM=1 rustavailable')"
+		die 1 "the kernel config lacks ${missing[*]} after olddefconfig (${LG_KCONFIG:+does KCONFIG=$LG_KCONFIG turn them off? }is the Rust toolchain usable? try 'make LLVM=1 rustavailable')"
 	echo "$want" >"$KB/.lg-config"
 }
 
@@ -74,7 +81,7 @@ build() {
 	# tools/ and Documentation/ do not go into a kernel image.
 	key=$({
 		git -C "$LINUX" ls-tree "$ref" | grep -v -P '\t(tools|Documentation)$'
-		cat "$FRAG"
+		fragments
 	} | sha256sum | cut -c1-16)
 	dest=$WORK/kernels/$key
 	if [[ ! -f $dest/bzImage ]]; then

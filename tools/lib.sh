@@ -49,6 +49,16 @@ exported_patches() {
 }
 BASE=${BASE:-7.3}
 WORK=${WORK:-$CACHE/work/$BASE}
+# The kernel build directory of this base: O=DIR (LG_KBUILD) puts it in
+# DIR/BASE, by default it is in the cache. KCONFIG=FILE (LG_KCONFIG) is a
+# config fragment of the user's, merged after the project's.
+if [[ -n ${LG_KBUILD:-} ]]; then
+	KB=$LG_KBUILD/$BASE
+else
+	KB=$WORK/build
+fi
+LG_KCONFIG=${LG_KCONFIG:-}
+[[ -z $LG_KCONFIG || -f $LG_KCONFIG ]] || die "KCONFIG=$LG_KCONFIG: no such file (a kernel config fragment, CONFIG_FOO=y lines)"
 LG_OUT=${LG_OUT:-$LG_TOP/out}
 OUT=$LG_OUT/$BASE
 RESULTS=$LG_OUT/results.txt
@@ -56,7 +66,7 @@ LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
 SERIES_DIR=$LG_TOP/kernel/$BASE
 V=${V:-0}
 LG_T0=${LG_T0:-$(date +%s)}
-export LG_TOP CACHE CHROOT BASE WORK LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
+export LG_TOP CACHE CHROOT BASE WORK KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
 
 msg() {
 	local tag=$1
@@ -190,13 +200,14 @@ in_chroot() {
 	fi
 	[[ -x $CHROOT/bin/sh ]] || die "no toolchain chroot at $CHROOT; run 'make toolchain'"
 	need_root
-	mkdir -p "$WORK" "$OUT" "$LG_OUT"
+	mkdir -p "$WORK" "$KB" "$OUT" "$LG_OUT"
 	run unshare --mount --pid --fork --kill-child --propagation private -- /bin/bash -ec '
 		root=$1 cwd=$2
 		shift 2
 		mount -t proc proc "$root/proc"
 		# KDIR too: a tree cloned from it with --shared reads its objects.
-		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$LG_OUT" ${KDIR:+"$KDIR"}; do
+		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$KB" "$LG_OUT" ${KDIR:+"$KDIR"} \
+			${LG_KCONFIG:+"$(dirname "$LG_KCONFIG")"}; do
 			[[ $d == /* && -d $d ]] || continue
 			mkdir -p "$root$d"
 			mount --rbind "$d" "$root$d"
@@ -204,7 +215,7 @@ in_chroot() {
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 			TERM="${TERM:-dumb}" LANG=C.UTF-8 \
-			LG_TOP="$LG_TOP" WORK="$WORK" OUT="$OUT" LG_OUT="$LG_OUT" BASE="$BASE" \
+			LG_TOP="$LG_TOP" WORK="$WORK" KB="$KB" OUT="$OUT" LG_OUT="$LG_OUT" BASE="$BASE" \
 			RESULTS="$RESULTS" V="$V" CACHE="$CACHE" \
 			LG_T0="$LG_T0" LG_IN_CHROOT=1 LG_LOCKED="${LG_LOCKED:-}" \
 			/bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"

@@ -8,7 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 
 T=$LG_TOP/tools
-KB=$WORK/build
 ST=$WORK/userspace/selftests
 SCX=$WORK/userspace/sched_ext
 GUEST_CPUS=${CPUS:-2}
@@ -250,7 +249,8 @@ stall_verdict() {
 # a looping test must freeze the guest or fail, as in stage_baseline.
 stage_check_args() {
 	[[ -n ${TESTS:-} ]] || die "make check needs TESTS=\"NAME...\" (e.g. TESTS=dispatch_loop; runner -t matches a part of a name)"
-	[[ ${KERNEL:-patched} == @(patched|baseline) ]] || die "KERNEL=$KERNEL: use patched or baseline"
+	[[ ${KERNEL:-patched} == @(patched|baseline) || -f ${KERNEL:-} ]] ||
+		die "KERNEL=$KERNEL: use patched, baseline or the path of a bzImage"
 }
 stage_check() {
 	local k=${KERNEL:-patched} t
@@ -261,6 +261,10 @@ stage_check() {
 		for t in $TESTS; do
 			baseline_run "check-baseline-$t" "$t"
 		done
+		;;
+	*)
+		msg CHECK "your kernel $k; the tests' user space is built from lg/local and loads there by CO-RE"
+		kselftests check-own "$(realpath "$k")" "$GUEST_CPUS" "$TESTS"
 		;;
 	esac
 }
