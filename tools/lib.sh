@@ -58,7 +58,6 @@ else
 	KB=$WORK/build
 fi
 LG_KCONFIG=${LG_KCONFIG:-}
-[[ -z $LG_KCONFIG || -f $LG_KCONFIG ]] || die "KCONFIG=$LG_KCONFIG: no such file (a kernel config fragment, CONFIG_FOO=y lines)"
 LG_OUT=${LG_OUT:-$LG_TOP/out}
 OUT=$LG_OUT/$BASE
 RESULTS=$LG_OUT/results.txt
@@ -83,6 +82,9 @@ die() {
 	printf 'scx-loopguard: error: %s\n' "$*" >&2
 	exit "$rc"
 }
+
+[[ -z $LG_KCONFIG || -f $LG_KCONFIG ]] ||
+	die "KCONFIG=$LG_KCONFIG: no such file (a kernel config fragment, CONFIG_FOO=y lines)"
 
 case $BASE in
 6.12 | 7.3) ;;
@@ -206,9 +208,9 @@ in_chroot() {
 		shift 2
 		mount -t proc proc "$root/proc"
 		# KDIR too: a tree cloned from it with --shared reads its objects.
-		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$KB" "$LG_OUT" ${KDIR:+"$KDIR"} \
-			${LG_KCONFIG:+"$(dirname "$LG_KCONFIG")"}; do
-			[[ $d == /* && -d $d ]] || continue
+		for d in /sys /dev /dev/pts /tmp "$LG_TOP" "$WORK" "$KB" "$LG_OUT" ${KDIR:+"$KDIR"}; do
+			# never the root: it would hide the chroot
+			[[ $d == /?* && -d $d ]] || continue
 			mkdir -p "$root$d"
 			mount --rbind "$d" "$root$d"
 		done
