@@ -88,10 +88,6 @@ fn zero(counters: &[AtomicU64]) {
     }
 }
 
-fn sum(counters: &[AtomicU64]) -> u64 {
-    counters.iter().map(|c| c.load(Relaxed)).sum()
-}
-
 /// Per-CPU figures. The state of the balance invocation in flight is only touched by its own
 /// CPU, in probe handlers, which run with preemption disabled; the figures are read from any CPU.
 /// Atomics with relaxed ordering make both safe; a reader may see an invocation half-counted.
