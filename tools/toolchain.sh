@@ -37,6 +37,37 @@ fixups() {
 	rm -f "$CHROOT/usr/local/sbin/poweroff"
 }
 
+# guest_vng: the virtme-ng of tools/virtme-ng.txt in $CHROOT/opt, with a vng
+# wrapper there. Without pip, or if the download fails, the guests boot
+# with Debian's vng instead (slower), which vm.sh says.
+VNG_REQ=$LG_TOP/tools/virtme-ng.txt
+VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$VNG_REQ")
+guest_vng() {
+	local dest=$CHROOT/opt/virtme-ng-$VNG_VER dl
+	[[ -x $dest/vng ]] && return
+	if ! python3 -m pip --version >/dev/null 2>&1; then
+		msg TOOLS "no pip on the host: guests boot with Debian's virtme-ng (slower)"
+		return
+	fi
+	dl=$(mktemp -d)
+	if ! step TOOLS "virtme-ng $VNG_VER for the guests (PyPI, hash-checked)" logto "$CACHE/pip.log" \
+		python3 -m pip download --no-deps --only-binary=:all: --require-hashes -r "$VNG_REQ" -d "$dl"; then
+		rm -rf "$dl"
+		msg TOOLS "could not fetch virtme-ng $VNG_VER (see $CACHE/pip.log): guests boot with Debian's (slower)"
+		return
+	fi
+	rm -rf "$dest.tmp"
+	mkdir -p "$dest.tmp"
+	python3 -m zipfile -e "$dl"/virtme_ng-"$VNG_VER"-*.whl "$dest.tmp" || die "cannot unpack the virtme-ng wheel"
+	rm -rf "$dl"
+	# zip files keep no modes
+	chmod +x "$dest.tmp/virtme/guest/bin/"* "$dest.tmp/virtme/guest/virtme-init"
+	printf '#!/bin/sh\nPYTHONPATH=%s exec python3 -c %s "$@"\n' "/opt/virtme-ng-$VNG_VER" \
+		"'import sys; from virtme_ng.run import main; sys.exit(main())'" >"$dest.tmp/vng"
+	chmod +x "$dest.tmp/vng"
+	mv "$dest.tmp" "$dest"
+}
+
 # install_packages: the package list into $CHROOT, logged to $CACHE/apt.log.
 install_packages() {
 	logto "$CACHE/apt.log" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -45,6 +76,7 @@ install_packages() {
 
 if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then
 	fixups
+	guest_vng
 	msg TOOLS "chroot $CHROOT is up to date"
 	exit 0
 fi
@@ -56,6 +88,7 @@ mirror=${MIRROR:-$(apt_mirror)}
 if [[ -f $STAMP ]] && [[ $(sed -n 1p "$CHROOT/.scx-loopguard-suite" 2>/dev/null) == "$SUITE" ]]; then
 	if step APT "updating the chroot's packages" install_packages; then
 		fixups
+		guest_vng
 		echo "$want_stamp" >"$STAMP"
 		exit 0
 	fi
@@ -93,6 +126,7 @@ CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" i
 rm -rf "$CHROOT"
 mv "$tmp" "$CHROOT"
 fixups
+guest_vng
 echo "$SUITE" >"$CHROOT/.scx-loopguard-suite"
 echo "$want_stamp" >"$STAMP"
 msg TOOLS "chroot ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"

@@ -44,10 +44,21 @@ accel() {
 	esac
 }
 
+# The guests boot with the virtme-ng of tools/virtme-ng.txt, which
+# toolchain.sh unpacks into the chroot, else with Debian's.
+VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/virtme-ng.txt")
+guest_vng() {
+	if [[ -x $CHROOT/opt/virtme-ng-$VNG_VER/vng ]]; then
+		echo "/opt/virtme-ng-$VNG_VER/vng"
+	else
+		echo vng
+	fi
+}
+
 vng_args() {
 	local cpus=$1 mem=$2 a
 	a=$(accel)
-	VNG=(vng --run "$KIMG" --cpus "$cpus" --memory "$mem" --verbose
+	VNG=("$(guest_vng)" --run "$KIMG" --cpus "$cpus" --memory "$mem" --verbose
 		--append "panic=-1 oops=panic softlockup_panic=0 rcupdate.rcu_cpu_stall_timeout=20"
 		--append "hung_task_timeout_secs=30")
 	# kmemleak is built in but off: its first automatic scan, a minute
@@ -146,7 +157,7 @@ BOOT_STALL='rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer
 
 watch_guest() {
 	local log=$1 secs=$2 start=$3 idle=$4 pid t0 size last_size=-1 quiet=0 started=0 rc=0
-	in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null &
+	LG_GUEST_ROOT=1 in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null &
 	pid=$!
 	t0=$(date +%s)
 	while kill -0 "$pid" 2>/dev/null; do
