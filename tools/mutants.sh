@@ -77,7 +77,11 @@ main() {
 			"$T/guest.sh" selftests "$ST" "$OUT/runs/mutant-$name" "$WITNESS_TESTS" || rc=$?
 		IFS=$'\t' read -r verdict how < <("$T/ktap.py" mutant "$OUT/runs/mutant-$name/runner.txt" \
 			"$rc" "mutant/$name" "$RESULTS" $WITNESS_TESTS)
-		[[ -n $verdict ]] || verdict=unknown how="the verdict could not be computed"
+		if [[ -z $verdict ]]; then
+			# A checker that crashed: a failure, never a pass.
+			verdict=unknown how="the verdict checker failed"
+			"$T/ktap.py" add "$RESULTS" "not ok" "mutant/$name" "$how"
+		fi
 		[[ $verdict == killed ]] && killed=$((killed + 1))
 		total=$((total + 1))
 		table+=("$(printf '%-18s %-9s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$how")")
