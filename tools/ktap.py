@@ -3,7 +3,10 @@
 """Log parsing for the scx-loopguard harness.
 
   ktap.py has-splat LOG             exit 0 and print the lines if LOG has a
-                                    kernel splat, exit 1 if it is clean
+                                    kernel splat, exit 1 if it is clean, 2
+                                    if LOG cannot be read
+
+Any command exits 70 if it crashes, never 0 or 1.
   ktap.py runner OUT PREFIX RESULTS parse the 6.12 sched_ext selftest runner's
                                     output (its exit status is always 0),
                                     append one result per test to RESULTS
@@ -248,5 +251,21 @@ def main(argv):
     return 2
 
 
+# A checker that crashes must never read as a verdict: an uncaught exception
+# exits with EX_SOFTWARE (70), which no verdict uses, and callers report it.
+EX_SOFTWARE = 70
+
+
+def run_main(main, argv):
+    try:
+        return main(argv)
+    except SystemExit:
+        raise
+    except BaseException:  # noqa: B902 - any crash, KeyboardInterrupt included
+        import traceback
+        traceback.print_exc()
+        return EX_SOFTWARE
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main(main, sys.argv[1:]))

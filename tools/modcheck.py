@@ -179,4 +179,6 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ktap import run_main
+    sys.exit(run_main(lambda _argv: main(), sys.argv[1:]))

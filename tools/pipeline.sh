@@ -20,6 +20,14 @@ IDLE_SUITE=60
 IDLE_STALL=30
 
 ktap() { "$T/ktap.py" "$@"; }
+# checked NAME CMD...: run a checker that adds its own results; exit 0 or 1
+# are its verdicts, anything else (70: it crashed) is one failing result.
+checked() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	((rc <= 1)) || ktap add "$RESULTS" "not ok" "$name" "the checker $(basename "$1") failed (exit $rc)"
+}
 
 # The new tests of this base: the names registered in the .c files of every
 # repo folder that kernel/BASE/series copies into the sched_ext selftests,
@@ -108,8 +116,8 @@ stage_rust() {
 	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" || rc=$?
-	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
-	"$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$GUEST_CPUS" "$RUST_CYCLES" || true
+	checked "$name" "$T/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
+	checked "$name/module" "$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$GUEST_CPUS" "$RUST_CYCLES"
 	console_result "$name" "$rc"
 }
 
@@ -175,7 +183,7 @@ kselftests() {
 	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
-	ktap runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS" || true
+	checked "$name" "$T/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
 	console_result "$name" "$rc"
 }
 
@@ -276,7 +284,7 @@ stage_soak() {
 	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || rc=$?
-	"$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS" || true
+	checked soak "$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS"
 	console_result "$name" "$rc"
 }
 

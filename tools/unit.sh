@@ -383,6 +383,19 @@ t_mutant_verdict() {
 	[[ $(grep -c '^ok' "$r") == 4 && $(grep -c '^not ok' "$r") == 5 ]] ||
 		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
 }
+# A checker that crashes exits 70, which no verdict uses; has-splat on a
+# log it cannot read says 2, not "clean" (1).
+t_checker_crash() {
+	local rc=0
+	"$T/ktap.py" soak /dev/null not-a-number "$TMP/c.txt" 2>/dev/null || rc=$?
+	((rc == 70)) || { echo "ktap.py crashed with exit $rc, not 70"; return 1; }
+	rc=0
+	"$T/modcheck.py" "$TMP" x "$TMP/c.txt" not-a-number 2 1 2>/dev/null || rc=$?
+	((rc == 70)) || { echo "modcheck.py crashed with exit $rc, not 70"; return 1; }
+	rc=0
+	"$T/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
+	((rc == 2)) || { echo "has-splat on a missing log: exit $rc, not 2"; return 1; }
+}
 t_mirror() {
 	local m
 	m=$(apt_mirror) && [[ $m == *://* ]]

@@ -139,10 +139,19 @@ cmd_run() {
 		msg ERROR "$name: the guest never booted (vng exit $rc, log: $log)"
 		return 2
 	fi
-	if "$LG_TOP/tools/ktap.py" has-splat "$log" >&2; then
+	local scan=0
+	"$LG_TOP/tools/ktap.py" has-splat "$log" >&2 || scan=$?
+	case $scan in
+	0)
 		msg SPLAT "$name: kernel splat in the console (log: $log)"
 		return 3
-	fi
+		;;
+	1) ;;
+	*)
+		msg ERROR "$name: the splat scanner failed (exit $scan), the console is unchecked (log: $log)"
+		return 2
+		;;
+	esac
 	msg VM "$name: exit $rc after $(elapsed "$t0")"
 	((rc == 0)) || return 1
 }
