@@ -18,7 +18,9 @@
 . "$(dirname "$0")/lib.sh"
 
 T=$LG_TOP/tools
-B=$OUT/bench
+# The smoke run of make test writes its own folder: a full run's results
+# in $OUT/bench stay.
+B=$OUT/bench${1:+-$1}
 SCX=$WORK/userspace/sched_ext
 ST=$WORK/userspace/selftests
 MOD=$WORK/modules/patched/scx_loopguard_watch.ko

@@ -350,12 +350,12 @@ stage_unit() { LG_RESULT_PREFIX='' "$T/unit.sh"; }
 stage_bench() { "$T/bench.sh"; }
 stage_bench_smoke() {
 	local out
-	if "$T/bench.sh" smoke && out=$(cat "$OUT/bench/report.txt") &&
+	if "$T/bench.sh" smoke && out=$(cat "$OUT/bench-smoke/report.txt") &&
 		grep -q '^1\. Overhead' <<<"$out" && grep -q '^2\. Recovery' <<<"$out" &&
-		grep -q '^3\. Per break-out' <<<"$out" && [[ -s $OUT/bench/overhead.csv ]]; then
-		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, 1 run)"
+		grep -q '^3\. Per break-out' <<<"$out" && [[ -s $OUT/bench-smoke/overhead.csv ]]; then
+		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, 1 run; in $OUT/bench-smoke)"
 	else
-		ktap add "$RESULTS" "not ok" bench/smoke "make bench smoke run failed, see $OUT/bench"
+		ktap add "$RESULTS" "not ok" bench/smoke "make bench smoke run failed, see $OUT/bench-smoke"
 	fi
 }
 
