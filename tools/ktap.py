@@ -20,6 +20,12 @@ Any command exits 70 if it crashes, never 0 or 1.
                                     survived is not ok, and so is a run that
                                     cannot tell (never started, skipped);
                                     prints "VERDICT\tHOW"
+  ktap.py console RESULTS NAME VMRC LOG
+                                    one result for the console of a guest
+                                    run, from vm.sh's exit status
+  ktap.py stall RESULTS NAME VMRC WHAT OUT TIMEOUT
+                                    one result for a run that must freeze
+                                    the guest or fail (the negative control)
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -109,6 +115,42 @@ def soak(text, rounds, results):
                 print(f"    {name:<20} {key:<11} min {vals[0]:>8}  median {med:>8}  max {vals[-1]:>8}  (n={len(vals)})",
                       file=sys.stderr)
     return rc
+
+
+# vm.sh's exit status: 0 the command passed and the console is clean, 1 the
+# command failed, 2 harness error (or the splat scan failed), 3 splat, 124
+# hung, 125 panicked, 126 the test never started.
+def console_verdict(vmrc, log):
+    """(status, comment) for the console of a guest run."""
+    if vmrc in (0, 1):
+        return "ok", "no splat, no hang"
+    what = {3: "kernel splat", 124: "guest hung", 125: "guest panicked",
+            126: "the test never started"}.get(vmrc)
+    if what:
+        return "not ok", f"{what}, see {log}"
+    return "not ok", f"harness error {vmrc}, see {log}"
+
+
+def stall_verdict(vmrc, text, what, timeout):
+    """(status, comment) for a run on a kernel without the fix: it must
+    freeze the guest or fail once WHAT has started; a pass proves nothing,
+    and so does a run that never got there."""
+    if vmrc == 124:
+        return "ok", f"stall reproduced: guest froze once {what} started"
+    if vmrc in (3, 125):
+        return "ok", f"stall reproduced: lockup or panic once {what} started"
+    if vmrc == 126:
+        return "not ok", f"{what} never started within {timeout}s"
+    if vmrc in (0, 1):
+        first = next((s for s, _ in parse_runner(text) if s in ("ok", "not ok", "skip")), None)
+        if first == "ok":
+            return "not ok", "passed without the fix: the test proves nothing"
+        if first == "not ok":
+            return "ok", "the test failed without the fix (no freeze)"
+        if first == "skip":
+            return "not ok", "skipped without the fix: the test proves nothing"
+        return "not ok", f"{what} finished without freezing (vm rc {vmrc})"
+    return "not ok", f"harness error (vm rc {vmrc})"
 
 
 def first_error(text, test):
@@ -232,6 +274,20 @@ def main(argv):
         except FileNotFoundError:
             text = ""
         return soak(text, int(argv[2]), argv[3])
+    if len(argv) == 5 and argv[0] == "console":
+        results, name, vmrc, log = argv[1:]
+        status, comment = console_verdict(int(vmrc), log)
+        add(results, status, f"{name}/console", comment)
+        return 0
+    if len(argv) == 7 and argv[0] == "stall":
+        results, name, vmrc, what, out, timeout = argv[1:]
+        try:
+            text = read(out)
+        except FileNotFoundError:
+            text = ""
+        status, comment = stall_verdict(int(vmrc), text, what, timeout)
+        add(results, status, name, comment)
+        return 0
     if len(argv) >= 6 and argv[0] == "mutant":
         out, vmrc, name, results = argv[1:5]
         try:

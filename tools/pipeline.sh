@@ -164,17 +164,10 @@ build_userspace() {
 	echo "$key" >"$WORK/userspace/.key"
 }
 
-# console_result NAME RC: one result for the console of a guest run.
+# console_result NAME RC: one result for the console of a guest run (the
+# verdict is ktap.py's console_verdict()).
 console_result() {
-	local name=$1 rc=$2
-	case $rc in
-	0 | 1) ktap add "$RESULTS" ok "$name/console" "no splat, no hang" ;;
-	3) ktap add "$RESULTS" "not ok" "$name/console" "kernel splat, see $OUT/logs/$name.log" ;;
-	124) ktap add "$RESULTS" "not ok" "$name/console" "guest hung, see $OUT/logs/$name.log" ;;
-	125) ktap add "$RESULTS" "not ok" "$name/console" "guest panicked, see $OUT/logs/$name.log" ;;
-	126) ktap add "$RESULTS" "not ok" "$name/console" "the test never started, see $OUT/logs/$name.log" ;;
-	*) ktap add "$RESULTS" "not ok" "$name/console" "harness error $rc" ;;
-	esac
+	checked "$1/console" "$T/ktap.py" console "$RESULTS" "$1" "$2" "$OUT/logs/$1.log"
 }
 
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
@@ -231,25 +224,10 @@ baseline_run() {
 }
 
 # stall_verdict NAME RC WHAT: the baseline must freeze (or fail) once the
-# test has started; a run that never got there proves nothing either way.
+# test has started; a run that never got there proves nothing either way
+# (the verdict is ktap.py's stall_verdict()).
 stall_verdict() {
-	local name=$1 rc=$2 what=$3 out
-	out=$(grep -E '^(ok|not ok) ' "$OUT/runs/$name/runner.txt" 2>/dev/null | head -n1)
-	case $rc in
-	124) ktap add "$RESULTS" ok "$name" "stall reproduced: guest froze once $what started" ;;
-	3 | 125) ktap add "$RESULTS" ok "$name" "stall reproduced: lockup or panic once $what started" ;;
-	126) ktap add "$RESULTS" "not ok" "$name" "$what never started within ${TO_STALL}s" ;;
-	0 | 1)
-		if [[ $out == "ok "* ]]; then
-			ktap add "$RESULTS" "not ok" "$name" "passed without the fix: the test proves nothing"
-		elif [[ -n $out ]]; then
-			ktap add "$RESULTS" ok "$name" "the test failed without the fix (no freeze)"
-		else
-			ktap add "$RESULTS" "not ok" "$name" "$what finished without freezing (vm rc $rc)"
-		fi
-		;;
-	*) ktap add "$RESULTS" "not ok" "$name" "harness error (vm rc $rc)" ;;
-	esac
+	checked "$1" "$T/ktap.py" stall "$RESULTS" "$1" "$2" "$3" "$OUT/runs/$1/runner.txt" "$TO_STALL"
 }
 
 # make check: the tests named in TESTS (words as runner -t takes them) in

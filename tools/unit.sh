@@ -396,6 +396,39 @@ t_checker_crash() {
 	"$T/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
 	((rc == 2)) || { echo "has-splat on a missing log: exit $rc, not 2"; return 1; }
 }
+# The console verdict of a guest run, for every exit status of vm.sh.
+t_console_verdict() {
+	local r=$TMP/cv.txt rc want got
+	: >"$r"
+	for want in "0 ok" "1 ok" "3 not ok" "124 not ok" "125 not ok" "126 not ok" "2 not ok" "70 not ok"; do
+		rc=${want%% *}
+		"$T/ktap.py" console "$r" g "$rc" /log 2>/dev/null || return 1
+		got=$(tail -n1 "$r" | cut -f1)
+		[[ $got == "${want#* }" ]] || { echo "vm rc $rc: '$got', want '${want#* }'"; return 1; }
+	done
+	grep -q 'guest hung, see /log' "$r" && grep -q 'kernel splat, see /log' "$r" &&
+		grep -q 'harness error 70' "$r" || { echo "comments: $(cut -f3 "$r" | xargs)"; return 1; }
+}
+# The negative control's verdict: only a freeze, a lockup or a failing test
+# is a reproduced stall; a pass, a skip, a run that never started or one
+# that printed nothing proves nothing.
+t_stall_verdict() {
+	local r=$TMP/sv.txt o=$TMP/so.txt
+	stall() { # RUNNER-TEXT VMRC -> status
+		printf '%b' "$1" >"$o"
+		"$T/ktap.py" stall "$r" b "$2" "the test" "$o" 240 2>/dev/null || echo crashed
+		tail -n1 "$r" | cut -f1
+	}
+	: >"$r"
+	[[ $(stall "" 124) == ok ]] || { echo "a freeze is not a reproduced stall"; return 1; }
+	[[ $(stall "" 125) == ok && $(stall "" 3) == ok ]] || { echo "a panic or lockup is not a reproduced stall"; return 1; }
+	[[ $(stall 'TEST: t\nnot ok 1 t #\n' 1) == ok ]] || { echo "a failing test is not a reproduced stall"; return 1; }
+	[[ $(stall 'TEST: t\nok 1 t #\n' 0) == "not ok" ]] || { echo "a pass without the fix is accepted"; return 1; }
+	[[ $(stall 'TEST: t\nok 1 t # SKIP no BTF\n' 0) == "not ok" ]] || { echo "a skip without the fix is accepted"; return 1; }
+	[[ $(stall "" 126) == "not ok" ]] || { echo "never started is accepted"; return 1; }
+	[[ $(stall "" 0) == "not ok" ]] || { echo "a run with no result is accepted"; return 1; }
+	[[ $(stall "" 2) == "not ok" ]] || { echo "a harness error is accepted"; return 1; }
+}
 t_mirror() {
 	local m
 	m=$(apt_mirror) && [[ $m == *://* ]]
