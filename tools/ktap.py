@@ -5,8 +5,6 @@
   ktap.py has-splat LOG             exit 0 and print the lines if LOG has a
                                     kernel splat, exit 1 if it is clean, 2
                                     if LOG cannot be read
-
-Any command exits 70 if it crashes, never 0 or 1.
   ktap.py runner OUT PREFIX RESULTS parse the 6.12 sched_ext selftest runner's
                                     output (its exit status is always 0),
                                     append one result per test to RESULTS
@@ -30,6 +28,8 @@ Any command exits 70 if it crashes, never 0 or 1.
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
                                     "N passed, N failed"; exit 1 on a failure
+
+Any command exits 70 if it crashes, never 0 or 1.
 """
 import os
 import re
@@ -172,10 +172,10 @@ def mutant_verdict(text, vmrc, tests):
     "unknown". The guest's exit status is vm.sh's: 124 froze, 125 panicked,
     3 splat, 126 never started, 0/1 the command finished."""
     got = dict((n.split(" ")[0], s) for s, n in parse_runner(text))
-    before = ""
-    done = [t for t in tests if got.get(t) == "not ok" and first_error(text, t)]
-    if done:
-        before = f"{done[0]} failed ({first_error(text, done[0])}), then "
+    failed = [t for t in tests if got.get(t) == "not ok"]
+    err = {t: first_error(text, t) for t in failed}
+    said = [t for t in failed if err[t]]
+    before = f"{said[0]} failed ({err[said[0]]}), then " if said else ""
     if vmrc == 124:
         return "killed", before + "the guest froze"
     if vmrc == 125:
@@ -186,10 +186,9 @@ def mutant_verdict(text, vmrc, tests):
         return "unknown", "the tests never started"
     if vmrc not in (0, 1):
         return "unknown", f"harness error (vm rc {vmrc})"
-    failed = [t for t in tests if got.get(t) == "not ok"]
     if failed:
-        err = first_error(text, failed[0])
-        return "killed", f"{', '.join(failed)} failed" + (f": {err}" if err else "")
+        first = err[failed[0]]
+        return "killed", f"{', '.join(failed)} failed" + (f": {first}" if first else "")
     missing = [t for t in tests if got.get(t) != "ok"]
     if missing:
         return "unknown", f"{', '.join(missing)} did not run or skipped"
@@ -199,6 +198,14 @@ def mutant_verdict(text, vmrc, tests):
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
+
+
+def read_if_any(path):
+    """PATH's text, or '' if the guest never wrote it."""
+    try:
+        return read(path)
+    except FileNotFoundError:
+        return ""
 
 
 def add(results, status, name, comment=""):
@@ -258,10 +265,7 @@ def main(argv):
         return 0 if lines else 1
     if len(argv) == 4 and argv[0] == "runner":
         out, prefix, results = argv[1:]
-        try:
-            parsed = parse_runner(read(out))
-        except FileNotFoundError:
-            parsed = []
+        parsed = parse_runner(read_if_any(out))
         if not parsed:
             add(results, "not ok", f"{prefix}", "the runner printed no result")
             return 1
@@ -269,11 +273,7 @@ def main(argv):
             add(results, status, f"{prefix}/{name}")
         return 1 if any(s == "not ok" for s, _ in parsed) else 0
     if len(argv) == 4 and argv[0] == "soak":
-        try:
-            text = read(argv[1])
-        except FileNotFoundError:
-            text = ""
-        return soak(text, int(argv[2]), argv[3])
+        return soak(read_if_any(argv[1]), int(argv[2]), argv[3])
     if len(argv) == 5 and argv[0] == "console":
         results, name, vmrc, log = argv[1:]
         status, comment = console_verdict(int(vmrc), log)
@@ -281,20 +281,12 @@ def main(argv):
         return 0
     if len(argv) == 7 and argv[0] == "stall":
         results, name, vmrc, what, out, timeout = argv[1:]
-        try:
-            text = read(out)
-        except FileNotFoundError:
-            text = ""
-        status, comment = stall_verdict(int(vmrc), text, what, timeout)
+        status, comment = stall_verdict(int(vmrc), read_if_any(out), what, timeout)
         add(results, status, name, comment)
         return 0
     if len(argv) >= 6 and argv[0] == "mutant":
         out, vmrc, name, results = argv[1:5]
-        try:
-            text = read(out)
-        except FileNotFoundError:
-            text = ""
-        verdict, how = mutant_verdict(text, int(vmrc), argv[5:])
+        verdict, how = mutant_verdict(read_if_any(out), int(vmrc), argv[5:])
         add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
         print(f"{verdict}\t{how}")
         return 0 if verdict == "killed" else 1

@@ -58,6 +58,10 @@ else
 	KB=$WORK/build
 fi
 LG_KCONFIG=${LG_KCONFIG:-}
+# The virtme-ng that boots the guests (tools/virtme-ng.txt): toolchain.sh
+# unpacks it into the chroot at $GUEST_VNG_DIR, vm.sh runs it from there.
+VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/virtme-ng.txt")
+GUEST_VNG_DIR=/opt/virtme-ng-$VNG_VER
 LG_OUT=${LG_OUT:-$LG_TOP/out}
 OUT=$LG_OUT/$BASE
 RESULTS=$LG_OUT/results.txt

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Check the figures of the scx_loopguard_watch module from a guest run.
 
-  modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CPUS CYCLES
+  modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CYCLES
 
 RUNDIR/figures.txt has one block per scenario, as guest.sh rust writes it:
 "scenario NAME", the module's figures file, "end". RUNDIR/result.txt has the
@@ -53,7 +53,7 @@ def num(d, k):
         return -1
 
 
-def check_looping(b, max_loops, cpus):
+def check_looping(b, max_loops):
     """The module's own account of a looping run, from its own points: the
     invocations at the bound are counted from the rounds, whatever kicked;
     the kicks must be exactly there; each must have queued its irq_work;
@@ -110,10 +110,10 @@ def summary(name, b):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) != 6:
         sys.exit(__doc__)
     rundir, prefix, results = sys.argv[1:4]
-    max_loops, cpus, cycles = (int(a) for a in sys.argv[4:7])
+    max_loops, cycles = (int(a) for a in sys.argv[4:6])
     out = []
 
     def add(status, name, comment):
@@ -127,7 +127,7 @@ def main():
         if not b or "total" not in b:
             add("not ok", "module-" + name, "no figures (module not loaded, or guest stopped)")
             continue
-        errs = check_looping(b, max_loops, cpus) if name in LOOPING else check_legit(b, max_loops)
+        errs = check_looping(b, max_loops) if name in LOOPING else check_legit(b, max_loops)
         lines.append(summary(name, b))
         t = b["total"]
         what = "at_bound=%s breakouts=%s rounds_max=%s tied=%s untied=%s" % (

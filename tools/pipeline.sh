@@ -117,7 +117,7 @@ stage_rust() {
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 		"$T/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" || rc=$?
 	checked "$name" "$T/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
-	checked "$name/module" "$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$GUEST_CPUS" "$RUST_CYCLES"
+	checked "$name/module" "$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES"
 	console_result "$name" "$rc"
 }
 

@@ -41,9 +41,8 @@ fixups() {
 # wrapper there. Without pip, or if the download fails, the guests boot
 # with Debian's vng instead (slower), which vm.sh says.
 VNG_REQ=$LG_TOP/tools/virtme-ng.txt
-VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$VNG_REQ")
 guest_vng() {
-	local dest=$CHROOT/opt/virtme-ng-$VNG_VER dl
+	local dest=$CHROOT$GUEST_VNG_DIR dl
 	[[ -x $dest/vng ]] && return
 	if ! python3 -m pip --version >/dev/null 2>&1; then
 		msg TOOLS "no pip on the host: guests boot with Debian's virtme-ng (slower)"
@@ -62,7 +61,7 @@ guest_vng() {
 	rm -rf "$dl"
 	# zip files keep no modes
 	chmod +x "$dest.tmp/virtme/guest/bin/"* "$dest.tmp/virtme/guest/virtme-init"
-	printf '#!/bin/sh\nPYTHONPATH=%s exec python3 -c %s "$@"\n' "/opt/virtme-ng-$VNG_VER" \
+	printf '#!/bin/sh\nPYTHONPATH=%s exec python3 -c %s "$@"\n' "$GUEST_VNG_DIR" \
 		"'import sys; from virtme_ng.run import main; sys.exit(main())'" >"$dest.tmp/vng"
 	chmod +x "$dest.tmp/vng"
 	mv "$dest.tmp" "$dest"

@@ -46,10 +46,9 @@ accel() {
 
 # The guests boot with the virtme-ng of tools/virtme-ng.txt, which
 # toolchain.sh unpacks into the chroot, else with Debian's.
-VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/virtme-ng.txt")
 guest_vng() {
-	if [[ -x $CHROOT/opt/virtme-ng-$VNG_VER/vng ]]; then
-		echo "/opt/virtme-ng-$VNG_VER/vng"
+	if [[ -x $CHROOT$GUEST_VNG_DIR/vng ]]; then
+		echo "$GUEST_VNG_DIR/vng"
 	else
 		echo vng
 	fi
