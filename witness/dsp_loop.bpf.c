@@ -509,12 +509,13 @@ int BPF_PROG(obs_irq_work_exit)
 	o->in_irq_work = false;
 	if (o->pending != PEND_KICKED)
 		return 0;
+	if (READ_ONCE(watching))
+		o->iw_runs++;
 
 	if (o->iw_resched_self) {
 		o->pending = PEND_RESCHED;
 		if (READ_ONCE(watching)) {
 			lat = bpf_ktime_get_ns() - o->bound_at;
-			o->iw_runs++;
 			o->iw_resched++;
 			if (lat > o->iw_lat_max)
 				o->iw_lat_max = lat;
@@ -522,12 +523,8 @@ int BPF_PROG(obs_irq_work_exit)
 		}
 	} else if (o->iw_higher_class) {
 		o->pending = PEND_EXCUSED;
-		if (READ_ONCE(watching))
-			o->iw_runs++;
-	} else if (READ_ONCE(watching)) {
-		/* ran for another kick: the break-out's would have resched'd */
-		o->iw_runs++;
 	}
+	/* otherwise it ran for another kick: the break-out's would have resched'd */
 	return 0;
 }
 

@@ -50,6 +50,9 @@ const LAT_SLOTS: usize = 48;
 /// Version of the text format of the figures file.
 const FORMAT_VERSION: u32 = 2;
 
+/// Counters per CPU, summed in the `total` line; see `CpuFigures::counters()`.
+const NR_COUNTERS: usize = 13;
+
 /// Where a CPU is between an invocation that reached the bound and its next invocation.
 const PEND_NONE: u8 = 0;
 /// An invocation reached the bound; nothing since.
@@ -168,23 +171,32 @@ impl CpuFigures {
         }
     }
 
+    /// The counters a `cpu` and the `total` line show, with their keys, in that order.
+    fn counters(&self) -> [(&'static str, &AtomicU64); NR_COUNTERS] {
+        [
+            ("invocations", &self.invocations),
+            ("breakouts", &self.breakouts),
+            ("self_kicks", &self.self_kicks),
+            ("kicks_flagged", &self.kicks_flagged),
+            ("kicks_other_cpu", &self.kicks_other_cpu),
+            ("kicks_outside", &self.kicks_outside),
+            ("at_bound", &self.at_bound),
+            ("bound_deferred", &self.bound_deferred),
+            ("irq_work_resched", &self.iw_resched),
+            ("tied", &self.tied),
+            ("unsure", &self.unsure),
+            ("untied", &self.untied),
+            ("lat_sum_ns", &self.lat_sum_ns),
+        ]
+    }
+
     /// Zeroes the figures, not the invocation in flight.
     fn reset(&self) {
+        for (_, c) in self.counters() {
+            c.store(0, Relaxed);
+        }
         for c in [
-            &self.invocations,
             &self.rounds_max,
-            &self.breakouts,
-            &self.self_kicks,
-            &self.kicks_flagged,
-            &self.kicks_other_cpu,
-            &self.kicks_outside,
-            &self.at_bound,
-            &self.bound_deferred,
-            &self.iw_resched,
-            &self.tied,
-            &self.unsure,
-            &self.untied,
-            &self.lat_sum_ns,
             &self.lat_max_ns,
             &self.win_sum_ns,
             &self.win_max_ns,
@@ -208,23 +220,6 @@ pub(crate) struct Figures {
     /// The bound invocations are held to, 0 until a reader sets it.
     max_loops: AtomicU64,
 }
-
-/// The per-CPU counters a `cpu` and the `total` line show, in that order.
-const COUNTERS: [&str; 13] = [
-    "invocations",
-    "breakouts",
-    "self_kicks",
-    "kicks_flagged",
-    "kicks_other_cpu",
-    "kicks_outside",
-    "at_bound",
-    "bound_deferred",
-    "irq_work_resched",
-    "tied",
-    "unsure",
-    "untied",
-    "lat_sum_ns",
-];
 
 impl Figures {
     fn new() -> Result<Arc<Self>> {
@@ -273,37 +268,20 @@ impl Figures {
         let mut bo_rounds = [0u64; ROUND_SLOTS];
         let mut lat = [0u64; LAT_SLOTS];
         let mut win = [0u64; LAT_SLOTS];
-        let mut total = [0u64; COUNTERS.len()];
+        let mut total = [0u64; NR_COUNTERS];
         let (mut rounds_max, mut lat_max, mut win_max) = (0, 0, 0);
         for (cpu, c) in self.cpus.iter().enumerate() {
-            let v = [
-                &c.invocations,
-                &c.breakouts,
-                &c.self_kicks,
-                &c.kicks_flagged,
-                &c.kicks_other_cpu,
-                &c.kicks_outside,
-                &c.at_bound,
-                &c.bound_deferred,
-                &c.iw_resched,
-                &c.tied,
-                &c.unsure,
-                &c.untied,
-                &c.lat_sum_ns,
-            ]
-            .map(|x| x.load(Relaxed));
-            if v[0] == 0 && v[5] == 0 {
+            if c.invocations.load(Relaxed) == 0 && c.kicks_outside.load(Relaxed) == 0 {
                 continue;
             }
             let (rmax, lmax) = (c.rounds_max.load(Relaxed), c.lat_max_ns.load(Relaxed));
             write!(w, "cpu {cpu} rounds_max={rmax} lat_max_ns={lmax}")?;
-            for (k, x) in COUNTERS.iter().zip(v) {
+            for ((k, x), t) in c.counters().into_iter().zip(total.iter_mut()) {
+                let x = x.load(Relaxed);
                 write!(w, " {k}={x}")?;
-            }
-            writeln!(w)?;
-            for (t, x) in total.iter_mut().zip(v) {
                 *t += x;
             }
+            writeln!(w)?;
             rounds_max = rounds_max.max(rmax);
             lat_max = lat_max.max(lmax);
             win_max = win_max.max(c.win_max_ns.load(Relaxed));
@@ -321,7 +299,9 @@ impl Figures {
             }
         }
         write!(w, "total rounds_max={rounds_max} lat_max_ns={lat_max}")?;
-        for (k, x) in COUNTERS.iter().zip(total) {
+        // The keys are the same for every CPU, and there is at least one.
+        let keys = self.cpus.first().map(|c| c.counters().map(|(k, _)| k));
+        for (k, x) in keys.into_iter().flatten().zip(total) {
             write!(w, " {k}={x}")?;
         }
         writeln!(
