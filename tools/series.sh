@@ -4,8 +4,11 @@
 #
 #   lg/revert    lg/base with patch 1 (the loop guard) reverse-applied
 #   lg/patched   lg/revert with the whole series applied by git am
-#   lg/baseline  lg/revert with the patches marked @baseline in kernel/BASE/series
-#                cherry-picked: the kernel without the fix, with the same
+#   lg/core      lg/patched without the entries marked @rust: the tip of the
+#                main (sched_ext) series; the @rust entries on top of it are
+#                a series of their own, exported separately (export.sh)
+#   lg/baseline  lg/revert with the patches marked @baseline or @rust in
+#                kernel/BASE/series cherry-picked: the kernel without the fix, with the same
 #                test support
 #   lg/local     lg/patched with the entries marked @local: the project's own
 #                test code (the deep witness), which is never exported; the
@@ -97,13 +100,14 @@ apply_series() {
 	fi
 
 	git_lg checkout -q -B lg/patched lg/revert
-	local both=() locals=() o local
+	local both=() locals=() o local rust nrust=0
 	while read -r p rest; do
 		overlays=
-		local=0
+		local=0 rust=0
 		for o in $rest; do
 			case $o in
 			@baseline) both+=("$((n + 1))") ;;
+			@rust) rust=1 both+=("$((n + 1))") ;;
 			@local) local=1 ;;
 			*) overlays+=" $o" ;;
 			esac
@@ -114,6 +118,11 @@ apply_series() {
 			continue
 		fi
 		((${#locals[@]} == 0)) || die "kernel/$BASE/series: $p comes after an @local entry; @local entries go last"
+		if ((rust)); then
+			((nrust++ > 0)) || git_lg branch -q -f lg/core HEAD
+		elif ((nrust)); then
+			die "kernel/$BASE/series: $p comes after an @rust entry; the @rust series goes after the main one"
+		fi
 		n=$((n + 1))
 		# shellcheck disable=SC2086 # one word per folder mapping
 		apply_entry "patch $n" "$p" $overlays
@@ -123,6 +132,7 @@ apply_series() {
 			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
 		fi
 	done < <(entries)
+	((nrust)) || git_lg branch -q -f lg/core HEAD
 
 	git_lg checkout -q -B lg/baseline lg/revert
 	for o in "${both[@]}"; do
@@ -140,7 +150,7 @@ apply_series() {
 		apply_entry "the @local entry" $e
 	done
 	git_lg checkout -q lg/patched
-	msg SERIES "$n patches: lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
+	msg SERIES "$n patches ($nrust of them @rust): lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
 }
 
 # Branch switches rewrite the tree a kernel build may be reading: hold the

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel probes: kprobes and kretprobes.
+//!
+//! A [`Kprobe`] calls its handler whenever a CPU reaches the start of a kernel function. A
+//! [`Kretprobe`] calls one handler when a kernel function is entered and another when it returns.
+//!
+//! Both are registered when they are initialised and unregistered when they are dropped. They
+//! must stay pinned in between, as the kprobes core keeps pointers to them.
+//!
+//! # Context
+//!
+//! Handlers run on whichever CPU hit the probe, in atomic context: preemption is disabled, and
+//! interrupts may be disabled too, since a probed function may be called with them off. A handler
+//! must not sleep, must not take locks that the probed function may hold, and should be short.
+//! A handler that is hit again while it runs on the same CPU, for example through a function it
+//! calls, is not called: the hit is counted as missed instead.
+//!
+//! Dropping a probe may sleep: it unregisters the probe and waits until handlers running on other
+//! CPUs have returned.
+//!
+//! # Examples
+//!
+//! Count the calls of `__msecs_to_jiffies()`, two of which are made here:
+//!
+//! ```
+//! use kernel::{
+//!     kprobes::{
+//!         Kprobe,
+//!         KprobeHandler,
+//!         PtRegs, //
+//!     },
+//!     prelude::*,
+//!     sync::atomic::{
+//!         Atomic,
+//!         Relaxed, //
+//!     },
+//!     time::msecs_to_jiffies,
+//! };
+//!
+//! struct Calls(Atomic<u64>);
+//!
+//! impl KprobeHandler for Calls {
+//!     fn pre(&self, _regs: &PtRegs) {
+//!         self.0.add(1, Relaxed);
+//!     }
+//! }
+//!
+//! let probe = KBox::pin_init(
+//!     Kprobe::new(c"__msecs_to_jiffies", Calls(Atomic::new(0))),
+//!     GFP_KERNEL,
+//! )?;
+//! msecs_to_jiffies(10);
+//! msecs_to_jiffies(20);
+//! // Other CPUs may call it too.
+//! assert!(probe.handler().0.load(Relaxed) >= 2);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! C header: [`include/linux/kprobes.h`](srctree/include/linux/kprobes.h)
+//!
+//! Reference: <https://docs.kernel.org/trace/kprobes.html>
+
+use crate::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    types::Opaque,
+};
+use core::marker::PhantomPinned;
+
+/// The register state of the CPU that hit a probe.
+///
+/// # Invariants
+///
+/// A `&PtRegs` is only handed to a handler, for the duration of its call, and the wrapped
+/// `struct pt_regs` is valid and not changed by anyone else while the reference lives.
+#[repr(transparent)]
+pub struct PtRegs(Opaque<bindings::pt_regs>);
+
+impl PtRegs {
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct pt_regs` that nobody else changes for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::pt_regs) -> &'a Self {
+        // SAFETY: `PtRegs` is a transparent wrapper of `pt_regs`, and the caller guarantees that
+        // `ptr` is valid and not changed for `'a`, which is the type invariant.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Returns a raw pointer to the `struct pt_regs`, for architecture-specific access.
+    pub fn as_raw(&self) -> *mut bindings::pt_regs {
+        self.0.get()
+    }
+
+    /// Returns the `n`th argument, counted from 0, of the function whose entry was probed.
+    ///
+    /// This follows the architecture's calling convention, so it only makes sense at the entry of
+    /// a function, i.e. in [`KprobeHandler::pre`] or [`KretprobeHandler::entry`], and for
+    /// arguments that fit in a register. Arguments past those passed in registers are read from
+    /// the stack; where there is no such argument the value is meaningless.
+    ///
+    /// # Examples
+    ///
+    /// Count only the calls that convert 4242 milliseconds:
+    ///
+    /// ```
+    /// use kernel::{
+    ///     kprobes::{
+    ///         Kprobe,
+    ///         KprobeHandler,
+    ///         PtRegs, //
+    ///     },
+    ///     prelude::*,
+    ///     sync::atomic::{
+    ///         Atomic,
+    ///         Relaxed, //
+    ///     },
+    ///     time::msecs_to_jiffies,
+    /// };
+    ///
+    /// struct Calls(Atomic<u64>);
+    ///
+    /// impl KprobeHandler for Calls {
+    ///     fn pre(&self, regs: &PtRegs) {
+    ///         if regs.arg(0) == 4242 {
+    ///             self.0.add(1, Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let probe = KBox::pin_init(
+    ///     Kprobe::new(c"__msecs_to_jiffies", Calls(Atomic::new(0))),
+    ///     GFP_KERNEL,
+    /// )?;
+    /// msecs_to_jiffies(4242);
+    /// msecs_to_jiffies(1);
+    /// msecs_to_jiffies(4242);
+    /// assert_eq!(probe.handler().0.load(Relaxed), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[cfg(CONFIG_HAVE_FUNCTION_ARG_ACCESS_API)]
+    pub fn arg(&self, n: u32) -> usize {
+        // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
+        unsafe { bindings::regs_get_kernel_argument(self.as_raw(), n) }
+    }
+
+    /// Returns the value the probed function returned, in [`KretprobeHandler::ret`].
+    #[cfg(CONFIG_KRETPROBES)]
+    pub fn return_value(&self) -> usize {
+        // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
+        unsafe { bindings::regs_return_value(self.as_raw()) }
+    }
+}
+
+/// What a [`Kprobe`] does when it is hit.
+///
+/// The handler may run on several CPUs at once, hence `Sync`. It is `'static` because a probe
+/// that is leaked stays registered, and its handler called, forever.
+pub trait KprobeHandler: Sync + 'static {
+    /// Called before the probed instruction is executed, in atomic context (see the
+    /// [module documentation](self)).
+    fn pre(&self, regs: &PtRegs);
+}
+
+/// Reads a counter that the kprobes core increments without a lock.
+///
+/// # Safety
+///
+/// `counter` must be valid for reads and only be written with atomic or `WRITE_ONCE()` stores.
+unsafe fn read_counter(counter: *mut usize) -> usize {
+    // SAFETY: The caller guarantees that `counter` is valid, and that the word is aligned and
+    // only written by single stores, which is what `Atomic::from_ptr()` requires.
+    unsafe { Atomic::from_ptr(counter) }.load(Relaxed)
+}
+
+/// A kprobe on the entry of a kernel function.
+///
+/// # Invariants
+///
+/// Once initialised, `kp` is registered with the kprobes core, with `pre_handler` set to
+/// [`Self::pre_handler`] and `handler` initialised, until [`PinnedDrop::drop`] unregisters it.
+#[pin_data(PinnedDrop)]
+pub struct Kprobe<T: KprobeHandler> {
+    handler: T,
+    #[pin]
+    kp: Opaque<bindings::kprobe>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: The kprobes core may unregister the probe from any thread, and `handler` is only sent
+// along if it is `Send`.
+unsafe impl<T: KprobeHandler + Send> Send for Kprobe<T> {}
+
+// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`, and racy-safe reads of `kp`'s counters.
+unsafe impl<T: KprobeHandler> Sync for Kprobe<T> {}
+
+impl<T: KprobeHandler> Kprobe<T> {
+    /// Initialises `handler`, then registers a kprobe on the entry of the function `symbol`.
+    ///
+    /// Fails with the error of `register_kprobe()`: for example `ENOENT` if there is no such
+    /// symbol, or `EINVAL` if it cannot be probed.
+    pub fn new<E>(symbol: &'static CStr, handler: impl PinInit<T, E>) -> impl PinInit<Self, Error>
+    where
+        Error: From<E>,
+    {
+        try_pin_init!(Self {
+            handler <- handler,
+            // After `handler`: the probe can be hit as soon as it is registered.
+            kp <- Opaque::try_ffi_init(move |kp: *mut bindings::kprobe| {
+                // SAFETY: `kp` is valid for writes and pinned. An all-zero `struct kprobe` is what
+                // `register_kprobe()` expects besides the fields set here. `handler` is already
+                // initialised, so `pre_handler()` may run as soon as `register_kprobe()` has made
+                // the probe live, and the kprobes core keeps no pointer to `kp` if it fails.
+                to_result(unsafe {
+                    kp.write_bytes(0, 1);
+                    (*kp).symbol_name = symbol.as_char_ptr();
+                    (*kp).pre_handler = Some(Self::pre_handler);
+                    bindings::register_kprobe(kp)
+                })
+            }),
+            _pin: PhantomPinned,
+        }? Error)
+    }
+
+    /// Returns the handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// Returns how many times the probe was hit without its handler being called, for example
+    /// because a handler was already running on that CPU.
+    pub fn nmissed(&self) -> usize {
+        // SAFETY: `kp` is initialised, and the kprobes core only increments `nmissed` with
+        // single stores.
+        unsafe { read_counter(&raw mut (*self.kp.get()).nmissed) }
+    }
+
+    /// The `pre_handler` of every `Kprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// `kp` must be the `kp` field of a registered `Kprobe<T>`, and `regs` must be valid and not
+    /// changed by anyone else for the duration of the call.
+    unsafe extern "C" fn pre_handler(
+        kp: *mut bindings::kprobe,
+        regs: *mut bindings::pt_regs,
+    ) -> c_int {
+        let kp = Opaque::cast_from(kp).cast_mut();
+        // SAFETY: By the caller's guarantee, `kp` is the `kp` field of a `Kprobe<T>`, which is
+        // pinned and alive while it is registered (type invariant).
+        let this = unsafe { &*crate::container_of!(kp, Self, kp) };
+        // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+        this.handler.pre(unsafe { PtRegs::from_raw(regs) });
+        0
+    }
+}
+
+#[pinned_drop]
+impl<T: KprobeHandler> PinnedDrop for Kprobe<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `kp` is registered (type invariant). `unregister_kprobe()` returns only once no
+        // handler is running any more, so nothing refers to `self` afterwards.
+        unsafe { bindings::unregister_kprobe(self.kp.get()) };
+    }
+}
+
+/// What a [`Kretprobe`] does when its function is entered and when it returns.
+///
+/// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
+#[cfg(CONFIG_KRETPROBES)]
+pub trait KretprobeHandler: Sync + 'static {
+    /// Called on entry to the function, in atomic context (see the [module documentation](self)).
+    fn entry(&self, _regs: &PtRegs) {}
+
+    /// Called when the function returns, in atomic context.
+    fn ret(&self, regs: &PtRegs);
+}
+
+/// A kretprobe on a kernel function.
+///
+/// # Examples
+///
+/// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms:
+///
+/// ```
+/// use kernel::{
+///     kprobes::{
+///         Kretprobe,
+///         KretprobeHandler,
+///         PtRegs, //
+///     },
+///     prelude::*,
+///     sync::atomic::{
+///         Atomic,
+///         Relaxed, //
+///     },
+///     time::msecs_to_jiffies,
+/// };
+///
+/// struct Returns {
+///     value: usize,
+///     seen: Atomic<u64>,
+/// }
+///
+/// impl KretprobeHandler for Returns {
+///     fn ret(&self, regs: &PtRegs) {
+///         if regs.return_value() == self.value {
+///             self.seen.add(1, Relaxed);
+///         }
+///     }
+/// }
+///
+/// let value = msecs_to_jiffies(4242);
+/// let probe = KBox::pin_init(
+///     Kretprobe::new(c"__msecs_to_jiffies", 0, Returns { value, seen: Atomic::new(0) }),
+///     GFP_KERNEL,
+/// )?;
+/// assert_eq!(msecs_to_jiffies(4242), value);
+/// assert_eq!(msecs_to_jiffies(4242), value);
+/// assert!(probe.handler().seen.load(Relaxed) >= 2);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
+/// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
+/// initialised, until [`PinnedDrop::drop`] unregisters it.
+#[cfg(CONFIG_KRETPROBES)]
+#[pin_data(PinnedDrop)]
+pub struct Kretprobe<T: KretprobeHandler> {
+    handler: T,
+    #[pin]
+    rp: Opaque<bindings::kretprobe>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: As for `Kprobe`.
+#[cfg(CONFIG_KRETPROBES)]
+unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
+
+// SAFETY: As for `Kprobe`.
+#[cfg(CONFIG_KRETPROBES)]
+unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
+
+#[cfg(CONFIG_KRETPROBES)]
+impl<T: KretprobeHandler> Kretprobe<T> {
+    /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
+    ///
+    /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
+    /// still have their return caught; 0 picks the kernel's default. Fails with the error of
+    /// `register_kretprobe()`.
+    pub fn new<E>(
+        symbol: &'static CStr,
+        maxactive: u32,
+        handler: impl PinInit<T, E>,
+    ) -> impl PinInit<Self, Error>
+    where
+        Error: From<E>,
+    {
+        try_pin_init!(Self {
+            handler <- handler,
+            // After `handler`: the probe can be hit as soon as it is registered.
+            rp <- Opaque::try_ffi_init(move |rp: *mut bindings::kretprobe| {
+                // SAFETY: As in `Kprobe::new()`, for `struct kretprobe` and
+                // `register_kretprobe()`.
+                to_result(unsafe {
+                    rp.write_bytes(0, 1);
+                    (*rp).kp.symbol_name = symbol.as_char_ptr();
+                    (*rp).entry_handler = Some(Self::entry_handler);
+                    (*rp).handler = Some(Self::ret_handler);
+                    (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
+                    bindings::register_kretprobe(rp)
+                })
+            }),
+            _pin: PhantomPinned,
+        }? Error)
+    }
+
+    /// Returns the handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// Returns how many returns were missed: because `maxactive` calls were already in flight,
+    /// or because the entry itself was missed.
+    pub fn nmissed(&self) -> usize {
+        let rp = self.rp.get();
+        // SAFETY: `rp` is initialised, and the kprobes core only increments these counters with
+        // single stores.
+        unsafe { read_counter(&raw mut (*rp).nmissed) + read_counter(&raw mut (*rp).kp.nmissed) }
+    }
+
+    /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has
+    /// begun.
+    ///
+    /// # Safety
+    ///
+    /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the kprobes
+    /// core, and this must be called within that handler.
+    unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> Option<&'a Self> {
+        // SAFETY: `ri` is a valid instance, as the caller guarantees.
+        let rp = unsafe { bindings::get_kretprobe(ri) };
+        // Without `CONFIG_KRETPROBE_ON_RETHOOK`, unregistering sets the instance's kretprobe to
+        // NULL before it waits for running handlers, so a handler can see NULL.
+        if rp.is_null() {
+            return None;
+        }
+        let rp = Opaque::cast_from(rp).cast_mut();
+        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. It is not
+        // NULL, so unregistering has not begun, and it waits for this handler before the
+        // `Kretprobe<T>` goes away (type invariant).
+        Some(unsafe { &*crate::container_of!(rp, Self, rp) })
+    }
+
+    /// The `entry_handler` of every `Kretprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid and not changed by
+    /// anyone else for the duration of the call.
+    unsafe extern "C" fn entry_handler(
+        ri: *mut bindings::kretprobe_instance,
+        regs: *mut bindings::pt_regs,
+    ) -> c_int {
+        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+        if let Some(this) = unsafe { Self::from_instance(ri) } {
+            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+            this.handler.entry(unsafe { PtRegs::from_raw(regs) });
+        }
+        0
+    }
+
+    /// The `handler` of every `Kretprobe<T>`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::entry_handler`].
+    unsafe extern "C" fn ret_handler(
+        ri: *mut bindings::kretprobe_instance,
+        regs: *mut bindings::pt_regs,
+    ) -> c_int {
+        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+        if let Some(this) = unsafe { Self::from_instance(ri) } {
+            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+            this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+        }
+        0
+    }
+}
+
+#[cfg(CONFIG_KRETPROBES)]
+#[pinned_drop]
+impl<T: KretprobeHandler> PinnedDrop for Kretprobe<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only once
+        // no handler is running any more, and returns still pending then no longer call them.
+        unsafe { bindings::unregister_kretprobe(self.rp.get()) };
+    }
+}
