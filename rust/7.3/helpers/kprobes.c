@@ -3,13 +3,6 @@
 #include <linux/kprobes.h>
 #include <linux/ptrace.h>
 
-#ifdef CONFIG_KRETPROBES
-__rust_helper struct kretprobe *rust_helper_get_kretprobe(struct kretprobe_instance *ri)
-{
-	return get_kretprobe(ri);
-}
-#endif
-
 #ifdef CONFIG_HAVE_FUNCTION_ARG_ACCESS_API
 __rust_helper unsigned long rust_helper_regs_get_kernel_argument(struct pt_regs *regs,
 								  unsigned int n)
@@ -19,6 +12,11 @@ __rust_helper unsigned long rust_helper_regs_get_kernel_argument(struct pt_regs 
 #endif
 
 #ifdef CONFIG_KRETPROBES
+__rust_helper struct kretprobe *rust_helper_get_kretprobe(struct kretprobe_instance *ri)
+{
+	return get_kretprobe(ri);
+}
+
 __rust_helper unsigned long rust_helper_regs_return_value(struct pt_regs *regs)
 {
 	return regs_return_value(regs);
