@@ -65,11 +65,7 @@ use crate::{
     bindings,
     error::to_result,
     prelude::*,
-    sync::atomic::{
-        Atomic,
-        Relaxed, //
-    },
-    types::Opaque,
+    types::Opaque, //
 };
 use core::marker::PhantomPinned;
 
@@ -169,17 +165,6 @@ pub trait KprobeHandler: Sync + 'static {
     fn pre(&self, regs: &PtRegs);
 }
 
-/// Reads a counter that the kprobes core increments without a lock.
-///
-/// # Safety
-///
-/// `counter` must be valid for reads and only be written with atomic or `WRITE_ONCE()` stores.
-unsafe fn read_counter(counter: *mut usize) -> usize {
-    // SAFETY: The caller guarantees that `counter` is valid, and that the word is aligned and
-    // only written by single stores, which is what `Atomic::from_ptr()` requires.
-    unsafe { Atomic::from_ptr(counter) }.load(Relaxed)
-}
-
 /// A kprobe on the entry of a kernel function.
 ///
 /// # Invariants
@@ -188,6 +173,7 @@ unsafe fn read_counter(counter: *mut usize) -> usize {
 /// [`Self::pre_handler`] and `handler` initialised, until [`PinnedDrop::drop`] unregisters it.
 #[pin_data(PinnedDrop)]
 pub struct Kprobe<T: KprobeHandler> {
+    #[pin]
     handler: T,
     #[pin]
     kp: Opaque<bindings::kprobe>,
@@ -199,7 +185,7 @@ pub struct Kprobe<T: KprobeHandler> {
 // along if it is `Send`.
 unsafe impl<T: KprobeHandler + Send> Send for Kprobe<T> {}
 
-// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`, and racy-safe reads of `kp`'s counters.
+// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`; `kp` is only used by the kprobes core.
 unsafe impl<T: KprobeHandler> Sync for Kprobe<T> {}
 
 impl<T: KprobeHandler> Kprobe<T> {
@@ -233,14 +219,6 @@ impl<T: KprobeHandler> Kprobe<T> {
     /// Returns the handler.
     pub fn handler(&self) -> &T {
         &self.handler
-    }
-
-    /// Returns how many times the probe was hit without its handler being called, for example
-    /// because a handler was already running on that CPU.
-    pub fn nmissed(&self) -> usize {
-        // SAFETY: `kp` is initialised, and the kprobes core only increments `nmissed` with
-        // single stores.
-        unsafe { read_counter(&raw mut (*self.kp.get()).nmissed) }
     }
 
     /// The `pre_handler` of every `Kprobe<T>`.
@@ -337,6 +315,7 @@ pub trait KretprobeHandler: Sync + 'static {
 #[cfg(CONFIG_KRETPROBES)]
 #[pin_data(PinnedDrop)]
 pub struct Kretprobe<T: KretprobeHandler> {
+    #[pin]
     handler: T,
     #[pin]
     rp: Opaque<bindings::kretprobe>,
@@ -389,15 +368,6 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     /// Returns the handler.
     pub fn handler(&self) -> &T {
         &self.handler
-    }
-
-    /// Returns how many returns were missed: because `maxactive` calls were already in flight,
-    /// or because the entry itself was missed.
-    pub fn nmissed(&self) -> usize {
-        let rp = self.rp.get();
-        // SAFETY: `rp` is initialised, and the kprobes core only increments these counters with
-        // single stores.
-        unsafe { read_counter(&raw mut (*rp).nmissed) + read_counter(&raw mut (*rp).kp.nmissed) }
     }
 
     /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has

@@ -81,11 +81,10 @@ impl PinnedDrop for RustKprobe {
     fn drop(self: Pin<&mut Self>) {
         let returns = self.returns.handler();
         pr_info!(
-            "kernel_clone(): {} calls, {} returns, {} errors, {} missed\n",
+            "kernel_clone(): {} calls, {} returns, {} errors\n",
             self.calls.handler().0.load(Relaxed),
             returns.all.load(Relaxed),
-            returns.errors.load(Relaxed),
-            self.calls.nmissed() + self.returns.nmissed()
+            returns.errors.load(Relaxed)
         );
         pr_info!("Rust kprobes sample (exit)\n");
     }
