@@ -323,12 +323,12 @@ pub struct Kretprobe<T: KretprobeHandler> {
     _pin: PhantomPinned,
 }
 
-// SAFETY: As for `Kprobe`.
 #[cfg(CONFIG_KRETPROBES)]
+// SAFETY: As for `Kprobe`.
 unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
 
-// SAFETY: As for `Kprobe`.
 #[cfg(CONFIG_KRETPROBES)]
+// SAFETY: As for `Kprobe`.
 unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
 
 #[cfg(CONFIG_KRETPROBES)]
