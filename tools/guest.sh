@@ -14,6 +14,11 @@
 #       dsp_loop tests) and scx_simple and scx_qmap under load, each from
 #       zeroed figures, into RUNDIR/figures.txt; then load and unload the
 #       module CYCLES times while scx_simple runs
+#   guest.sh kprobes SAMPLE RUNDIR FORKS
+#       the kernel log of the boot, whose KUnit run (kunit.enable=1) holds the
+#       Rust doctests, into RUNDIR/kunit.txt; then load the rust_kprobe
+#       sample, start FORKS processes, unload it, its lines into
+#       RUNDIR/sample.txt
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
 #       and scx_qmap; one "BENCH ..." line per measurement
@@ -179,6 +184,23 @@ rust() {
 			echo "kmemleak off"
 		fi
 	} | tee "$rundir/result.txt"
+	banner done
+}
+
+kprobes() {
+	local mod=$1 rundir=$2 forks=$3 i
+	banner start
+	# KUnit ran before init: its KTAP is all in the log already.
+	dmesg -t >"$rundir/kunit.txt"
+	if insmod "$mod"; then
+		for ((i = 0; i < forks; i++)); do
+			/bin/true
+		done
+		rmmod rust_kprobe || echo "LOOPGUARD-RUST rmmod failed"
+	else
+		echo "LOOPGUARD-RUST insmod failed"
+	fi
+	dmesg -t | grep 'rust_kprobe: ' | tee "$rundir/sample.txt"
 	banner done
 }
 

@@ -24,6 +24,16 @@
   ktap.py stall RESULTS NAME VMRC WHAT OUT TIMEOUT
                                     one result for a run that must freeze
                                     the guest or fail (the negative control)
+  ktap.py kunit LOG SUITE FOCUS NAME RESULTS
+                                    the KUnit SUITE in the kernel log LOG:
+                                    one result NAME for the suite (every
+                                    planned case ran, none failed), and one
+                                    NAME/CASE per case whose name contains
+                                    FOCUS (at least one must have run)
+  ktap.py sample LOG N NAME RESULTS
+                                    the rust_kprobe sample's report after N
+                                    processes were started: it must have
+                                    counted at least N calls and N returns
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -195,6 +205,70 @@ def mutant_verdict(text, vmrc, tests):
     return "survived", f"{', '.join(tests)} passed"
 
 
+# A KUnit case or suite result inside its suite: "ok 3 name # SKIP why".
+KUNIT_RE = re.compile(r"^(\s*)(ok|not ok) (\d+) (\S+)(?:\s*#\s*(SKIP)\b.*)?$")
+
+
+def kunit_verdicts(text, suite, focus):
+    """[(status, case, comment)] for SUITE's run in the kernel log TEXT: the
+    suite first (case None), then each case whose name has FOCUS in it."""
+    lines = text.splitlines()
+    start = None
+    for i, line in enumerate(lines):
+        if line.strip() == "# Subtest: " + suite:
+            start = i
+    if start is None:
+        return [("not ok", None, f"KUnit did not run {suite} (no '# Subtest: {suite}' in the log)")]
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    plan, cases, end = None, [], None
+    for line in lines[start + 1:]:
+        m = re.match(r"^\s*1\.\.(\d+)$", line)
+        if m and plan is None:
+            plan = int(m.group(1))
+            continue
+        m = KUNIT_RE.match(line)
+        if not m:
+            continue
+        if len(m.group(1)) < indent and m.group(4) == suite:
+            end = m.group(2)
+            break
+        if len(m.group(1)) == indent:
+            cases.append(("skip" if m.group(5) else m.group(2), m.group(4)))
+    failed = [n for s, n in cases if s == "not ok"]
+    skipped = sum(1 for s, _ in cases if s == "skip")
+    passed = len(cases) - len(failed) - skipped
+    counts = f"{passed} passed, {len(failed)} failed, {skipped} skipped of {plan} planned"
+    if plan is None or end is None:
+        status, comment = "not ok", f"the suite's run is cut short in the log: {counts}"
+    elif failed or len(cases) != plan or end != "ok":
+        status = "not ok"
+        comment = counts + (": " + ", ".join(failed[:5]) if failed else "")
+    else:
+        status, comment = "ok", counts
+    rows = [(status, None, comment)]
+    mine = [(s, n) for s, n in cases if focus in n]
+    if not mine:
+        rows.append(("not ok", focus, f"no case of {suite} has '{focus}' in its name"))
+    rows += [(s, n, "") for s, n in mine]
+    return rows
+
+
+# The sample's line at unload.
+SAMPLE_RE = re.compile(r"kernel_clone\(\): (\d+) calls, (\d+) returns, (\d+) errors")
+
+
+def sample_verdict(text, forks):
+    """(status, comment) for the rust_kprobe sample after FORKS processes."""
+    m = SAMPLE_RE.search(text)
+    if not m:
+        return "not ok", "the sample printed no counts (did it load and unload?)"
+    calls, rets, errs = (int(g) for g in m.groups())
+    comment = f"{calls} calls, {rets} returns, {errs} errors of kernel_clone() while {forks} processes started"
+    if calls < forks or rets < forks:
+        return "not ok", comment + f": fewer than {forks}"
+    return "ok", comment
+
+
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
@@ -290,6 +364,17 @@ def main(argv):
         add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
         print(f"{verdict}\t{how}")
         return 0 if verdict == "killed" else 1
+    if len(argv) == 6 and argv[0] == "kunit":
+        log, suite, focus, name, results = argv[1:]
+        rows = kunit_verdicts(read_if_any(log), suite, focus)
+        for status, case, comment in rows:
+            add(results, status, name if case is None else f"{name}/{case}", comment)
+        return 1 if any(s == "not ok" for s, _, _ in rows) else 0
+    if len(argv) == 5 and argv[0] == "sample":
+        log, forks, name, results = argv[1:]
+        status, comment = sample_verdict(read_if_any(log), int(forks))
+        add(results, status, name, comment)
+        return 0 if status == "ok" else 1
     if len(argv) in (4, 5) and argv[0] == "add":
         add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
         return 0

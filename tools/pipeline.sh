@@ -91,18 +91,60 @@ build_modules() {
 	msg RUST "$MOD.ko built for baseline and patched"
 }
 
-# rustfmt --check with the kernel's .rustfmt.toml on every Rust file of the
-# repo: the kernel crate additions and the module.
+# The kprobes sample of the Rust series (7.3): built from the tree's own
+# samples/rust, with its Makefile, for the patched kernel's build, with the
+# sample's Kconfig symbol set on the command line (the project's config
+# leaves samples off, so that adding one rebuilds no kernel). Cached with
+# the kernel, whose key covers the sample's source.
+SAMPLE=rust_kprobe
+stage_sample() { with_lock build_sample; }
+build_sample() {
+	local key dest q=()
+	[[ $V == 1 ]] && q=(V=1)
+	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
+	dest=$WORK/kernels/$key/$SAMPLE.ko
+	if [[ ! -f $dest ]]; then
+		"$T/kbuild.sh" patched
+		rm -rf "$WORK/sample"
+		mkdir -p "$WORK/sample"
+		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
+			in_chroot make -C "$WORK/linux" O="$KB" M=samples/rust MO="$WORK/sample" LLVM=1 CLIPPY=1 \
+			CONFIG_SAMPLE_RUST_KPROBE=m "${q[@]}" modules ||
+			die 1 "samples/rust/$SAMPLE.ko does not build"
+		cp "$WORK/sample/$SAMPLE.ko" "$dest"
+	fi
+	mkdir -p "$WORK/modules/patched"
+	cp "$dest" "$WORK/modules/patched/$SAMPLE.ko"
+}
+
+# The Rust series in one patched guest: the kernel crate's doctests, which
+# KUnit runs at boot in this guest only (the config keeps KUnit off unless
+# kunit.enable=1), then the kprobes sample, loaded while FORKS processes
+# start.
+SAMPLE_FORKS=20
+stage_rust_series() {
+	local name=rust-series rc=0
+	LG_KARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel" \
+		"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
+		"$T/guest.sh" kprobes "$WORK/modules/patched/$SAMPLE.ko" "$OUT/runs/$name" "$SAMPLE_FORKS" || rc=$?
+	checked rust/doctests "$T/ktap.py" kunit "$OUT/runs/$name/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
+	checked rust/sample "$T/ktap.py" sample "$OUT/runs/$name/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
+	console_result "$name" "$rc"
+}
+
+# rustfmt --check with the base's .rustfmt.toml on every Rust file of this
+# base's series (rust/BASE) and on the module.
 stage_rustfmt() {
 	local files out
-	mapfile -t files < <(find "$LG_TOP/rust" -name '*.rs' | sort)
+	mapfile -t files < <(find "$LG_TOP/rust/$BASE" "$MODSRC" -name '*.rs' | sort)
 	if out=$(in_chroot rustfmt --check --edition 2021 --config-path "$WORK/linux/.rustfmt.toml" "${files[@]}" 2>&1); then
 		ktap add "$RESULTS" ok rust/rustfmt "${#files[@]} files"
 	else
 		printf '%s\n' "$out" | head -n 40 >&2
 		ktap add "$RESULTS" "not ok" rust/rustfmt "rustfmt --check found differences"
 	fi
-	ktap add "$RESULTS" ok rust/clippy "the module and the kernel crate build with CLIPPY=1 and -Dwarnings"
+	ktap add "$RESULTS" ok rust/clippy "the kernel crate and the Rust modules of this base build with CLIPPY=1 and -Dwarnings"
 }
 
 # The module in a patched guest: the kselftests with the module loaded
@@ -354,7 +396,8 @@ stage_reset() {
 # the longer runs (soak, qmap, bench) are 6.12's for now.
 base_tests() {
 	case $BASE in
-	7.3) echo export checkpatch bisect kernels userspace patched patched_1cpu baseline mutants_smoke write_figures ;;
+	7.3) echo export checkpatch bisect kernels sample rustfmt userspace patched patched_1cpu rust_series \
+		baseline mutants_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
 		patched_1cpu soak rust qmap baseline rust_baseline bench_smoke write_figures ;;
 	esac
@@ -365,7 +408,7 @@ base_tests() {
 set -- $(for s in "$@"; do if [[ $s == base_tests ]]; then base_tests; else echo "$s"; fi; done)
 # A set-up or build stage that fails ends the run: nothing after it could
 # be trusted. Test stages record their failures as results and go on.
-FATAL=" toolchain tree series patched_kernel kernels modules userspace "
+FATAL=" toolchain tree series patched_kernel kernels modules sample userspace "
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
 	if ! "stage_$s" && [[ $FATAL == *" $s "* ]]; then

@@ -64,6 +64,9 @@ vng_args() {
 	# after boot, is so slow under TCG that it silenced a guest for 20 s.
 	# KMEMLEAK=1 turns it on for runs that want it.
 	[[ ${KMEMLEAK:-0} == 1 ]] && VNG+=(--append "kmemleak=on")
+	# More kernel parameters for one run (e.g. KUnit's, for the guest that
+	# runs the Rust doctests).
+	[[ -n ${LG_KARGS:-} ]] && VNG+=(--append "$LG_KARGS")
 	# Multi-threaded TCG (one host thread per vCPU). The test kernel is
 	# built without CONFIG_JUMP_LABEL, see tools/loopguard.config; with it,
 	# TCG_THREAD=single avoids stale-int3 oopses but starves vCPUs.
