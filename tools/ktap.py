@@ -220,8 +220,12 @@ def kunit_verdicts(text, suite, focus):
     if start is None:
         return [("not ok", None, f"KUnit did not run {suite} (no '# Subtest: {suite}' in the log)")]
     indent = len(lines[start]) - len(lines[start].lstrip())
-    plan, cases, end = None, [], None
+    plan, cases, end, where = None, [], None, {}
     for line in lines[start + 1:]:
+        m = re.match(r"^\s*# (\S+)\.location: (\S+)$", line)
+        if m:
+            where[m.group(1)] = m.group(2)
+            continue
         m = re.match(r"^\s*1\.\.(\d+)$", line)
         if m and plan is None:
             plan = int(m.group(1))
@@ -249,7 +253,7 @@ def kunit_verdicts(text, suite, focus):
     mine = [(s, n) for s, n in cases if focus in n]
     if not mine:
         rows.append(("not ok", focus, f"no case of {suite} has '{focus}' in its name"))
-    rows += [(s, n, "") for s, n in mine]
+    rows += [(s, n, where.get(n, "")) for s, n in mine]
     return rows
 
 

@@ -383,6 +383,42 @@ t_mutant_verdict() {
 	[[ $(grep -c '^ok' "$r") == 4 && $(grep -c '^not ok' "$r") == 5 ]] ||
 		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
 }
+# The Rust doctests' KUnit suite and the kprobes sample, as the guest's
+# kernel log has them.
+t_kunit_verdict() {
+	local r=$TMP/k.txt o=$TMP/ko.txt
+	kunit() { # LOG-TEXT -> "SUITE-STATUS|FOCUS-STATUSES rc"
+		local rc=0
+		printf '%b' "$1" >"$o"
+		: >"$r"
+		"$T/ktap.py" kunit "$o" rust_doctests_kernel kprobes rust/doctests "$r" || rc=$?
+		echo "$(grep -P '^[^\t]+\trust/doctests\t' "$r" | cut -f1)|$(grep -P '\trust/doctests/' "$r" | cut -f1 | xargs) $rc"
+	}
+	local head='KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: rust_doctests_kernel\n    1..3\n'
+	local a='    ok 1 rust_doctest_kernel_alloc_rs_0\n' tail='ok 1 rust_doctests_kernel\n'
+	local k0='    # rust_doctest_kernel_kprobes_rs_0.location: rust/kernel/kprobes.rs:26\n    ok 2 rust_doctest_kernel_kprobes_rs_0\n'
+	local k1='    ok 3 rust_doctest_kernel_kprobes_rs_1\n'
+	local k1bad='    # rust_doctest_kernel_kprobes_rs_1: ASSERTION FAILED at rust/kernel/kprobes.rs:140\n    not ok 3 rust_doctest_kernel_kprobes_rs_1\n'
+	[[ $(kunit "$head$a$k0$k1$tail") == "ok|ok ok 0" ]] || { echo "a clean run is not ok: $(kunit "$head$a$k0$k1$tail")"; return 1; }
+	grep -q 'rust/kernel/kprobes.rs:26' "$r" || { echo "no location for a case"; return 1; }
+	[[ $(kunit "$head$a$k0$k1bad${tail/ok/not ok}") == "not ok|ok not ok 1" ]] || { echo "a failed doctest is not a failure"; return 1; }
+	[[ $(kunit "$head$a$k0$k1") == "not ok|ok ok 1" ]] || { echo "a run cut short is ok"; return 1; }
+	[[ $(kunit "${head/1..3/1..4}$a$k0$k1$tail") == "not ok|ok ok 1" ]] || { echo "a missing case is not noticed"; return 1; }
+	[[ $(kunit "${head/1..3/1..1}$a$tail") == "ok|not ok 1" ]] || { echo "no kprobes doctest is ok"; return 1; }
+	[[ $(kunit "boot\nno kunit here\n") == "not ok| 1" ]] || { echo "no suite is ok"; return 1; }
+	[[ $(kunit "$head$a$k0${k1/ok 3 rust_doctest_kernel_kprobes_rs_1/ok 3 rust_doctest_kernel_kprobes_rs_1 # SKIP no arch}$tail") == "ok|ok skip 0" ]] ||
+		{ echo "a skipped doctest is not a skip"; return 1; }
+	sample() { # LOG-TEXT -> status
+		printf '%b' "$1" >"$o"
+		: >"$r"
+		"$T/ktap.py" sample "$o" 20 rust/sample "$r" >/dev/null 2>&1
+		cut -f1 "$r"
+	}
+	[[ $(sample 'rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors\n') == ok ]] || { echo "a good sample is not ok"; return 1; }
+	[[ $(sample 'rust_kprobe: kernel_clone(): 21 calls, 0 returns, 0 errors\n') == "not ok" ]] || { echo "no returns is ok"; return 1; }
+	[[ $(sample 'rust_kprobe: kernel_clone(): 3 calls, 3 returns, 0 errors\n') == "not ok" ]] || { echo "too few calls is ok"; return 1; }
+	[[ $(sample '') == "not ok" ]] || { echo "no report is ok"; return 1; }
+}
 # A checker that crashes exits 70, which no verdict uses; has-splat on a
 # log it cannot read says 2, not "clean" (1).
 t_checker_crash() {
