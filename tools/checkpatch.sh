@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # checkpatch.pl --strict on every exported patch of the series, as
-# export.sh wrote it into $OUT/series. A patch passes with 0 errors, 0 warnings and 0
+# export.sh wrote it into $OUT/series, and of the Rust series in
+# $OUT/series-rust (results checkpatch/rust/NAME) if this base has one. A patch passes with 0 errors, 0 warnings and 0
 # checks, except for these, each matched narrowly and named in the result:
 #
 #   UNKNOWN_COMMIT_ID   the tree is a source tarball with no upstream history,
@@ -51,8 +52,8 @@ accepted() {
 }
 
 rc=0
-for p in $(exported_patches "$DIR"); do
-	name=checkpatch/$(basename "$p" .patch)
+for p in $(exported_patches "$DIR") $(exported_patches "$OUT/series-rust" 2>/dev/null); do
+	name=checkpatch/$([[ $p == "$OUT/series-rust/"* ]] && echo rust/)$(basename "$p" .patch)
 	# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
 	out=$(cd "$LINUX" && in_chroot ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)
 	bad=() ok=()

@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 """Fill in the cover letter git format-patch --cover-letter wrote.
 
-  cover.py COVER BASE OUT TEXT MAINTAINERS BASEDESC
+  cover.py COVER BASE OUT TEXT MAINTAINERS BASEDESC [rust]
 
 COVER is 0000-cover-letter.patch of base BASE (6.12 or 7.3), OUT the top
 results folder of the run (results.txt, BASE/figures.txt, BASE/runs/),
 TEXT the series' own cover text (kernel/BASE/cover.txt: the subject line, a
 blank line, then the body), MAINTAINERS what scripts/get_maintainer.pl said
 for each patch (a file name line, then its list), BASEDESC the subject of
-the base commit. The subject and blurb placeholders are replaced; the
+the base commit. With "rust", the series is the Rust one (the @rust
+entries of kernel/BASE/series), and only its own results are quoted. The
+subject and blurb placeholders are replaced; the
 shortlog, diffstat and base-commit trailer that git wrote stay as they are.
 """
 import collections
@@ -138,6 +140,25 @@ def figures_of(out, base, rows):
     return lines
 
 
+# The results that are the Rust series' own, by name after "BASE/".
+RUST_RESULTS = re.compile(r"^(rust/|rust-series/|checkpatch/rust/|series/git-am-rust$)")
+
+
+def testing_rust(out, base):
+    rows = [(s, n[len(base) + 1:], c) for s, n, c in results(out) if n.startswith(base + "/")]
+    rows = [(s, n, c) for s, n, c in rows if RUST_RESULTS.match(n)]
+    if not rows:
+        return ["This export was not tested by scx-loopguard in the same run, so",
+                "no results are quoted."]
+    lines = ["Tested with scx-loopguard on Linux %s (x86_64, QEMU TCG guests), in one" % base,
+             "run: the doctests ran under KUnit (CONFIG_RUST_KERNEL_DOCTESTS=y,",
+             "kunit.enable=1), the sample was built from samples/rust and loaded.", ""]
+    for s, n, c in rows:
+        lines += textwrap.wrap("  %s %s%s" % (s, n, ": " + c if c else ""), 72,
+                               subsequent_indent="      ", break_on_hyphens=False)
+    return lines + [""]
+
+
 def maintainers(path):
     lines = []
     if not os.path.exists(path):
@@ -154,9 +175,10 @@ def maintainers(path):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) not in (7, 8) or sys.argv[7:] not in ([], ["rust"]):
         sys.exit(__doc__)
-    cover, base, out, text, maint, basedesc = sys.argv[1:]
+    cover, base, out, text, maint, basedesc = sys.argv[1:7]
+    rust = sys.argv[7:] == ["rust"]
     s = open(cover, encoding="utf-8").read()
     if "*** SUBJECT HERE ***" not in s or "*** BLURB HERE ***" not in s:
         sys.exit("%s: no placeholders to fill" % cover)
@@ -166,7 +188,7 @@ def main():
     blurb += textwrap.wrap("Base: %s, imported as one commit, so the base-commit "
                            "below names that import." % re.sub(r"^scx-loopguard base: ", "", basedesc), 72)
     blurb += [""]
-    blurb += testing(out, base)
+    blurb += testing_rust(out, base) if rust else testing(out, base)
     who = maintainers(maint)
     if who:
         blurb += ["Recipients, per patch (scripts/get_maintainer.pl):", ""] + who + [""]

@@ -3,6 +3,9 @@
 # Export the series of this base as a reviewer gets it: git format-patch
 # output with a cover letter, on the pristine base, in $OUT/series.
 #
+# The entries marked @rust in kernel/BASE/series are a series of their own,
+# written to $OUT/series-rust in the same way.
+#
 # Patch 1 of kernel/BASE/series is the loop bound the base already carries
 # (upstream commit 0922f54fdd15); it only exists to derive the baseline and
 # is never exported. Patches 2..N are applied with git am to a pristine
@@ -23,6 +26,7 @@
 
 LINUX=$WORK/linux
 DIR=$OUT/series
+RDIR=$OUT/series-rust
 WT=$WORK/export
 PLACEHOLDER_NAME="Placeholder Not-For-Sending"
 PLACEHOLDER_EMAIL="no-git-identity@scx-loopguard.invalid"
@@ -54,18 +58,25 @@ gitid() {
 	git -C "$WT" -c user.name="$ID_NAME" -c user.email="$ID_EMAIL" -c gc.auto=0 "$@"
 }
 
-export_patches() {
-	local n p patches
-	git_lg rev-parse -q --verify lg/patched >/dev/null ||
-		die "no lg/patched in $LINUX; run 'make series' from the start"
-	n=$(git_lg rev-list --count lg/revert..lg/patched)
-	((n >= 2)) || die "the series has $n patch(es); nothing to export after patch 1"
-	identity
+# change_of REPO A B: the diff from A to B, without the blob ids (the
+# pre-images of the @rust series differ between lg/base and lg/core).
+change_of() {
+	git -C "$1" diff "$2" "$3" | grep -v '^index '
+}
 
+# export_range FROM TO DIR SKIP WHAT: the commits FROM..TO, the first SKIP
+# of them left out, each applied with git am to a pristine lg/base and
+# authored and signed off by the person exporting it, then written to DIR
+# with a cover letter. The files as written must git am onto lg/base once
+# more and make exactly the change FROM..TO made, which is
+# the result series/git-am[-WHAT].
+export_range() {
+	local from=$1 to=$2 dir=$3 skip=$4 what=$5 p patches n name=series/git-am${5:+-$5}
 	rm -rf "$WORK/export-in"
-	git_lg format-patch -q --zero-commit -o "$WORK/export-in" lg/revert..lg/patched ||
+	git_lg format-patch -q --zero-commit -o "$WORK/export-in" "$from..$to" ||
 		die "git format-patch failed"
-	patches=$(find "$WORK/export-in" -name '*.patch' | sort | tail -n +2)
+	patches=$(find "$WORK/export-in" -name '*.patch' | sort | tail -n +$((skip + 1)))
+	n=$(wc -w <<<"$patches")
 	git_lg worktree remove --force "$WT" >/dev/null 2>&1 || rm -rf "$WT"
 	git_lg worktree prune
 	git_lg worktree add -q -f -B lg/upstream "$WT" lg/base ||
@@ -75,42 +86,64 @@ export_patches() {
 	for p in $patches; do
 		if ! gitid am -q "$p" >"$WORK/export-am.log" 2>&1; then
 			gitid am --abort >/dev/null 2>&1 || true
-			result "not ok" series/git-am "$(basename "$p") does not apply to lg/base: $(grep -m1 -E 'error|failed|Patch failed' "$WORK/export-am.log")"
+			result "not ok" "$name" "$(basename "$p") does not apply to lg/base: $(grep -m1 -E 'error|failed|Patch failed' "$WORK/export-am.log")"
 			return 1
 		fi
 		gitid commit -q --amend --no-edit --no-verify --reset-author --signoff ||
 			die "cannot sign off $(basename "$p")"
 	done
 
-	# The tree is compared with lg/patched below, once, on the files written.
-	rm -rf "$DIR"
-	mkdir -p "$DIR"
+	rm -rf "$dir"
+	mkdir -p "$dir"
 	gitid format-patch -q --zero-commit --cover-letter --base=lg/base \
-		-o "$DIR" lg/base..lg/upstream || die "git format-patch failed"
+		-o "$dir" lg/base..lg/upstream || die "git format-patch failed"
 	git_lg worktree remove --force "$WT"
 
 	# What a reviewer does: git am of the files as written, on the base.
 	git_lg worktree add -q -f --detach "$WT" lg/base || die "cannot check out lg/base in $WT"
 	# shellcheck disable=SC2046 # one argument per patch file
-	if ! gitid am -q $(exported_patches "$DIR") >"$WORK/export-am.log" 2>&1 ||
-		! git -C "$WT" diff --quiet lg/patched HEAD; then
+	if ! gitid am -q $(exported_patches "$dir") >"$WORK/export-am.log" 2>&1 ||
+		! cmp -s <(change_of "$WT" lg/base HEAD) \
+			<(change_of "$LINUX" "$([[ $from == lg/revert ]] && echo lg/base || echo "$from")" "$to"); then
 		git -C "$WT" am --abort >/dev/null 2>&1 || true
 		git_lg worktree remove --force "$WT"
-		result "not ok" series/git-am "the exported files do not git am to lg/base, or not to lg/patched's tree"
+		result "not ok" "$name" "the exported files do not git am to lg/base, or do not make the change of $from..$to"
 		return 1
 	fi
 	git_lg worktree remove --force "$WT"
-	result ok series/git-am "patches 2..$n, as exported, apply with git am to lg/base ($(git_lg rev-parse --short lg/base)), tree = lg/patched; From/Signed-off-by: $ID_NAME <$ID_EMAIL>$ID_NOTE"
-	echo "$ID_NAME <$ID_EMAIL>$ID_NOTE" >"$DIR/.identity"
-	msg SERIES "$((n - 1)) patches in $DIR, signed off by $ID_NAME <$ID_EMAIL>$ID_NOTE"
+	result ok "$name" "$n patches${what:+ of the $what series}, as exported, apply with git am to lg/base ($(git_lg rev-parse --short lg/base)) and make the change of $to; From/Signed-off-by: $ID_NAME <$ID_EMAIL>$ID_NOTE"
+	echo "$ID_NAME <$ID_EMAIL>$ID_NOTE" >"$dir/.identity"
+	msg SERIES "$n patches in $dir, signed off by $ID_NAME <$ID_EMAIL>$ID_NOTE"
 }
 
-export_cover() {
-	local cover=$DIR/0000-cover-letter.patch maint=$DIR/.maintainers p
+# The main series is lg/revert..lg/core without patch 1; the @rust entries
+# (lg/core..lg/patched) are a series of their own, for other maintainers,
+# on the same pristine base.
+export_patches() {
+	local n rc=0
+	for b in lg/patched lg/core; do
+		git_lg rev-parse -q --verify "$b" >/dev/null ||
+			die "no $b in $LINUX; run 'make series' from the start"
+	done
+	n=$(git_lg rev-list --count lg/revert..lg/core)
+	((n >= 2)) || die "the series has $n patch(es); nothing to export after patch 1"
+	identity
+	export_range lg/revert lg/core "$DIR" 1 "" || rc=1
+	rm -rf "$RDIR"
+	if [[ $(git_lg rev-parse lg/core) != "$(git_lg rev-parse lg/patched)" ]]; then
+		export_range lg/core lg/patched "$RDIR" 0 rust || rc=1
+	fi
+	return "$rc"
+}
+
+# cover_of DIR TEXT [KIND]: fill in DIR's cover letter from TEXT (the
+# subject, a blank line, the body), this run's results (KIND rust: only the
+# Rust series' own) and who gets which patch, as the tree's own script says.
+cover_of() {
+	local dir=$1 cover=$1/0000-cover-letter.patch maint=$1/.maintainers p
 	[[ -f $cover ]] || die "no $cover; run 'make series' first"
-	# Who gets which patch, as the tree's own script says.
 	: >"$maint"
-	for p in $(exported_patches "$DIR"); do
+	for p in $(exported_patches "$dir"); do
 		{
 			echo "$(basename "$p")"
 			(cd "$LINUX" && in_chroot perl scripts/get_maintainer.pl --no-git --no-git-fallback \
@@ -118,9 +151,17 @@ export_cover() {
 				echo "(scripts/get_maintainer.pl failed)"
 		} >>"$maint"
 	done
-	"$LG_TOP/tools/cover.py" "$cover" "$BASE" "$LG_OUT" "$SERIES_DIR/cover.txt" "$maint" \
-		"$(git_lg log -1 --format=%s lg/base)" || die "cannot write the cover letter"
+	"$LG_TOP/tools/cover.py" "$cover" "$BASE" "$LG_OUT" "$2" "$maint" \
+		"$(git_lg log -1 --format=%s lg/base)" ${3:+"$3"} || die "cannot write the cover letter"
 	msg SERIES "cover letter: $cover"
+}
+
+export_cover() {
+	cover_of "$DIR" "$SERIES_DIR/cover.txt"
+	if [[ -d $RDIR ]]; then
+		[[ -f $SERIES_DIR/cover-rust.txt ]] || die "kernel/$BASE/cover-rust.txt is missing: the cover text of the @rust series"
+		cover_of "$RDIR" "$SERIES_DIR/cover-rust.txt" rust
+	fi
 }
 
 case ${1:-} in
