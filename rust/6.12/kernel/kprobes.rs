@@ -2,13 +2,54 @@
 
 //! Kernel probes: kprobes and kretprobes.
 //!
-//! A [`Kprobe`] calls its handler whenever the CPU reaches a kernel symbol; a [`Kretprobe`] calls
-//! its handlers when a kernel function is entered and when it returns. Both are registered when
-//! they are initialised and unregistered when they are dropped, and they must be pinned in
-//! between, as the kprobes core keeps pointers to them.
+//! A [`Kprobe`] calls its handler whenever a CPU reaches the start of a kernel function. A
+//! [`Kretprobe`] calls one handler when a kernel function is entered and another when it returns.
 //!
-//! Handlers run in atomic context, with preemption disabled and possibly with interrupts disabled,
-//! on whatever CPU hit the probe. They must not sleep and should be short.
+//! Both are registered when they are initialised and unregistered when they are dropped. They
+//! must stay pinned in between, as the kprobes core keeps pointers to them.
+//!
+//! # Context
+//!
+//! Handlers run on whichever CPU hit the probe, in atomic context: preemption is disabled, and
+//! interrupts may be disabled too, since a probed function may be called with them off. A handler
+//! must not sleep, must not take locks that the probed function may hold, and should be short.
+//! A handler that is hit again while it runs on the same CPU, for example through a function it
+//! calls, is not called: the hit is counted as missed instead.
+//!
+//! Dropping a probe may sleep: it unregisters the probe and waits until handlers running on other
+//! CPUs have returned.
+//!
+//! # Examples
+//!
+//! Count the calls of `__msecs_to_jiffies()`, two of which are made here:
+//!
+//! ```
+//! use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+//! use kernel::{
+//!     c_str,
+//!     kprobes::{Kprobe, KprobeHandler, PtRegs},
+//!     prelude::*,
+//!     time::msecs_to_jiffies,
+//! };
+//!
+//! struct Calls(AtomicU64);
+//!
+//! impl KprobeHandler for Calls {
+//!     fn pre(&self, _regs: &PtRegs) {
+//!         self.0.fetch_add(1, Relaxed);
+//!     }
+//! }
+//!
+//! let probe = KBox::pin_init(
+//!     Kprobe::new(c_str!("__msecs_to_jiffies"), Calls(AtomicU64::new(0))),
+//!     GFP_KERNEL,
+//! )?;
+//! msecs_to_jiffies(10);
+//! msecs_to_jiffies(20);
+//! // Other CPUs may call it too.
+//! assert!(probe.handler().0.load(Relaxed) >= 2);
+//! # Ok::<(), Error>(())
+//! ```
 //!
 //! C header: [`include/linux/kprobes.h`](srctree/include/linux/kprobes.h)
 //!
@@ -16,18 +57,21 @@
 
 use crate::{
     bindings,
-    error::{to_result, Error},
+    error::to_result,
     init::{pin_init_from_closure, PinInit},
+    prelude::*,
     str::CStr,
     try_pin_init,
     types::Opaque,
 };
 use core::{ffi::c_int, marker::PhantomPinned};
-use macros::{pin_data, pinned_drop};
 
 /// The register state of the CPU that hit a probe.
 ///
-/// Only handed out by reference, for the duration of a handler call.
+/// # Invariants
+///
+/// A `&PtRegs` is only handed to a handler, for the duration of its call, and the wrapped
+/// `struct pt_regs` is valid and not changed by anyone else while the reference lives.
 #[repr(transparent)]
 pub struct PtRegs(Opaque<bindings::pt_regs>);
 
@@ -36,130 +80,161 @@ impl PtRegs {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid `struct pt_regs` that stays valid and unchanged for `'a`.
-    unsafe fn from_raw<'a>(ptr: *const bindings::pt_regs) -> &'a Self {
+    /// `ptr` must point to a valid `struct pt_regs` that nobody else changes for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::pt_regs) -> &'a Self {
         // SAFETY: `PtRegs` is a transparent wrapper of `pt_regs`, and the caller guarantees that
-        // `ptr` is valid for `'a`.
+        // `ptr` is valid and not changed for `'a`, which is the type invariant.
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// Returns the `n`th integer or pointer argument, counted from 0, of the function whose entry
-    /// was probed, if it is passed in a register.
-    ///
-    /// This follows the C calling convention, so it is only meaningful in a probe on the first
-    /// instruction of a function, e.g. in a [`KprobeHandler`] of a probe on a function symbol or
-    /// in [`KretprobeHandler::entry`].
-    #[cfg(CONFIG_X86_64)]
-    pub fn arg(&self, n: usize) -> Option<u64> {
-        // SAFETY: By the type invariant of `PtRegs` references, the registers are valid and do not
-        // change while `self` is borrowed.
-        let regs = unsafe { &*self.0.get() };
-        let value = match n {
-            0 => regs.di,
-            1 => regs.si,
-            2 => regs.dx,
-            3 => regs.cx,
-            4 => regs.r8,
-            5 => regs.r9,
-            _ => return None,
-        };
-        Some(value as u64)
+    /// Returns a raw pointer to the `struct pt_regs`, for architecture-specific access.
+    pub fn as_raw(&self) -> *mut bindings::pt_regs {
+        self.0.get()
     }
 
-    /// Returns the value the probed function returns, in a [`KretprobeHandler::ret`] call.
-    #[cfg(CONFIG_X86_64)]
-    pub fn return_value(&self) -> u64 {
-        // SAFETY: As in `arg()`.
-        let regs = unsafe { &*self.0.get() };
-        regs.ax as u64
+    /// Returns the `n`th argument, counted from 0, of the function whose entry was probed.
+    ///
+    /// This follows the architecture's calling convention, so it only makes sense at the entry of
+    /// a function, i.e. in [`KprobeHandler::pre`] or [`KretprobeHandler::entry`], and for
+    /// arguments that fit in a register. Arguments past those passed in registers are read from
+    /// the stack; where there is no such argument the value is meaningless.
+    ///
+    /// # Examples
+    ///
+    /// Count only the calls that convert 4242 milliseconds:
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// use kernel::{
+    ///     c_str,
+    ///     kprobes::{Kprobe, KprobeHandler, PtRegs},
+    ///     prelude::*,
+    ///     time::msecs_to_jiffies,
+    /// };
+    ///
+    /// struct Calls(AtomicU64);
+    ///
+    /// impl KprobeHandler for Calls {
+    ///     fn pre(&self, regs: &PtRegs) {
+    ///         if regs.arg(0) == 4242 {
+    ///             self.0.fetch_add(1, Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let probe = KBox::pin_init(
+    ///     Kprobe::new(c_str!("__msecs_to_jiffies"), Calls(AtomicU64::new(0))),
+    ///     GFP_KERNEL,
+    /// )?;
+    /// msecs_to_jiffies(4242);
+    /// msecs_to_jiffies(1);
+    /// msecs_to_jiffies(4242);
+    /// assert_eq!(probe.handler().0.load(Relaxed), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[cfg(CONFIG_HAVE_FUNCTION_ARG_ACCESS_API)]
+    pub fn arg(&self, n: u32) -> usize {
+        // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
+        unsafe { bindings::regs_get_kernel_argument(self.as_raw(), n) }
+    }
+
+    /// Returns the value the probed function returned, in [`KretprobeHandler::ret`].
+    #[cfg(CONFIG_KRETPROBES)]
+    pub fn return_value(&self) -> usize {
+        // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
+        unsafe { bindings::regs_return_value(self.as_raw()) }
     }
 }
 
 /// What a [`Kprobe`] does when it is hit.
-pub trait KprobeHandler: Send + Sync {
-    /// Called before the probed instruction is executed, in atomic context.
+///
+/// The handler may run on several CPUs at once, hence `Sync`. It is `'static` because a probe
+/// that is leaked stays registered, and its handler called, forever.
+pub trait KprobeHandler: Sync + 'static {
+    /// Called before the probed instruction is executed, in atomic context (see the
+    /// [module documentation](self)).
     fn pre(&self, regs: &PtRegs);
 }
 
-/// A registered kprobe on a kernel symbol.
+/// An initialiser of an `Opaque<T>` that runs the fallible `init` on its raw pointer, which is
+/// what 7.3's `Opaque::try_ffi_init()` does.
+fn ffi_init<T>(init: impl FnOnce(*mut T) -> Result) -> impl PinInit<Opaque<T>, Error> {
+    let init = move |slot: *mut Opaque<T>| init(Opaque::raw_get(slot));
+    // SAFETY: `Opaque<T>` may hold an uninitialised `T`, so whatever `init` leaves in it is a
+    // valid `Opaque<T>`, on success and on failure alike.
+    unsafe { pin_init_from_closure(init) }
+}
+
+/// A kprobe on the entry of a kernel function.
 ///
 /// # Invariants
 ///
-/// `kp` is registered with the kprobes core from its initialisation until `drop()`.
+/// Once initialised, `kp` is registered with the kprobes core, with `pre_handler` set to
+/// [`Self::pre_handler`] and `handler` initialised, until [`PinnedDrop::drop`] unregisters it.
 #[pin_data(PinnedDrop)]
 pub struct Kprobe<T: KprobeHandler> {
     #[pin]
-    kp: Opaque<bindings::kprobe>,
     handler: T,
+    #[pin]
+    kp: Opaque<bindings::kprobe>,
     #[pin]
     _pin: PhantomPinned,
 }
 
-// SAFETY: The kprobe is only touched by the kprobes core, which serialises its own accesses, and
-// `handler` is `Send + Sync`.
-unsafe impl<T: KprobeHandler> Send for Kprobe<T> {}
+// SAFETY: The kprobes core may unregister the probe from any thread, and `handler` is only sent
+// along if it is `Send`.
+unsafe impl<T: KprobeHandler + Send> Send for Kprobe<T> {}
 
-// SAFETY: `&Kprobe` only gives access to `handler`, which is `Sync`, and to `nmissed()`, a plain
-// read.
+// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`; `kp` is only used by the kprobes core.
 unsafe impl<T: KprobeHandler> Sync for Kprobe<T> {}
 
 impl<T: KprobeHandler> Kprobe<T> {
-    /// Creates and registers a kprobe at the entry of `symbol`.
+    /// Initialises `handler`, then registers a kprobe on the entry of the function `symbol`.
     ///
-    /// Fails with the error of `register_kprobe()`, e.g. `ENOENT` if there is no such symbol or
-    /// `EINVAL` if it cannot be probed.
-    pub fn new(symbol: &'static CStr, handler: T) -> impl PinInit<Self, Error> {
+    /// Fails with the error of `register_kprobe()`: for example `ENOENT` if there is no such
+    /// symbol, or `EINVAL` if it cannot be probed.
+    pub fn new(
+        symbol: &'static CStr,
+        handler: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            handler,
+            handler <- handler,
+            // After `handler`: the probe can be hit as soon as it is registered.
+            kp <- ffi_init(move |kp: *mut bindings::kprobe| {
+                // SAFETY: `kp` is valid for writes and pinned. An all-zero `struct kprobe` is what
+                // `register_kprobe()` expects besides the fields set here. `handler` is already
+                // initialised, so `pre_handler()` may run as soon as `register_kprobe()` has made
+                // the probe live, and the kprobes core keeps no pointer to `kp` if it fails.
+                to_result(unsafe {
+                    kp.write_bytes(0, 1);
+                    (*kp).symbol_name = symbol.as_char_ptr();
+                    (*kp).pre_handler = Some(Self::pre_handler);
+                    bindings::register_kprobe(kp)
+                })
+            }),
             _pin: PhantomPinned,
-            // Last: the probe can fire as soon as it is registered.
-            kp <- Self::register(symbol),
         }? Error)
     }
 
-    fn register(symbol: &'static CStr) -> impl PinInit<Opaque<bindings::kprobe>, Error> {
-        let init = move |slot: *mut Opaque<bindings::kprobe>| {
-            let kp = Opaque::raw_get(slot);
-            // SAFETY: `kp` is valid for writes and pinned. An all-zero `struct kprobe` is the
-            // state the C API expects before the caller fills in what it needs. `slot` is the
-            // `kp` field of a `Kprobe<T>` whose `handler` is already initialised, so the handler
-            // can run as soon as the probe is registered. On failure, the kprobes core keeps no
-            // reference to `kp`.
-            unsafe {
-                kp.write(core::mem::zeroed());
-                (*kp).symbol_name = symbol.as_char_ptr();
-                (*kp).pre_handler = Some(Self::pre_handler);
-                to_result(bindings::register_kprobe(kp))
-            }
-        };
-        // SAFETY: `init` initialises all of `slot` on success and leaves nothing registered that
-        // points to it on failure.
-        unsafe { pin_init_from_closure(init) }
+    /// Returns the handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
     }
 
-    /// Returns how many times the probe was hit but its handler not called, e.g. because
-    /// another probe was being handled on that CPU.
-    pub fn nmissed(&self) -> u64 {
-        // SAFETY: `kp` is initialised; the kprobes core updates `nmissed` without a lock, so a
-        // racy read of an aligned word is all anyone can do.
-        unsafe { core::ptr::read_volatile(&(*self.kp.get()).nmissed) as u64 }
-    }
-
-    /// The C `pre_handler` of every `Kprobe<T>`.
+    /// The `pre_handler` of every `Kprobe<T>`.
     ///
     /// # Safety
     ///
-    /// `kp` must be the `kp` field of a registered `Kprobe<T>`, and `regs` must be valid for the
-    /// duration of the call, as the kprobes core guarantees.
+    /// `kp` must be the `kp` field of a registered `Kprobe<T>`, and `regs` must be valid and not
+    /// changed by anyone else for the duration of the call.
     unsafe extern "C" fn pre_handler(
         kp: *mut bindings::kprobe,
         regs: *mut bindings::pt_regs,
     ) -> c_int {
-        // SAFETY: The kprobes core only calls this handler for a registered kprobe, i.e. for the
-        // `kp` field of a live, pinned `Kprobe<T>` (type invariant), so `container_of!` gives a
-        // valid pointer to it.
+        // SAFETY: By the caller's guarantee, `kp` is the `kp` field of a `Kprobe<T>`, which is
+        // pinned and alive while it is registered (type invariant).
         let this = unsafe { &*crate::container_of!(kp, Self, kp) };
-        // SAFETY: `regs` is valid for the duration of the handler call.
+        // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
         this.handler.pre(unsafe { PtRegs::from_raw(regs) });
         0
     }
@@ -167,139 +242,194 @@ impl<T: KprobeHandler> Kprobe<T> {
 
 #[pinned_drop]
 impl<T: KprobeHandler> PinnedDrop for Kprobe<T> {
-    fn drop(self: core::pin::Pin<&mut Self>) {
-        // SAFETY: `kp` is registered (type invariant). `unregister_kprobe()` waits for running
-        // handlers to return, so nothing refers to `self` once it returns.
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `kp` is registered (type invariant). `unregister_kprobe()` returns only once no
+        // handler is running any more, so nothing refers to `self` afterwards.
         unsafe { bindings::unregister_kprobe(self.kp.get()) };
     }
 }
 
 /// What a [`Kretprobe`] does when its function is entered and when it returns.
-pub trait KretprobeHandler: Send + Sync {
-    /// Called on entry to the function, in atomic context.
+///
+/// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
+#[cfg(CONFIG_KRETPROBES)]
+pub trait KretprobeHandler: Sync + 'static {
+    /// Called on entry to the function, in atomic context (see the [module documentation](self)).
     fn entry(&self, _regs: &PtRegs) {}
 
     /// Called when the function returns, in atomic context.
     fn ret(&self, regs: &PtRegs);
 }
 
-/// A registered kretprobe on a kernel function.
+/// A kretprobe on a kernel function.
+///
+/// # Examples
+///
+/// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms:
+///
+/// ```
+/// use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+/// use kernel::{
+///     c_str,
+///     kprobes::{Kretprobe, KretprobeHandler, PtRegs},
+///     prelude::*,
+///     time::msecs_to_jiffies,
+/// };
+///
+/// struct Returns {
+///     value: usize,
+///     seen: AtomicU64,
+/// }
+///
+/// impl KretprobeHandler for Returns {
+///     fn ret(&self, regs: &PtRegs) {
+///         if regs.return_value() == self.value {
+///             self.seen.fetch_add(1, Relaxed);
+///         }
+///     }
+/// }
+///
+/// let value = msecs_to_jiffies(4242);
+/// let probe = KBox::pin_init(
+///     Kretprobe::new(
+///         c_str!("__msecs_to_jiffies"),
+///         0,
+///         Returns {
+///             value,
+///             seen: AtomicU64::new(0),
+///         },
+///     ),
+///     GFP_KERNEL,
+/// )?;
+/// assert_eq!(msecs_to_jiffies(4242), value);
+/// assert_eq!(msecs_to_jiffies(4242), value);
+/// assert!(probe.handler().seen.load(Relaxed) >= 2);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
-/// `rp` is registered with the kprobes core from its initialisation until `drop()`.
+/// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
+/// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
+/// initialised, until [`PinnedDrop::drop`] unregisters it.
+#[cfg(CONFIG_KRETPROBES)]
 #[pin_data(PinnedDrop)]
 pub struct Kretprobe<T: KretprobeHandler> {
     #[pin]
-    rp: Opaque<bindings::kretprobe>,
     handler: T,
+    #[pin]
+    rp: Opaque<bindings::kretprobe>,
     #[pin]
     _pin: PhantomPinned,
 }
 
+#[cfg(CONFIG_KRETPROBES)]
 // SAFETY: As for `Kprobe`.
-unsafe impl<T: KretprobeHandler> Send for Kretprobe<T> {}
+unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
 
+#[cfg(CONFIG_KRETPROBES)]
 // SAFETY: As for `Kprobe`.
 unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
 
+#[cfg(CONFIG_KRETPROBES)]
 impl<T: KretprobeHandler> Kretprobe<T> {
-    /// Creates and registers a kretprobe on the function `symbol`.
+    /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
     ///
     /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
-    /// still have their return caught; 0 picks the kernel's default.
-    pub fn new(symbol: &'static CStr, maxactive: u32, handler: T) -> impl PinInit<Self, Error> {
+    /// still have their return caught; 0 picks the kernel's default. Fails with the error of
+    /// `register_kretprobe()`.
+    pub fn new(
+        symbol: &'static CStr,
+        maxactive: u32,
+        handler: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            handler,
+            handler <- handler,
+            // After `handler`: the probe can be hit as soon as it is registered.
+            rp <- ffi_init(move |rp: *mut bindings::kretprobe| {
+                // SAFETY: As in `Kprobe::new()`, for `struct kretprobe` and
+                // `register_kretprobe()`.
+                to_result(unsafe {
+                    rp.write_bytes(0, 1);
+                    (*rp).kp.symbol_name = symbol.as_char_ptr();
+                    (*rp).entry_handler = Some(Self::entry_handler);
+                    (*rp).handler = Some(Self::ret_handler);
+                    (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
+                    bindings::register_kretprobe(rp)
+                })
+            }),
             _pin: PhantomPinned,
-            // Last: the probe can fire as soon as it is registered.
-            rp <- Self::register(symbol, maxactive),
         }? Error)
     }
 
-    fn register(
-        symbol: &'static CStr,
-        maxactive: u32,
-    ) -> impl PinInit<Opaque<bindings::kretprobe>, Error> {
-        let init = move |slot: *mut Opaque<bindings::kretprobe>| {
-            let rp = Opaque::raw_get(slot);
-            // SAFETY: As in `Kprobe::register()`.
-            unsafe {
-                rp.write(core::mem::zeroed());
-                (*rp).kp.symbol_name = symbol.as_char_ptr();
-                (*rp).handler = Some(Self::ret_handler);
-                (*rp).entry_handler = Some(Self::entry_handler);
-                (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
-                to_result(bindings::register_kretprobe(rp))
-            }
-        };
-        // SAFETY: As in `Kprobe::register()`.
-        unsafe { pin_init_from_closure(init) }
+    /// Returns the handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
     }
 
-    /// Returns how many returns were missed, because `maxactive` calls were in flight or the
-    /// entry probe itself was missed.
-    pub fn nmissed(&self) -> u64 {
-        // SAFETY: As in `Kprobe::nmissed()`.
-        let (rp, kp) = unsafe {
-            (
-                core::ptr::read_volatile(&(*self.rp.get()).nmissed),
-                core::ptr::read_volatile(&(*self.rp.get()).kp.nmissed),
-            )
-        };
-        rp as u64 + kp as u64
-    }
-
+    /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has
+    /// begun.
+    ///
     /// # Safety
     ///
-    /// `ri` must be an instance of a registered `Kretprobe<T>`.
-    unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> &'a Self {
-        // SAFETY: The caller guarantees that `ri` belongs to a registered kretprobe, which is
-        // the `rp` field of a live, pinned `Kretprobe<T>` (type invariant).
-        unsafe {
-            let rp = bindings::get_kretprobe(ri);
-            &*crate::container_of!(rp, Self, rp)
+    /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the kprobes
+    /// core, and this must be called within that handler.
+    unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> Option<&'a Self> {
+        // SAFETY: `ri` is a valid instance, as the caller guarantees.
+        let rp = unsafe { bindings::get_kretprobe(ri) };
+        // Without `CONFIG_KRETPROBE_ON_RETHOOK`, unregistering sets the instance's kretprobe to
+        // NULL before it waits for running handlers, so a handler can see NULL.
+        if rp.is_null() {
+            return None;
         }
+        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. It is not
+        // NULL, so unregistering has not begun, and it waits for this handler before the
+        // `Kretprobe<T>` goes away (type invariant).
+        Some(unsafe { &*crate::container_of!(rp, Self, rp) })
     }
 
-    /// The C `entry_handler` of every `Kretprobe<T>`.
+    /// The `entry_handler` of every `Kretprobe<T>`.
     ///
     /// # Safety
     ///
-    /// `ri` must be an instance of a registered `Kretprobe<T>`, and `regs` must be valid for the
-    /// duration of the call, as the kprobes core guarantees.
+    /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid and not changed by
+    /// anyone else for the duration of the call.
     unsafe extern "C" fn entry_handler(
         ri: *mut bindings::kretprobe_instance,
         regs: *mut bindings::pt_regs,
     ) -> c_int {
-        // SAFETY: The kprobes core only calls this handler for an instance of this kretprobe
-        // while it is registered, with `regs` valid for the duration of the call.
-        let (this, regs) = unsafe { (Self::from_instance(ri), PtRegs::from_raw(regs)) };
-        this.handler.entry(regs);
+        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+        if let Some(this) = unsafe { Self::from_instance(ri) } {
+            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+            this.handler.entry(unsafe { PtRegs::from_raw(regs) });
+        }
         0
     }
 
-    /// The C `handler` of every `Kretprobe<T>`.
+    /// The `handler` of every `Kretprobe<T>`.
     ///
     /// # Safety
     ///
-    /// As for `entry_handler()`.
+    /// As for [`Self::entry_handler`].
     unsafe extern "C" fn ret_handler(
         ri: *mut bindings::kretprobe_instance,
         regs: *mut bindings::pt_regs,
     ) -> c_int {
-        // SAFETY: As in `entry_handler()`.
-        let (this, regs) = unsafe { (Self::from_instance(ri), PtRegs::from_raw(regs)) };
-        this.handler.ret(regs);
+        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+        if let Some(this) = unsafe { Self::from_instance(ri) } {
+            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+            this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+        }
         0
     }
 }
 
+#[cfg(CONFIG_KRETPROBES)]
 #[pinned_drop]
 impl<T: KretprobeHandler> PinnedDrop for Kretprobe<T> {
-    fn drop(self: core::pin::Pin<&mut Self>) {
-        // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` waits for running
-        // handlers, and returns that are still pending no longer call them afterwards.
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only once
+        // no handler is running any more, and returns still pending then no longer call them.
         unsafe { bindings::unregister_kretprobe(self.rp.get()) };
     }
 }
