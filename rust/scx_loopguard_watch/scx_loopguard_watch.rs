@@ -484,8 +484,9 @@ struct Kick(Arc<Figures>);
 impl KprobeHandler for Kick {
     fn pre(&self, regs: &PtRegs) {
         let Some(c) = self.0.this_cpu() else { return };
-        let target = regs.arg(0).unwrap_or(u64::MAX) as i32;
-        let flags = regs.arg(1).unwrap_or(u64::MAX);
+        // An `int` and a `u64`, each in a register of its own.
+        let target = regs.arg(0) as i32;
+        let flags = regs.arg(1);
         let counter = if !c.in_balance.load(Relaxed) {
             &c.kicks_outside
         } else if flags != 0 {
@@ -502,7 +503,7 @@ impl KprobeHandler for Kick {
 struct LoopWatch {
     // Dropped in this order: the file first, then the probes, then the figures.
     _file: debugfs::FiguresFile,
-    probes: Probes,
+    _probes: Probes,
 }
 
 struct Probes {
@@ -512,17 +513,6 @@ struct Probes {
     kick: Pin<KBox<Kprobe<Kick>>>,
     defer: Pin<KBox<Kprobe<Defer>>>,
     irq_work: Pin<KBox<Kretprobe<IrqWork>>>,
-}
-
-impl Probes {
-    pub(crate) fn missed(&self) -> u64 {
-        self.balance.nmissed()
-            + self.flush.nmissed()
-            + self.consume.nmissed()
-            + self.kick.nmissed()
-            + self.defer.nmissed()
-            + self.irq_work.nmissed()
-    }
 }
 
 /// The kick function of this kernel: the core's own helper if it has one, else the kfunc.
@@ -583,13 +573,13 @@ impl kernel::Module for LoopWatch {
         );
         Ok(LoopWatch {
             _file: file,
-            probes,
+            _probes: probes,
         })
     }
 }
 
 impl Drop for LoopWatch {
     fn drop(&mut self) {
-        pr_info!("unloading, {} probe hits missed\n", self.probes.missed());
+        pr_info!("unloading\n");
     }
 }
