@@ -249,187 +249,191 @@ impl<T: KprobeHandler> PinnedDrop for Kprobe<T> {
     }
 }
 
-/// What a [`Kretprobe`] does when its function is entered and when it returns.
-///
-/// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
 #[cfg(CONFIG_KRETPROBES)]
-pub trait KretprobeHandler: Sync + 'static {
-    /// Called on entry to the function, in atomic context (see the [module documentation](self)).
-    fn entry(&self, _regs: &PtRegs) {}
+pub use kret::{Kretprobe, KretprobeHandler};
 
-    /// Called when the function returns, in atomic context.
-    fn ret(&self, regs: &PtRegs);
-}
-
-/// A kretprobe on a kernel function.
-///
-/// # Examples
-///
-/// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms:
-///
-/// ```
-/// use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-/// use kernel::{
-///     c_str,
-///     kprobes::{Kretprobe, KretprobeHandler, PtRegs},
-///     prelude::*,
-///     time::msecs_to_jiffies,
-/// };
-///
-/// struct Returns {
-///     value: usize,
-///     seen: AtomicU64,
-/// }
-///
-/// impl KretprobeHandler for Returns {
-///     fn ret(&self, regs: &PtRegs) {
-///         if regs.return_value() == self.value {
-///             self.seen.fetch_add(1, Relaxed);
-///         }
-///     }
-/// }
-///
-/// let value = msecs_to_jiffies(4242);
-/// let probe = KBox::pin_init(
-///     Kretprobe::new(
-///         c_str!("__msecs_to_jiffies"),
-///         0,
-///         Returns {
-///             value,
-///             seen: AtomicU64::new(0),
-///         },
-///     ),
-///     GFP_KERNEL,
-/// )?;
-/// assert_eq!(msecs_to_jiffies(4242), value);
-/// assert_eq!(msecs_to_jiffies(4242), value);
-/// assert!(probe.handler().seen.load(Relaxed) >= 2);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// # Invariants
-///
-/// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
-/// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
-/// initialised, until [`PinnedDrop::drop`] unregisters it.
+/// Kretprobes, in a module of their own so that one `cfg` covers them: 6.12's `#[pinned_drop]`
+/// takes no other attribute.
 #[cfg(CONFIG_KRETPROBES)]
-#[pin_data(PinnedDrop)]
-pub struct Kretprobe<T: KretprobeHandler> {
-    #[pin]
-    handler: T,
-    #[pin]
-    rp: Opaque<bindings::kretprobe>,
-    #[pin]
-    _pin: PhantomPinned,
-}
+mod kret {
+    use super::*;
 
-#[cfg(CONFIG_KRETPROBES)]
-// SAFETY: As for `Kprobe`.
-unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
-
-#[cfg(CONFIG_KRETPROBES)]
-// SAFETY: As for `Kprobe`.
-unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
-
-#[cfg(CONFIG_KRETPROBES)]
-impl<T: KretprobeHandler> Kretprobe<T> {
-    /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
+    /// What a [`Kretprobe`] does when its function is entered and when it returns.
     ///
-    /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
-    /// still have their return caught; 0 picks the kernel's default. Fails with the error of
-    /// `register_kretprobe()`.
-    pub fn new(
-        symbol: &'static CStr,
-        maxactive: u32,
-        handler: impl PinInit<T, Error>,
-    ) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            handler <- handler,
-            // After `handler`: the probe can be hit as soon as it is registered.
-            rp <- ffi_init(move |rp: *mut bindings::kretprobe| {
-                // SAFETY: As in `Kprobe::new()`, for `struct kretprobe` and
-                // `register_kretprobe()`.
-                to_result(unsafe {
-                    rp.write_bytes(0, 1);
-                    (*rp).kp.symbol_name = symbol.as_char_ptr();
-                    (*rp).entry_handler = Some(Self::entry_handler);
-                    (*rp).handler = Some(Self::ret_handler);
-                    (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
-                    bindings::register_kretprobe(rp)
-                })
-            }),
-            _pin: PhantomPinned,
-        }? Error)
+    /// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
+    pub trait KretprobeHandler: Sync + 'static {
+        /// Called on entry to the function, in atomic context (see the [module documentation](self)).
+        fn entry(&self, _regs: &PtRegs) {}
+
+        /// Called when the function returns, in atomic context.
+        fn ret(&self, regs: &PtRegs);
     }
 
-    /// Returns the handler.
-    pub fn handler(&self) -> &T {
-        &self.handler
+    /// A kretprobe on a kernel function.
+    ///
+    /// # Examples
+    ///
+    /// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms:
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// use kernel::{
+    ///     c_str,
+    ///     kprobes::{Kretprobe, KretprobeHandler, PtRegs},
+    ///     prelude::*,
+    ///     time::msecs_to_jiffies,
+    /// };
+    ///
+    /// struct Returns {
+    ///     value: usize,
+    ///     seen: AtomicU64,
+    /// }
+    ///
+    /// impl KretprobeHandler for Returns {
+    ///     fn ret(&self, regs: &PtRegs) {
+    ///         if regs.return_value() == self.value {
+    ///             self.seen.fetch_add(1, Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let value = msecs_to_jiffies(4242);
+    /// let probe = KBox::pin_init(
+    ///     Kretprobe::new(
+    ///         c_str!("__msecs_to_jiffies"),
+    ///         0,
+    ///         Returns {
+    ///             value,
+    ///             seen: AtomicU64::new(0),
+    ///         },
+    ///     ),
+    ///     GFP_KERNEL,
+    /// )?;
+    /// assert_eq!(msecs_to_jiffies(4242), value);
+    /// assert_eq!(msecs_to_jiffies(4242), value);
+    /// assert!(probe.handler().seen.load(Relaxed) >= 2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Invariants
+    ///
+    /// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
+    /// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
+    /// initialised, until [`PinnedDrop::drop`] unregisters it.
+    #[pin_data(PinnedDrop)]
+    pub struct Kretprobe<T: KretprobeHandler> {
+        #[pin]
+        handler: T,
+        #[pin]
+        rp: Opaque<bindings::kretprobe>,
+        #[pin]
+        _pin: PhantomPinned,
     }
 
-    /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has
-    /// begun.
-    ///
-    /// # Safety
-    ///
-    /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the kprobes
-    /// core, and this must be called within that handler.
-    unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> Option<&'a Self> {
-        // SAFETY: `ri` is a valid instance, as the caller guarantees.
-        let rp = unsafe { bindings::get_kretprobe(ri) };
-        // Without `CONFIG_KRETPROBE_ON_RETHOOK`, unregistering sets the instance's kretprobe to
-        // NULL before it waits for running handlers, so a handler can see NULL.
-        if rp.is_null() {
-            return None;
+    // SAFETY: As for `Kprobe`.
+    unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
+
+    // SAFETY: As for `Kprobe`.
+    unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
+
+    impl<T: KretprobeHandler> Kretprobe<T> {
+        /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
+        ///
+        /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
+        /// still have their return caught; 0 picks the kernel's default. Fails with the error of
+        /// `register_kretprobe()`.
+        pub fn new(
+            symbol: &'static CStr,
+            maxactive: u32,
+            handler: impl PinInit<T, Error>,
+        ) -> impl PinInit<Self, Error> {
+            try_pin_init!(Self {
+                handler <- handler,
+                // After `handler`: the probe can be hit as soon as it is registered.
+                rp <- ffi_init(move |rp: *mut bindings::kretprobe| {
+                    // SAFETY: As in `Kprobe::new()`, for `struct kretprobe` and
+                    // `register_kretprobe()`.
+                    to_result(unsafe {
+                        rp.write_bytes(0, 1);
+                        (*rp).kp.symbol_name = symbol.as_char_ptr();
+                        (*rp).entry_handler = Some(Self::entry_handler);
+                        (*rp).handler = Some(Self::ret_handler);
+                        (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
+                        bindings::register_kretprobe(rp)
+                    })
+                }),
+                _pin: PhantomPinned,
+            }? Error)
         }
-        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. It is not
-        // NULL, so unregistering has not begun, and it waits for this handler before the
-        // `Kretprobe<T>` goes away (type invariant).
-        Some(unsafe { &*crate::container_of!(rp, Self, rp) })
-    }
 
-    /// The `entry_handler` of every `Kretprobe<T>`.
-    ///
-    /// # Safety
-    ///
-    /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid and not changed by
-    /// anyone else for the duration of the call.
-    unsafe extern "C" fn entry_handler(
-        ri: *mut bindings::kretprobe_instance,
-        regs: *mut bindings::pt_regs,
-    ) -> c_int {
-        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
-        if let Some(this) = unsafe { Self::from_instance(ri) } {
-            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
-            this.handler.entry(unsafe { PtRegs::from_raw(regs) });
+        /// Returns the handler.
+        pub fn handler(&self) -> &T {
+            &self.handler
         }
-        0
-    }
 
-    /// The `handler` of every `Kretprobe<T>`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Self::entry_handler`].
-    unsafe extern "C" fn ret_handler(
-        ri: *mut bindings::kretprobe_instance,
-        regs: *mut bindings::pt_regs,
-    ) -> c_int {
-        // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
-        if let Some(this) = unsafe { Self::from_instance(ri) } {
-            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
-            this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+        /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has
+        /// begun.
+        ///
+        /// # Safety
+        ///
+        /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the kprobes
+        /// core, and this must be called within that handler.
+        unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> Option<&'a Self> {
+            // SAFETY: `ri` is a valid instance, as the caller guarantees.
+            let rp = unsafe { bindings::get_kretprobe(ri) };
+            // Without `CONFIG_KRETPROBE_ON_RETHOOK`, unregistering sets the instance's kretprobe to
+            // NULL before it waits for running handlers, so a handler can see NULL.
+            if rp.is_null() {
+                return None;
+            }
+            // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. It is not
+            // NULL, so unregistering has not begun, and it waits for this handler before the
+            // `Kretprobe<T>` goes away (type invariant).
+            Some(unsafe { &*crate::container_of!(rp, Self, rp) })
         }
-        0
-    }
-}
 
-#[cfg(CONFIG_KRETPROBES)]
-#[pinned_drop]
-impl<T: KretprobeHandler> PinnedDrop for Kretprobe<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only once
-        // no handler is running any more, and returns still pending then no longer call them.
-        unsafe { bindings::unregister_kretprobe(self.rp.get()) };
+        /// The `entry_handler` of every `Kretprobe<T>`.
+        ///
+        /// # Safety
+        ///
+        /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid and not changed by
+        /// anyone else for the duration of the call.
+        unsafe extern "C" fn entry_handler(
+            ri: *mut bindings::kretprobe_instance,
+            regs: *mut bindings::pt_regs,
+        ) -> c_int {
+            // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+            if let Some(this) = unsafe { Self::from_instance(ri) } {
+                // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+                this.handler.entry(unsafe { PtRegs::from_raw(regs) });
+            }
+            0
+        }
+
+        /// The `handler` of every `Kretprobe<T>`.
+        ///
+        /// # Safety
+        ///
+        /// As for [`Self::entry_handler`].
+        unsafe extern "C" fn ret_handler(
+            ri: *mut bindings::kretprobe_instance,
+            regs: *mut bindings::pt_regs,
+        ) -> c_int {
+            // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
+            if let Some(this) = unsafe { Self::from_instance(ri) } {
+                // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+                this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+            }
+            0
+        }
+    }
+
+    #[pinned_drop]
+    impl<T: KretprobeHandler> PinnedDrop for Kretprobe<T> {
+        fn drop(self: Pin<&mut Self>) {
+            // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only once
+            // no handler is running any more, and returns still pending then no longer call them.
+            unsafe { bindings::unregister_kretprobe(self.rp.get()) };
+        }
     }
 }
