@@ -18,7 +18,7 @@
 #       the kernel log of the boot, whose KUnit run (kunit.enable=1) holds the
 #       Rust doctests, into RUNDIR/kunit.txt; then load the rust_kprobe
 #       sample, start FORKS processes, unload it, its lines into
-#       RUNDIR/sample.txt
+#       RUNDIR/sample.txt (SAMPLE -: none, the doctests only)
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
 #       and scx_qmap; one "BENCH ..." line per measurement
@@ -192,7 +192,9 @@ kprobes() {
 	banner start
 	# KUnit ran before init: its KTAP is all in the log already.
 	dmesg -t >"$rundir/kunit.txt"
-	if insmod "$mod"; then
+	if [[ $mod == - ]]; then
+		echo "no sample on this base"
+	elif insmod "$mod"; then
 		for ((i = 0; i < forks; i++)); do
 			/bin/true
 		done
