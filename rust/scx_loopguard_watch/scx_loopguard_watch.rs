@@ -506,13 +506,14 @@ struct LoopWatch {
     _probes: Probes,
 }
 
+/// The probes, held until the module is unloaded.
 struct Probes {
-    balance: Pin<KBox<Kretprobe<Balance>>>,
-    flush: Pin<KBox<Kprobe<Round>>>,
-    consume: Pin<KBox<Kprobe<Round>>>,
-    kick: Pin<KBox<Kprobe<Kick>>>,
-    defer: Pin<KBox<Kprobe<Defer>>>,
-    irq_work: Pin<KBox<Kretprobe<IrqWork>>>,
+    _balance: Pin<KBox<Kretprobe<Balance>>>,
+    _flush: Pin<KBox<Kprobe<Round>>>,
+    _consume: Pin<KBox<Kprobe<Round>>>,
+    _kick: Pin<KBox<Kprobe<Kick>>>,
+    _defer: Pin<KBox<Kprobe<Defer>>>,
+    _irq_work: Pin<KBox<Kretprobe<IrqWork>>>,
 }
 
 /// The kick function of this kernel: the core's own helper if it has one, else the kfunc.
@@ -532,8 +533,8 @@ impl kernel::Module for LoopWatch {
         let kick = kick.inspect_err(|e| pr_err!("cannot probe a kick function: {:?}\n", e))?;
         let kick_symbol = KICK_SYMBOLS[figures.kick_symbol.load(Relaxed)];
         let probes = Probes {
-            kick,
-            flush: KBox::pin_init(
+            _kick: kick,
+            _flush: KBox::pin_init(
                 Kprobe::new(
                     c_str!("flush_dispatch_buf"),
                     Round {
@@ -543,7 +544,7 @@ impl kernel::Module for LoopWatch {
                 ),
                 GFP_KERNEL,
             )?,
-            consume: KBox::pin_init(
+            _consume: KBox::pin_init(
                 Kprobe::new(
                     c_str!("scx_bpf_consume"),
                     Round {
@@ -553,15 +554,15 @@ impl kernel::Module for LoopWatch {
                 ),
                 GFP_KERNEL,
             )?,
-            defer: KBox::pin_init(
+            _defer: KBox::pin_init(
                 Kprobe::new(c_str!("irq_work_queue"), Defer(figures.clone())),
                 GFP_KERNEL,
             )?,
-            irq_work: KBox::pin_init(
+            _irq_work: KBox::pin_init(
                 Kretprobe::new(c_str!("kick_cpus_irq_workfn"), 0, IrqWork(figures.clone())),
                 GFP_KERNEL,
             )?,
-            balance: KBox::pin_init(
+            _balance: KBox::pin_init(
                 Kretprobe::new(c_str!("balance_scx"), 0, Balance(figures.clone())),
                 GFP_KERNEL,
             )?,
