@@ -176,7 +176,7 @@ rust() {
 	{
 		echo "open_across_unload $held"
 		echo "cycles $ok/$cycles"
-		echo "stale_probes $(grep -c -E 'balance_scx|flush_dispatch_buf|scx_bpf_consume|kick_cpu' /sys/kernel/debug/kprobes/list 2>/dev/null)"
+		echo "stale_probes $(grep -c -E 'balance_scx|do_pick_task_scx|flush_dispatch_buf|scx_bpf_consume|scx_bpf_dsq_move_to_local|kick_cpu' /sys/kernel/debug/kprobes/list 2>/dev/null)"
 		echo "debugfs_left $(test -e /sys/kernel/debug/scx_loopguard && echo 1 || echo 0)"
 		if [[ -w /sys/kernel/debug/kmemleak ]] && echo scan >/sys/kernel/debug/kmemleak 2>/dev/null; then
 			echo "kmemleak $(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak)"

@@ -156,7 +156,8 @@ stage_rustfmt() {
 RUST_CYCLES=${RUST_CYCLES:-100}
 stage_rust() {
 	local name=rust-patched rc=0 max
-	max=$(git -C "$WORK/linux" show lg/patched:kernel/sched/ext.c | sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p')
+	max=$(git -C "$WORK/linux" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
+		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
 	# kmemleak on (RUST_KMEMLEAK=0 turns it off): the cycles end with a scan.
 	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
@@ -173,7 +174,7 @@ stage_rust_baseline() {
 	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
 		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
 		"$T/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
-	if grep -q 'scx_loopguard_watch: watching balance_scx' "$OUT/logs/$name.log" 2>/dev/null; then
+	if grep -q 'scx_loopguard_watch: watching ' "$OUT/logs/$name.log" 2>/dev/null; then
 		stall_verdict "$name" "$rc" "dsp_loop_all_cpus with the module loaded"
 	else
 		ktap add "$RESULTS" "not ok" "$name" "the module did not load on the baseline (vm rc $rc)"
@@ -399,8 +400,8 @@ stage_reset() {
 # the longer runs (soak, qmap, bench) are 6.12's for now.
 base_tests() {
 	case $BASE in
-	7.3) echo export checkpatch bisect kernels sample rustfmt userspace patched patched_1cpu rust_series \
-		baseline mutants_smoke write_figures ;;
+	7.3) echo export checkpatch bisect kernels modules sample rustfmt userspace patched patched_1cpu \
+		rust_series rust baseline rust_baseline mutants_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
 		patched_1cpu soak rust_series rust qmap baseline rust_baseline bench_smoke write_figures ;;
 	esac

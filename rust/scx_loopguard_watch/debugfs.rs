@@ -68,7 +68,7 @@ impl FiguresFile {
         // SAFETY: `dir` is a valid dentry; `fops` and `figures` stay valid until `drop()` has
         // removed the file.
         let file = from_err_ptr(unsafe {
-            bindings::debugfs_create_file(
+            create_file(
                 c_str!("figures").as_char_ptr(),
                 0o600,
                 dir,
@@ -94,6 +94,30 @@ impl Drop for FiguresFile {
         // SAFETY: `figures` came from `Arc::into_raw()` in `new()` and is released exactly once.
         drop(unsafe { Arc::from_raw(self.figures) });
     }
+}
+
+/// `debugfs_create_file()`: a C function on 6.12, a C macro over `debugfs_create_file_full()` on
+/// 7.3 (see `Kbuild`).
+///
+/// # Safety
+///
+/// As for the C function: `name` is a NUL-terminated string, `parent` a valid dentry or NULL,
+/// and `fops` valid for as long as the file exists.
+unsafe fn create_file(
+    name: *const c_char,
+    mode: u16,
+    parent: *mut bindings::dentry,
+    data: *mut c_void,
+    fops: *const bindings::file_operations,
+) -> *mut bindings::dentry {
+    #[cfg(debugfs_create_file_full)]
+    // SAFETY: The caller's guarantees; no auxiliary data, as the C macro passes.
+    return unsafe {
+        bindings::debugfs_create_file_full(name, mode, parent, data, core::ptr::null(), fops)
+    };
+    #[cfg(not(debugfs_create_file_full))]
+    // SAFETY: The caller's guarantees.
+    return unsafe { bindings::debugfs_create_file(name, mode, parent, data, fops) };
 }
 
 /// `file_operations` holds raw pointers, which are neither `Send` nor `Sync`.
@@ -167,7 +191,7 @@ unsafe extern "C" fn write(
     let mut cmd = [0u8; 32];
     let n = count.min(cmd.len());
     // SAFETY: `cmd` is valid for `n` bytes; `copy_from_user()` checks the user pointer.
-    if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n as _) } != 0 {
+    if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n) } != 0 {
         return EFAULT.to_errno() as isize;
     }
     let cmd = &cmd[..n];

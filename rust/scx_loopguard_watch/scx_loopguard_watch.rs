@@ -37,7 +37,6 @@ mod debugfs;
 module! {
     type: LoopWatch,
     name: "scx_loopguard_watch",
-    author: "scx-loopguard developers",
     description: "Counts sched_ext dispatch-loop break-outs, self-kicks and reschedules",
     license: "GPL",
 }
@@ -215,7 +214,9 @@ impl CpuFigures {
 pub(crate) struct Figures {
     /// One entry per possible CPU id, `nr_cpu_ids` of them.
     cpus: KVec<CpuFigures>,
-    /// Index in `KICK_SYMBOLS` of the kick function probed.
+    /// Index in `POINTS` of this kernel's points.
+    points: AtomicUsize,
+    /// Index in its `kicks` of the kick function probed.
     kick_symbol: AtomicUsize,
     /// The bound invocations are held to, 0 until a reader sets it.
     max_loops: AtomicU64,
@@ -232,11 +233,22 @@ impl Figures {
         Ok(Arc::new(
             Self {
                 cpus,
+                points: AtomicUsize::new(0),
                 kick_symbol: AtomicUsize::new(0),
                 max_loops: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// The names of the invocation and kick functions probed.
+    fn symbols(&self) -> (&'static str, &'static str) {
+        let points = &POINTS[self.points.load(Relaxed)];
+        let kick = points.kicks[self.kick_symbol.load(Relaxed)].0;
+        (
+            points.invocation.to_str().unwrap_or("?"),
+            kick.to_str().unwrap_or("?"),
+        )
     }
 
     /// This CPU's figures. Every CPU id is below `nr_cpu_ids`, so this is never `None` in
@@ -257,10 +269,10 @@ impl Figures {
     /// Writes the figures in the documented text format.
     pub(crate) fn write(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
         writeln!(w, "version {FORMAT_VERSION}")?;
+        let (invocation, kick) = self.symbols();
         writeln!(
             w,
-            "probes kick={} max_loops={} cpus={}",
-            KICK_SYMBOLS[self.kick_symbol.load(Relaxed)],
+            "probes invocation={invocation} kick={kick} max_loops={} cpus={}",
             self.max_loops.load(Relaxed),
             self.cpus.len()
         )?;
@@ -478,15 +490,21 @@ impl KprobeHandler for Round {
     }
 }
 
-/// The kick: `(cpu, flags)`.
-struct Kick(Arc<Figures>);
+/// The kick: `(cpu, flags)`, at these argument positions.
+struct Kick {
+    figures: Arc<Figures>,
+    cpu_arg: u32,
+    flags_arg: u32,
+}
 
 impl KprobeHandler for Kick {
     fn pre(&self, regs: &PtRegs) {
-        let Some(c) = self.0.this_cpu() else { return };
+        let Some(c) = self.figures.this_cpu() else {
+            return;
+        };
         // An `int` and a `u64`, each in a register of its own.
-        let target = regs.arg(0) as i32;
-        let flags = regs.arg(1);
+        let target = regs.arg(self.cpu_arg) as i32;
+        let flags = regs.arg(self.flags_arg);
         let counter = if !c.in_balance.load(Relaxed) {
             &c.kicks_outside
         } else if flags != 0 {
@@ -500,6 +518,43 @@ impl KprobeHandler for Kick {
     }
 }
 
+/// The functions probed on one kernel line.
+struct Points {
+    /// The invocation that runs the dispatch loop, inlined.
+    invocation: &'static CStr,
+    /// Called once per loop round, right after `ops.dispatch()`.
+    flush: &'static CStr,
+    /// Kfuncs that flush the dispatch buffer too: subtracted.
+    consume: &'static [&'static CStr],
+    /// The kick function and the positions of its CPU and flags arguments: the core's own helper
+    /// if the kernel has one, else the kfunc.
+    kicks: &'static [(&'static CStr, u32, u32)],
+}
+
+/// Tried in this order; the first whose invocation can be probed is this kernel's.
+const POINTS: [Points; 2] = [
+    // 6.12: balance_scx() runs balance_one() and its loop.
+    Points {
+        invocation: c_str!("balance_scx"),
+        flush: c_str!("flush_dispatch_buf"),
+        consume: &[c_str!("scx_bpf_consume")],
+        kicks: &[
+            (c_str!("scx_kick_cpu"), 0, 1),
+            (c_str!("scx_bpf_kick_cpu"), 0, 1),
+        ],
+    },
+    // 7.3: do_pick_task_scx() runs scx_dispatch_sched() and its loop.
+    Points {
+        invocation: c_str!("do_pick_task_scx"),
+        flush: c_str!("scx_flush_dispatch_buf"),
+        consume: &[
+            c_str!("scx_bpf_dsq_move_to_local"),
+            c_str!("scx_bpf_dsq_move_to_local___v2"),
+        ],
+        kicks: &[(c_str!("scx_kick_cpu"), 1, 2)],
+    },
+];
+
 struct LoopWatch {
     // Dropped in this order: the file first, then the probes, then the figures.
     _file: debugfs::FiguresFile,
@@ -508,52 +563,67 @@ struct LoopWatch {
 
 /// The probes, held until the module is unloaded.
 struct Probes {
-    _balance: Pin<KBox<Kretprobe<Balance>>>,
+    _invocation: Pin<KBox<Kretprobe<Balance>>>,
     _flush: Pin<KBox<Kprobe<Round>>>,
-    _consume: Pin<KBox<Kprobe<Round>>>,
+    _consume: KVec<Pin<KBox<Kprobe<Round>>>>,
     _kick: Pin<KBox<Kprobe<Kick>>>,
     _defer: Pin<KBox<Kprobe<Defer>>>,
     _irq_work: Pin<KBox<Kretprobe<IrqWork>>>,
 }
 
-/// The kick function of this kernel: the core's own helper if it has one, else the kfunc.
-const KICK_SYMBOLS: [&CStr; 2] = [c_str!("scx_kick_cpu"), c_str!("scx_bpf_kick_cpu")];
+fn round(
+    figures: &Arc<Figures>,
+    symbol: &'static CStr,
+    consume: bool,
+) -> Result<Pin<KBox<Kprobe<Round>>>> {
+    let round = Round {
+        figures: figures.clone(),
+        consume,
+    };
+    KBox::pin_init(Kprobe::new(symbol, round), GFP_KERNEL)
+}
 
 impl kernel::Module for LoopWatch {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let figures = Figures::new()?;
+        // This kernel's points: the first set whose invocation function exists.
+        let mut found = None;
+        for (n, points) in POINTS.iter().enumerate() {
+            let balance = Balance(figures.clone());
+            if let Ok(p) = KBox::pin_init(Kretprobe::new(points.invocation, 0, balance), GFP_KERNEL)
+            {
+                found = Some((n, p));
+                break;
+            }
+        }
+        let Some((n, invocation)) = found else {
+            pr_err!("no function to probe for the dispatch loop's invocations\n");
+            return Err(ENOENT);
+        };
+        let points = &POINTS[n];
+        figures.points.store(n, Relaxed);
         let mut kick = Err(ENOENT);
-        for (n, &sym) in KICK_SYMBOLS.iter().enumerate() {
-            kick = KBox::pin_init(Kprobe::new(sym, Kick(figures.clone())), GFP_KERNEL);
+        for (k, &(symbol, cpu_arg, flags_arg)) in points.kicks.iter().enumerate() {
+            let handler = Kick {
+                figures: figures.clone(),
+                cpu_arg,
+                flags_arg,
+            };
+            kick = KBox::pin_init(Kprobe::new(symbol, handler), GFP_KERNEL);
             if kick.is_ok() {
-                figures.kick_symbol.store(n, Relaxed);
+                figures.kick_symbol.store(k, Relaxed);
                 break;
             }
         }
         let kick = kick.inspect_err(|e| pr_err!("cannot probe a kick function: {:?}\n", e))?;
-        let kick_symbol = KICK_SYMBOLS[figures.kick_symbol.load(Relaxed)];
+        let mut consume = KVec::with_capacity(points.consume.len(), GFP_KERNEL)?;
+        for &symbol in points.consume {
+            consume.push(round(&figures, symbol, true)?, GFP_KERNEL)?;
+        }
         let probes = Probes {
+            _flush: round(&figures, points.flush, false)?,
+            _consume: consume,
             _kick: kick,
-            _flush: KBox::pin_init(
-                Kprobe::new(
-                    c_str!("flush_dispatch_buf"),
-                    Round {
-                        figures: figures.clone(),
-                        consume: false,
-                    },
-                ),
-                GFP_KERNEL,
-            )?,
-            _consume: KBox::pin_init(
-                Kprobe::new(
-                    c_str!("scx_bpf_consume"),
-                    Round {
-                        figures: figures.clone(),
-                        consume: true,
-                    },
-                ),
-                GFP_KERNEL,
-            )?,
             _defer: KBox::pin_init(
                 Kprobe::new(c_str!("irq_work_queue"), Defer(figures.clone())),
                 GFP_KERNEL,
@@ -562,15 +632,14 @@ impl kernel::Module for LoopWatch {
                 Kretprobe::new(c_str!("kick_cpus_irq_workfn"), 0, IrqWork(figures.clone())),
                 GFP_KERNEL,
             )?,
-            _balance: KBox::pin_init(
-                Kretprobe::new(c_str!("balance_scx"), 0, Balance(figures.clone())),
-                GFP_KERNEL,
-            )?,
+            _invocation: invocation,
         };
+        let (invocation, kick) = figures.symbols();
         let file = debugfs::FiguresFile::new(figures, module)?;
         pr_info!(
-            "watching balance_scx(), kicks through {} and kick_cpus_irq_workfn()\n",
-            kick_symbol
+            "watching {}(), kicks through {}() and kick_cpus_irq_workfn()\n",
+            invocation,
+            kick
         );
         Ok(LoopWatch {
             _file: file,
