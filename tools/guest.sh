@@ -134,7 +134,7 @@ rust() {
 		sp=$!
 		# Count from when it runs: loading a BPF scheduler takes seconds
 		# under TCG.
-		wait_enabled
+		wait_enabled "$sp"
 		echo reset >"$FIG"
 		sleep 5
 		figures "$s" "$rundir"
@@ -206,11 +206,13 @@ kprobes() {
 	banner done
 }
 
-# wait_enabled: until a BPF scheduler is enabled, at most 60 s.
+# wait_enabled [PID]: until a BPF scheduler is enabled, at most 60 s, or
+# until the scheduler's process PID has exited (it failed to load).
 wait_enabled() {
 	local i
 	for ((i = 0; i < 120; i++)); do
 		[[ $(cat /sys/kernel/sched_ext/state) == enabled ]] && return 0
+		[[ -z ${1:-} ]] || kill -0 "$1" 2>/dev/null || return 1
 		sleep 0.5
 	done
 	return 1
