@@ -9,9 +9,10 @@
 #       run the tests matching each word of FILTERS, N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
 #       run scx_qmap -l COUNT under CPU-bound load for at most SECS
-#   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES [TESTS]
+#   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES [TESTS [LEGIT]]
 #       load the scx_loopguard_watch module, run each of TESTS (default: the
-#       dsp_loop tests) and scx_simple and scx_qmap under load, each from
+#       dsp_loop tests) and each scheduler of LEGIT (default: scx_simple
+#       scx_qmap) under load, each from
 #       zeroed figures, into RUNDIR/figures.txt; then load and unload the
 #       module CYCLES times while scx_simple runs
 #   guest.sh kprobes SAMPLE RUNDIR FORKS
@@ -110,6 +111,7 @@ figures() {
 
 rust() {
 	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
+	local legit=${7:-scx_simple scx_qmap}
 	local t s rc i ok=0 sp
 	banner start
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
@@ -128,7 +130,7 @@ rust() {
 		figures "$t" "$rundir"
 	done
 	# Legitimate schedulers under load: the false-positive guard.
-	for s in scx_simple scx_qmap; do
+	for s in $legit; do
 		load_start
 		"$scx/$s" >"$rundir/$s.txt" 2>&1 &
 		sp=$!

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 """Check the figures of the scx_loopguard_watch module from a guest run.
 
-  modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CYCLES
+  modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CYCLES [SCHEDULER...]
 
 RUNDIR/figures.txt has one block per scenario, as guest.sh rust writes it:
 "scenario NAME", the module's figures file, "end". RUNDIR/result.txt has the
 load/unload cycle outcome. One KTAP result per scenario and one for the
 cycles are appended to RESULTS; the figures are printed, and written as
-one "LOOPGUARD-MOD ..." line per scenario to RUNDIR/summary.txt.
+one "LOOPGUARD-MOD ..." line per scenario to RUNDIR/summary.txt. The
+SCHEDULERs are the legitimate ones that ran (default: scx_simple scx_qmap).
 """
 import os
 import re
@@ -110,10 +111,11 @@ def summary(name, b):
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) < 6:
         sys.exit(__doc__)
     rundir, prefix, results = sys.argv[1:4]
     max_loops, cycles = (int(a) for a in sys.argv[4:6])
+    legit = tuple(sys.argv[6:]) or LEGIT
     out = []
 
     def add(status, name, comment):
@@ -122,7 +124,7 @@ def main():
     figs = os.path.join(rundir, "figures.txt")
     blocks = parse_blocks(figs) if os.path.exists(figs) else {}
     lines = []
-    for name in LOOPING + LEGIT:
+    for name in LOOPING + legit:
         b = blocks.get(name)
         if not b or "total" not in b:
             add("not ok", "module-" + name, "no figures (module not loaded, or guest stopped)")
