@@ -33,16 +33,18 @@ SETUP := toolchain tree series
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: both bases: unit checks, the exported series, checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, and 6.12's Rust module, soak and qmap runs
+## test: both bases: unit checks, the exported series (and the Rust one), checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, the Rust doctests, sample and module; 6.12's soak and qmap runs
 test:
 	@tools/pipeline.sh reset unit
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) base_tests; done
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
 
-## rust: the Rust module in a patched guest, and on the baseline (6.12)
+## rust: the Rust side on both bases (or BASE=): kprobe doctests under KUnit, 7.3's kprobes sample, the module in a patched guest and on the baseline
 rust:
-	@BASE=6.12 $(P) reset $(SETUP) kernels modules rustfmt userspace rust rust_baseline report
+	@tools/pipeline.sh reset
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample) rustfmt userspace rust_series rust rust_baseline; done
+	@tools/pipeline.sh report
 
 ## bench: cost and benefit of the guard, patched against baseline (6.12, BENCH_PAIRS=10); not pass/fail
 bench:
