@@ -132,6 +132,31 @@ t_series_overlay() {
 		[[ $(git -C "$l" log -1 --format='%an|%s' lg/patched) == "A U Thor|doc: Add a guide" ]]
 }
 
+# An @rust entry: a series of its own on top (lg/core is the main series'
+# tip), in both kernels; a main entry after it is refused.
+t_series_rust() {
+	fake_tree "$TMP/s6" 6 12
+	fake_series "$TMP/p6" "$TMP/s6"
+	mkdir -p "$TMP/p6/r"
+	echo "// kprobes" >"$TMP/p6/r/kprobes.rs"
+	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
+		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
+		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$TMP/p6/kernel/$BASE/0003-rust.patch"
+	echo "0003-rust.patch r=rust/kernel @rust" >>"$TMP/p6/kernel/$BASE/series"
+	WORK=$TMP/w6 KDIR=$TMP/s6 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w6 LG_TOP=$TMP/p6 "$T/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
+	local l=$TMP/w6/linux
+	[[ $(git -C "$l" rev-parse lg/core) == "$(git -C "$l" rev-parse lg/patched~1)" ]] ||
+		{ echo "lg/core is not the tip of the main series"; return 1; }
+	[[ $(git -C "$l" show lg/baseline:rust/kernel/kprobes.rs) == "// kprobes" ]] ||
+		{ echo "the baseline lacks the @rust entry"; return 1; }
+	grep -q 'new' <(git -C "$l" show lg/core:kernel/sched/ext.c) || { echo "lg/core lacks patch 2"; return 1; }
+	# A main entry after an @rust one.
+	sed -n 2p "$TMP/p6/kernel/$BASE/series" >>"$TMP/p6/kernel/$BASE/series"
+	sed -i 2d "$TMP/p6/kernel/$BASE/series"
+	expect_fail "comes after an @rust entry" env WORK="$TMP/w6" LG_TOP="$TMP/p6" "$T/series.sh"
+}
+
 t_series_conflict() {
 	fake_tree "$TMP/s2" 6 12
 	fake_series "$TMP/p2" "$TMP/s2" bad
