@@ -381,6 +381,38 @@ t_export_identity() {
 		grep -q '^Signed-off-by: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
 		! grep -q 'Signed-off-by: t <t@t>' "$o"/6.12/series/0001-*.patch
 }
+# The @rust series is exported on its own and must git am onto the
+# pristine base; one that depends on the main series is refused.
+t_export_rust() {
+	local w=$TMP/wr o=$TMP/or p=$TMP/pr
+	fake_tree "$TMP/sr" 6 12
+	fake_series "$p" "$TMP/sr"
+	mkdir -p "$p/r"
+	echo "// kprobes" >"$p/r/kprobes.rs"
+	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
+		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
+		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$p/kernel/$BASE/0003-rust.patch"
+	echo "0003-rust.patch r=rust/kernel @rust" >>"$p/kernel/$BASE/series"
+	WORK=$w KDIR=$TMP/sr "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
+	WORK=$w LG_OUT=$o "$T/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
+	[[ $(ls "$o"/6.12/series/0*.patch | wc -l) == 2 && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
+		{ echo "not two series: $(ls "$o"/6.12/series "$o"/6.12/series-rust 2>&1 | xargs)"; return 1; }
+	grep -q $'^ok\tseries/git-am-rust\t1 patches of the rust series' "$o/results.txt" || { echo "no git-am-rust result"; return 1; }
+	# Now the Rust patch also changes a line that patch 2 added, which is in
+	# both kernels (@baseline): series.sh takes it, the export must not.
+	sed -i '2s/$/ @baseline/' "$p/kernel/$BASE/series"
+	git -C "$w/linux" checkout -q lg/core
+	sed -i 's|/\* new \*/|/* newer */|' "$w/linux/kernel/sched/ext.c"
+	git -C "$w/linux" -c user.name=t -c user.email=t@t commit -qam "rust: Add kprobes" &&
+		git -C "$w/linux" format-patch -q -1 --stdout >"$p/kernel/$BASE/0003-rust.patch" &&
+		git -C "$w/linux" checkout -q -f lg/patched
+	WORK=$w LG_TOP=$p "$T/series.sh" 2>"$TMP/sr.err" || { echo "series.sh failed on the dependent patch: $(tail -n1 "$TMP/sr.err")"; return 1; }
+	: >"$o/results.txt"
+	WORK=$w LG_OUT=$o "$T/export.sh" patches --ktap >/dev/null 2>&1 && { echo "a dependent Rust series was exported"; return 1; }
+	grep -q $'^not ok\tseries/git-am-rust\t0001-rust-Add-kprobes.patch does not apply to lg/base' "$o/results.txt" ||
+		{ echo "results: $(cat "$o/results.txt")"; return 1; }
+}
 # The verdict on a mutant kernel: killed is the only pass, and a run that
 # cannot tell is never taken for one.
 t_mutant_verdict() {
