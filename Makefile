@@ -19,7 +19,7 @@ export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
 # this machine's apt sources), SOAK=N (rounds of 'make soak').
-export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT
 TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
@@ -27,7 +27,7 @@ TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test check mutants rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test check edit refresh mutants rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -60,9 +60,21 @@ mutants:
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel userspace mutants; done
 	@tools/pipeline.sh report
 
-## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline|/path/to/bzImage (BASE=7.3 by default)
+## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline|/path/to/bzImage (BASE=7.3 by default); EDIT=1: on what your work tree (make edit) holds, edits not committed included
 check:
+ifeq ($(EDIT),1)
+	@KERNEL=edit USER_REF=lg/edit-build $(P) check_args reset $(SETUP) edit_build userspace check report
+else
 	@$(P) check_args reset $(SETUP) $(if $(filter baseline,$(KERNEL)),kernels,$(if $(filter-out patched,$(KERNEL)),,patched_kernel)) userspace check report
+endif
+
+## edit: your work tree of the series of BASE (CACHE/work/BASE/edit, branch lg/edit), made once from the series and never reset by the harness
+edit:
+	@$(P) $(SETUP) edit_start
+
+## refresh: write the commits of your work tree (lg/edit, one per series entry) back into kernel/BASE/, then apply the series again, export and checkpatch it
+refresh:
+	@$(P) reset $(SETUP) edit_refresh series edit_verify export checkpatch report
 
 ## unit: the harness's own checks, no VM (seconds)
 unit:

@@ -194,10 +194,11 @@ stage_rust_baseline() {
 # (CO-RE): the sched_ext selftests and the tools/sched_ext schedulers.
 stage_userspace() { with_lock build_userspace; }
 
+# USER_REF: the tree to build them from, lg/local unless 'make check EDIT=1'.
 build_userspace() {
-	local linux=$WORK/linux q=() key
+	local linux=$WORK/linux q=() key ref=${USER_REF:-lg/local}
 	[[ $V == 1 ]] || q=(-s)
-	key=$(git -C "$linux" rev-parse lg/local^{tree})
+	key=$(git -C "$linux" rev-parse "$ref^{tree}") || die "no $ref in $linux"
 	if [[ -x $ST/runner && -x $SCX/scx_qmap && $(cat "$WORK/userspace/.key" 2>/dev/null) == "$key" ]]; then
 		msg USER "selftests and schedulers are up to date"
 		return
@@ -205,7 +206,7 @@ build_userspace() {
 	mkdir -p "$ST" "$SCX" "$OUT/logs"
 	# lg/local = lg/patched + the project's own tests (tools/ only): the
 	# kernel build in $KB stays valid across this checkout.
-	git -C "$linux" checkout -q -f lg/local
+	git -C "$linux" checkout -q -f "$ref"
 	step USER "sched_ext selftests" logto "$OUT/logs/build-selftests.log" \
 		with_lock in_chroot make "${q[@]}" -j"$(nproc)" \
 		-C "$linux/tools/testing/selftests/sched_ext" O="$KB" OUTPUT="$ST" LLVM=1 ||
@@ -290,14 +291,14 @@ stall_verdict() {
 # a looping test must freeze the guest or fail, as in stage_baseline.
 stage_check_args() {
 	[[ -n ${TESTS:-} ]] || die "make check needs TESTS=\"NAME...\" (e.g. TESTS=dispatch_loop; runner -t matches a part of a name)"
-	[[ ${KERNEL:-patched} == @(patched|baseline) || -f ${KERNEL:-} ]] ||
-		die "KERNEL=$KERNEL: use patched, baseline or the path of a bzImage"
+	[[ ${KERNEL:-patched} == @(patched|baseline|edit) || -f ${KERNEL:-} ]] ||
+		die "KERNEL=$KERNEL: use patched, baseline or the path of a bzImage (EDIT=1: your work tree)"
 }
 stage_check() {
 	local k=${KERNEL:-patched} t
 	stage_check_args
 	case $k in
-	patched) kselftests "check-$k" patched "$GUEST_CPUS" "$TESTS" ;;
+	patched | edit) kselftests "check-$k" "$k" "$GUEST_CPUS" "$TESTS" ;;
 	baseline)
 		for t in $TESTS; do
 			baseline_run "check-baseline-$t" "$t"
@@ -312,6 +313,14 @@ stage_check() {
 
 # SOAK=N consecutive runs of the new tests in one patched guest: every run
 # must pass; the spread of each figure is printed.
+# make edit, make check EDIT=1, make refresh: the work tree the harness never
+# resets (tools/edit.sh), its snapshot built as the kernel "edit", and its
+# commits written back into kernel/BASE/, then checked.
+stage_edit_start() { "$T/edit.sh" start; }
+stage_edit_build() { "$T/edit.sh" snapshot && "$T/kbuild.sh" edit=lg/edit-build; }
+stage_edit_refresh() { "$T/edit.sh" refresh; }
+stage_edit_verify() { "$T/edit.sh" verify; }
+
 stage_soak() {
 	local name=patched-soak rc=0 n=${SOAK:-10}
 	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
@@ -421,7 +430,7 @@ base_tests() {
 set -- $(for s in "$@"; do if [[ $s == base_tests ]]; then base_tests; else echo "$s"; fi; done)
 # A set-up or build stage that fails ends the run: nothing after it could
 # be trusted. Test stages record their failures as results and go on.
-FATAL=" toolchain tree series patched_kernel kernels modules sample userspace "
+FATAL=" toolchain tree series patched_kernel kernels modules sample userspace edit_start edit_build edit_refresh edit_verify "
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
 	if ! "stage_$s" && [[ $FATAL == *" $s "* ]]; then

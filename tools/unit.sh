@@ -413,6 +413,44 @@ t_export_rust() {
 	grep -q $'^not ok\tseries/git-am-rust\t0001-rust-Add-kprobes.patch does not apply to lg/base' "$o/results.txt" ||
 		{ echo "results: $(cat "$o/results.txt")"; return 1; }
 }
+# make edit / refresh: the work tree survives a new series run, a fixup of
+# patch 2 goes back into kernel/, and what cannot be mapped is refused.
+t_edit_refresh() {
+	local w=$TMP/wd p=$TMP/pd e
+	fake_tree "$TMP/sd" 6 12
+	fake_series "$p" "$TMP/sd"
+	WORK=$w KDIR=$TMP/sd "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
+	WORK=$w LG_TOP=$p "$T/edit.sh" start 2>/dev/null || { echo "edit.sh start failed"; return 1; }
+	e=$w/edit
+	echo "/* edited */" >>"$e/kernel/sched/ext.c"
+	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
+	grep -q edited "$e/kernel/sched/ext.c" || { echo "a series run lost the edit"; return 1; }
+	WORK=$w LG_TOP=$p "$T/edit.sh" snapshot 2>/dev/null || { echo "snapshot failed"; return 1; }
+	grep -q edited <(git -C "$w/linux" show lg/edit-build:kernel/sched/ext.c) &&
+		[[ -n $(git -C "$e" status --porcelain) ]] || { echo "the snapshot missed the edit or took it from the work tree"; return 1; }
+	expect_fail "changes not committed" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh || return 1
+	gitq -C "$e" commit -qam "fixup! sched_ext: more"
+	GIT_SEQUENCE_EDITOR=true gitq -C "$e" rebase -q -i --autosquash lg/base
+	WORK=$w LG_TOP=$p "$T/edit.sh" refresh 2>/dev/null || { echo "refresh failed"; return 1; }
+	grep -q '^+/\* edited \*/' "$p"/kernel/$BASE/0002-*.patch || { echo "patch 2 was not rewritten"; return 1; }
+	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null &&
+		WORK=$w LG_TOP=$p "$T/edit.sh" verify 2>/dev/null || { echo "the refreshed series does not give lg/edit"; return 1; }
+	# One commit more than the series has entries.
+	echo "/* more */" >>"$e/kernel/sched/ext.c"
+	gitq -C "$e" commit -qam "sched_ext: yet more"
+	expect_fail "fold new work into an entry" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh || return 1
+	gitq -C "$e" reset -q --hard HEAD~1
+	# A change to patch 1, the base's own bound: a file more in its commit.
+	local tip
+	tip=$(git -C "$e" rev-parse HEAD)
+	gitq -C "$e" reset -q --hard HEAD~1
+	echo x >"$e/x.txt"
+	gitq -C "$e" add x.txt
+	gitq -C "$e" commit -q --amend --no-edit
+	gitq -C "$e" cherry-pick "$tip" || { echo "cannot rebuild the history"; return 1; }
+	expect_fail "changes patch 1" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh
+}
 # The verdict on a mutant kernel: killed is the only pass, and a run that
 # cannot tell is never taken for one.
 t_mutant_verdict() {
