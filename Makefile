@@ -83,7 +83,7 @@ unit:
 ## vm: an interactive shell in the patched kernel
 vm:
 	@$(P) $(SETUP) patched_kernel userspace
-	@tools/vm.sh shell patched -c $(or $(CPUS),2)
+	@tools/guest/vm.sh shell patched -c $(or $(CPUS),2)
 
 ## kernels: build the patched and the baseline kernel
 kernels:
@@ -95,13 +95,13 @@ series:
 
 ## apply: apply the series to your 7.3.y or 6.12.y git tree, KDIR=/path (patches already there are skipped)
 apply:
-	@LG_ALLOW_NEWER=1 tools/apply.sh check "$(KDIR)"
-	@BASE=$$(LG_ALLOW_NEWER=1 tools/apply.sh base "$(KDIR)") KDIR= tools/pipeline.sh $(SETUP)
-	@LG_ALLOW_NEWER=1 tools/apply.sh apply "$(KDIR)"
+	@LG_ALLOW_NEWER=1 tools/review/apply.sh check "$(KDIR)"
+	@BASE=$$(LG_ALLOW_NEWER=1 tools/review/apply.sh base "$(KDIR)") KDIR= tools/pipeline.sh $(SETUP)
+	@LG_ALLOW_NEWER=1 tools/review/apply.sh apply "$(KDIR)"
 
 ## unapply: take the series back out of KDIR=/path
 unapply:
-	@tools/apply.sh unapply "$(KDIR)"
+	@tools/review/apply.sh unapply "$(KDIR)"
 
 ## toolchain: one set-up step; also tree, userspace
 toolchain tree userspace:

@@ -5,7 +5,7 @@
 # 'report' prints them as KTAP ending in "N passed, N failed".
 #
 #   pipeline.sh STAGE...
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/lib.sh"
 
 T=$LG_TOP/tools
 ST=$WORK/userspace/selftests
@@ -19,7 +19,7 @@ TO_STALL=${TO_STALL:-240}
 IDLE_SUITE=60
 IDLE_STALL=30
 
-ktap() { "$T/ktap.py" "$@"; }
+ktap() { "$T/lib/ktap.py" "$@"; }
 # checked NAME CMD...: run a checker that adds its own results; exit 0 or 1
 # are its verdicts, anything else (70: it crashed) is one failing result.
 checked() {
@@ -49,12 +49,12 @@ new_tests() {
 # 7.3 prints "sched_ext: NAME: watchdog timeout ..." earlier in the enable.
 NEW_STARTED='BPF scheduler "(dsp_loop|dispatch_loop)" enabled|sched_ext: (dsp_loop|dispatch_loop): '
 
-stage_toolchain() { "$T/toolchain.sh"; }
-stage_tree() { "$T/tree.sh"; }
-stage_series() { "$T/series.sh"; }
-stage_patched_kernel() { "$T/kbuild.sh" patched; }
+stage_toolchain() { "$T/host/toolchain.sh"; }
+stage_tree() { "$T/host/tree.sh"; }
+stage_series() { "$T/build/series.sh"; }
+stage_patched_kernel() { "$T/build/kbuild.sh" patched; }
 # The baseline first: the tree is left checked out and built at lg/patched.
-stage_kernels() { "$T/kbuild.sh" baseline patched; }
+stage_kernels() { "$T/build/kbuild.sh" baseline patched; }
 
 # The Rust module, for each kernel: built out of tree (M=) against that
 # kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings, and cached by
@@ -75,7 +75,7 @@ build_modules() {
 		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
 		dest=$WORK/kernels/$key/$MOD-$src.ko
 		if [[ ! -f $dest ]]; then
-			"$T/kbuild.sh" "$k"
+			"$T/build/kbuild.sh" "$k"
 			rm -rf "$WORK/module"
 			mkdir -p "$WORK/module"
 			cp "$MODSRC"/* "$WORK/module/"
@@ -87,7 +87,7 @@ build_modules() {
 		mkdir -p "$WORK/modules/$k"
 		cp "$dest" "$WORK/modules/$k/$MOD.ko"
 	done
-	"$T/kbuild.sh" patched
+	"$T/build/kbuild.sh" patched
 	msg RUST "$MOD.ko built for baseline and patched"
 }
 
@@ -104,7 +104,7 @@ build_sample() {
 	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
 	dest=$WORK/kernels/$key/$SAMPLE.ko
 	if [[ ! -f $dest ]]; then
-		"$T/kbuild.sh" patched
+		"$T/build/kbuild.sh" patched
 		rm -rf "$WORK/sample"
 		mkdir -p "$WORK/sample"
 		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
@@ -127,12 +127,12 @@ stage_rust_series() {
 	local name=rust-series rc=0 sample=-
 	[[ $BASE == 6.12 ]] || sample=$WORK/modules/patched/$SAMPLE.ko
 	LG_KARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel" \
-		"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		"$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest.sh" kprobes "$sample" "$OUT/runs/$name" "$SAMPLE_FORKS" || rc=$?
-	checked rust/doctests "$T/ktap.py" kunit "$OUT/runs/$name/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
+		"$T/guest/guest.sh" kprobes "$sample" "$OUT/runs/$name" "$SAMPLE_FORKS" || rc=$?
+	checked rust/doctests "$T/lib/ktap.py" kunit "$OUT/runs/$name/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
 	[[ $sample == - ]] ||
-		checked rust/sample "$T/ktap.py" sample "$OUT/runs/$name/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
+		checked rust/sample "$T/lib/ktap.py" sample "$OUT/runs/$name/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
 	console_result "$name" "$rc"
 }
 
@@ -168,11 +168,11 @@ stage_rust() {
 	max=$(git -C "$WORK/linux" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
 		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
 	# kmemleak on (RUST_KMEMLEAK=0 turns it off): the cycles end with a scan.
-	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" "" "$(legit_scheds)" || rc=$?
-	checked "$name" "$T/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
-	checked "$name/module" "$T/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
+		"$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" "" "$(legit_scheds)" || rc=$?
+	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
+	checked "$name/module" "$T/lib/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
 	console_result "$name" "$rc"
 }
 
@@ -180,9 +180,9 @@ stage_rust() {
 # guest before there is anything to report. That is the expected stall.
 stage_rust_baseline() {
 	local name=rust-baseline rc=0
-	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
 		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-		"$T/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
+		"$T/guest/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
 	if grep -q 'scx_loopguard_watch: watching ' "$OUT/logs/$name.log" 2>/dev/null; then
 		stall_verdict "$name" "$rc" "dsp_loop_all_cpus with the module loaded"
 	else
@@ -223,16 +223,16 @@ build_userspace() {
 # console_result NAME RC: one result for the console of a guest run (the
 # verdict is ktap.py's console_verdict()).
 console_result() {
-	checked "$1/console" "$T/ktap.py" console "$RESULTS" "$1" "$2" "$OUT/logs/$1.log"
+	checked "$1/console" "$T/lib/ktap.py" console "$RESULTS" "$1" "$2" "$OUT/logs/$1.log"
 }
 
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
 kselftests() {
 	local name=$1 kernel=$2 cpus=$3 filter=${4:-} rc=0
-	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" \
+	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
-	checked "$name" "$T/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
+	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
 	console_result "$name" "$rc"
 }
 
@@ -246,19 +246,19 @@ stage_patched_1cpu() {
 	kselftests patched-1cpu patched 1 "$(new_tests | xargs)"
 }
 
-stage_checkpatch() { "$T/checkpatch.sh"; }
+stage_checkpatch() { "$T/review/checkpatch.sh"; }
 
 # Every prefix of the series builds (kernel, selftests, docs); the tree is
 # left at lg/patched, built.
-stage_bisect() { "$T/bisect.sh"; }
+stage_bisect() { "$T/build/bisect.sh"; }
 
 # The series as a reviewer gets it, in $OUT/series: git am of the exported
 # files onto the pristine base is a result. The cover letter, which quotes
 # this run's results, is written by 'cover' at the end.
-stage_export() { "$T/export.sh" patches --ktap; }
-stage_cover() { "$T/export.sh" cover; }
+stage_export() { "$T/review/export.sh" patches --ktap; }
+stage_cover() { "$T/review/export.sh" cover; }
 # The same for 'make series', which is not a test run: no result.
-stage_export_only() { "$T/export.sh" patches && "$T/export.sh" cover; }
+stage_export_only() { "$T/review/export.sh" patches && "$T/review/export.sh" cover; }
 
 # The negative control: each new test, alone, on the kernel without the fix.
 # It must freeze the guest or fail; a pass means the test proves nothing.
@@ -273,9 +273,9 @@ stage_baseline() {
 # or fail.
 baseline_run() {
 	local name=$1 t=$2 rc=0
-	"$T/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
+	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
 		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-		"$T/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
 	stall_verdict "$name" "$rc" "$t"
 }
 
@@ -283,7 +283,7 @@ baseline_run() {
 # test has started; a run that never got there proves nothing either way
 # (the verdict is ktap.py's stall_verdict()).
 stall_verdict() {
-	checked "$1" "$T/ktap.py" stall "$RESULTS" "$1" "$2" "$3" "$OUT/runs/$1/runner.txt" "$TO_STALL"
+	checked "$1" "$T/lib/ktap.py" stall "$RESULTS" "$1" "$2" "$3" "$OUT/runs/$1/runner.txt" "$TO_STALL"
 }
 
 # make check: the tests named in TESTS (words as runner -t takes them) in
@@ -314,19 +314,19 @@ stage_check() {
 # SOAK=N consecutive runs of the new tests in one patched guest: every run
 # must pass; the spread of each figure is printed.
 # make edit, make check EDIT=1, make refresh: the work tree the harness never
-# resets (tools/edit.sh), its snapshot built as the kernel "edit", and its
+# resets (tools/build/edit.sh), its snapshot built as the kernel "edit", and its
 # commits written back into kernel/BASE/, then checked.
-stage_edit_start() { "$T/edit.sh" start; }
-stage_edit_build() { "$T/edit.sh" snapshot && "$T/kbuild.sh" edit=lg/edit-build; }
-stage_edit_refresh() { "$T/edit.sh" refresh; }
-stage_edit_verify() { "$T/edit.sh" verify; }
+stage_edit_start() { "$T/build/edit.sh" start; }
+stage_edit_build() { "$T/build/edit.sh" snapshot && "$T/build/kbuild.sh" edit=lg/edit-build; }
+stage_edit_refresh() { "$T/build/edit.sh" refresh; }
+stage_edit_verify() { "$T/build/edit.sh" verify; }
 
 stage_soak() {
 	local name=patched-soak rc=0 n=${SOAK:-10}
-	"$T/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
+	"$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || rc=$?
-	checked soak "$T/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS"
+		"$T/guest/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || rc=$?
+	checked soak "$T/lib/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS"
 	console_result "$name" "$rc"
 }
 
@@ -337,9 +337,9 @@ stage_qmap() {
 	for k in patched baseline; do
 		name=$k-qmap
 		rc=0
-		"$T/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
+		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
 			-s 'BPF scheduler "qmap" enabled' -i "$IDLE_STALL" -- \
-			"$T/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || rc=$?
+			"$T/guest/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || rc=$?
 		res=$(cat "$OUT/runs/$name/result.txt" 2>/dev/null)
 		if [[ $k == baseline ]]; then
 			stall_verdict "$name" "$rc" "qmap -l 100"
@@ -381,18 +381,18 @@ stage_figures() {
 # cannot rot: each is killed only by one of the two per-invocation checks
 # that earlier versions of the witness lacked (a kick for every invocation
 # at the bound; the next invocation tied to the kick's irq_work).
-stage_mutants() { "$T/mutants.sh" ${MUTANT:-}; }
+stage_mutants() { "$T/build/mutants.sh" ${MUTANT:-}; }
 MUTANTS_SMOKE=${MUTANTS_SMOKE:-kick-prev-only kick-no-irq-work}
-stage_mutants_smoke() { "$T/mutants.sh" $MUTANTS_SMOKE; }
+stage_mutants_smoke() { "$T/build/mutants.sh" $MUTANTS_SMOKE; }
 
-stage_unit() { LG_RESULT_PREFIX='' "$T/unit.sh"; }
+stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 
 # make bench, full; and the smoke version make test runs so that it cannot
 # rot: it must produce every table, but its timings count for nothing.
-stage_bench() { "$T/bench.sh"; }
+stage_bench() { "$T/bench/bench.sh"; }
 stage_bench_smoke() {
 	local out
-	if "$T/bench.sh" smoke && out=$(cat "$OUT/bench-smoke/report.txt") &&
+	if "$T/bench/bench.sh" smoke && out=$(cat "$OUT/bench-smoke/report.txt") &&
 		grep -q '^1\. Overhead' <<<"$out" && grep -q '^2\. Recovery' <<<"$out" &&
 		grep -q '^3\. Per break-out' <<<"$out" && [[ -s $OUT/bench-smoke/overhead.csv ]]; then
 		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, 1 run; in $OUT/bench-smoke)"

@@ -12,7 +12,7 @@
 # the guest froze, panicked or splatted) is a pass; survived is a failure,
 # and so is a run that cannot tell. NAME... picks mutants by name (default:
 # all). The tree is left at lg/patched, built.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
 LINUX=$WORK/linux
@@ -69,24 +69,24 @@ main() {
 		t0=$(date +%s)
 		msg MUTANT "$name: $(sed -n '1s/^Mutant [^:]*: //p' "$f")"
 		with_lock make_branch "$f" "$name"
-		"$T/kbuild.sh" "mutant-$name=lg/mutant/$name" ||
+		"$T/build/kbuild.sh" "mutant-$name=lg/mutant/$name" ||
 			die 1 "mutant $name does not build; see $OUT/logs/build-mutant/$name.log"
 		rc=0
-		"$T/vm.sh" run "mutant-$name" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
+		"$T/guest/vm.sh" run "mutant-$name" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
 			-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
-			"$T/guest.sh" selftests "$ST" "$OUT/runs/mutant-$name" "$WITNESS_TESTS" || rc=$?
-		IFS=$'\t' read -r verdict how < <("$T/ktap.py" mutant "$OUT/runs/mutant-$name/runner.txt" \
+			"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/mutant-$name" "$WITNESS_TESTS" || rc=$?
+		IFS=$'\t' read -r verdict how < <("$T/lib/ktap.py" mutant "$OUT/runs/mutant-$name/runner.txt" \
 			"$rc" "mutant/$name" "$RESULTS" $WITNESS_TESTS)
 		if [[ -z $verdict ]]; then
 			# A checker that crashed: a failure, never a pass.
 			verdict=unknown how="the verdict checker failed"
-			"$T/ktap.py" add "$RESULTS" "not ok" "mutant/$name" "$how"
+			"$T/lib/ktap.py" add "$RESULTS" "not ok" "mutant/$name" "$how"
 		fi
 		[[ $verdict == killed ]] && killed=$((killed + 1))
 		total=$((total + 1))
 		table+=("$(printf '%-18s %-9s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$how")")
 	done
-	"$T/kbuild.sh" patched
+	"$T/build/kbuild.sh" patched
 	printf '%s\n' "${table[@]}" >"$OUT/mutants.txt"
 	msg MUTANTS "$killed of $total killed on $BASE ($OUT/mutants.txt):"
 	printf '    %s\n' "${table[@]}" >&2

@@ -10,7 +10,7 @@
 #   FILE_PATH_CHANGES   a new file under a path that MAINTAINERS already lists
 #   VOLATILE            "const volatile" in a *.bpf.c file: the BPF rodata
 #                       idiom, settable before load, as upstream's tests use it
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
 
@@ -67,10 +67,10 @@ for p in $(exported_patches "$DIR") $(exported_patches "$OUT/series-rust" 2>/dev
 	done <<<"$out"
 	if ((${#bad[@]})); then
 		printf '    %s\n' "${bad[@]}" >&2
-		"$LG_TOP/tools/ktap.py" add "$RESULTS" "not ok" "$name" "${#bad[@]} problem(s)"
+		"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "not ok" "$name" "${#bad[@]} problem(s)"
 		rc=1
 	else
-		"$LG_TOP/tools/ktap.py" add "$RESULTS" ok "$name" \
+		"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" ok "$name" \
 			"0 errors, 0 warnings, 0 checks$( ((${#ok[@]})) && printf '; accepted: %s' "$(printf '%s\n' "${ok[@]}" | sort -u | paste -sd ';')")"
 	fi
 done

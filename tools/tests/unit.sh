@@ -6,10 +6,10 @@
 # The synthetic trees are 6.12-shaped (kernel/sched/ext.c); the 7.3 checks
 # say BASE=7.3 themselves.
 export BASE=6.12
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
-DATA=$T/testdata
+DATA=$T/tests/testdata
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -21,9 +21,9 @@ check() {
 	local name=$1
 	shift
 	if out=$("$@" 2>&1); then
-		"$T/ktap.py" add "$RESULTS" ok "unit/$name"
+		"$T/lib/ktap.py" add "$RESULTS" ok "unit/$name"
 	else
-		"$T/ktap.py" add "$RESULTS" "not ok" "unit/$name" "$(tail -n1 <<<"$out")"
+		"$T/lib/ktap.py" add "$RESULTS" "not ok" "unit/$name" "$(tail -n1 <<<"$out")"
 	fi
 }
 
@@ -54,28 +54,28 @@ fake_tree() {
 
 t_tree_ok() {
 	fake_tree "$TMP/ok" 6 12
-	[[ $("$T/tree.sh" check "$TMP/ok") == 6.12.9 ]]
+	[[ $("$T/host/tree.sh" check "$TMP/ok") == 6.12.9 ]]
 }
-t_tree_missing() { expect_fail "no such directory" "$T/tree.sh" check "$TMP/nope"; }
+t_tree_missing() { expect_fail "no such directory" "$T/host/tree.sh" check "$TMP/nope"; }
 t_tree_not_linux() {
 	mkdir -p "$TMP/empty"
-	expect_fail "not a Linux 6.12 tree" "$T/tree.sh" check "$TMP/empty"
+	expect_fail "not a Linux 6.12 tree" "$T/host/tree.sh" check "$TMP/empty"
 }
 t_tree_wrong_version() {
 	fake_tree "$TMP/v611" 6 11
-	expect_fail "Linux 6.11.9, but the series is for 6.12.y" "$T/tree.sh" check "$TMP/v611"
+	expect_fail "Linux 6.11.9, but the series is for 6.12.y" "$T/host/tree.sh" check "$TMP/v611"
 }
 t_tree_dirty() {
 	fake_tree "$TMP/dirty" 6 12
 	echo "/* local change */" >>"$TMP/dirty/kernel/sched/ext.c"
-	expect_fail "uncommitted changes" "$T/tree.sh" check "$TMP/dirty"
+	expect_fail "uncommitted changes" "$T/host/tree.sh" check "$TMP/dirty"
 }
 # KDIR trees are prepared without writing to them: a git tree stays as it was.
 t_tree_kdir_untouched() {
 	fake_tree "$TMP/user" 6 12
 	local before after
 	before=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
-	WORK=$TMP/w1 KDIR=$TMP/user "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w1 KDIR=$TMP/user "$T/host/tree.sh" >/dev/null 2>&1 || return 1
 	after=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
 	[[ $before == "$after" ]] && git -C "$TMP/w1/linux" rev-parse -q --verify lg/base >/dev/null
 }
@@ -104,8 +104,8 @@ fake_series() {
 t_series_ok() {
 	fake_tree "$TMP/s1" 6 12
 	fake_series "$TMP/p1" "$TMP/s1"
-	WORK=$TMP/w2 KDIR=$TMP/s1 "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$TMP/w2 LG_TOP=$TMP/p1 "$T/series.sh" || return 1
+	WORK=$TMP/w2 KDIR=$TMP/s1 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w2 LG_TOP=$TMP/p1 "$T/build/series.sh" || return 1
 	local l=$TMP/w2/linux
 	# baseline lacks the guard, patched has it and patch 2 on top
 	! grep -q nr_loops <(git -C "$l" show lg/baseline:kernel/sched/ext.c) &&
@@ -125,8 +125,8 @@ t_series_overlay() {
 		"Signed-off-by: A U Thor <author@example.org>" "---" >"$TMP/p4/kernel/$BASE/0002-doc.patch"
 	sed -i '2d' "$TMP/p4/kernel/$BASE/series"
 	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/$BASE/series"
-	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$TMP/w5 LG_TOP=$TMP/p4 "$T/series.sh" || return 1
+	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w5 LG_TOP=$TMP/p4 "$T/build/series.sh" || return 1
 	local l=$TMP/w5/linux
 	[[ $(git -C "$l" show lg/patched:Documentation/x/guide.rst) == "new text" ]] &&
 		[[ $(git -C "$l" log -1 --format='%an|%s' lg/patched) == "A U Thor|doc: Add a guide" ]]
@@ -143,8 +143,8 @@ t_series_rust() {
 		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
 		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$TMP/p6/kernel/$BASE/0003-rust.patch"
 	echo "0003-rust.patch r=rust/kernel @rust" >>"$TMP/p6/kernel/$BASE/series"
-	WORK=$TMP/w6 KDIR=$TMP/s6 "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$TMP/w6 LG_TOP=$TMP/p6 "$T/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
+	WORK=$TMP/w6 KDIR=$TMP/s6 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w6 LG_TOP=$TMP/p6 "$T/build/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
 	local l=$TMP/w6/linux
 	[[ $(git -C "$l" rev-parse lg/core) == "$(git -C "$l" rev-parse lg/patched~1)" ]] ||
 		{ echo "lg/core is not the tip of the main series"; return 1; }
@@ -154,23 +154,23 @@ t_series_rust() {
 	# A main entry after an @rust one.
 	sed -n 2p "$TMP/p6/kernel/$BASE/series" >>"$TMP/p6/kernel/$BASE/series"
 	sed -i 2d "$TMP/p6/kernel/$BASE/series"
-	expect_fail "comes after an @rust entry" env WORK="$TMP/w6" LG_TOP="$TMP/p6" "$T/series.sh"
+	expect_fail "comes after an @rust entry" env WORK="$TMP/w6" LG_TOP="$TMP/p6" "$T/build/series.sh"
 }
 
 t_series_conflict() {
 	fake_tree "$TMP/s2" 6 12
 	fake_series "$TMP/p2" "$TMP/s2" bad
-	WORK=$TMP/w3 KDIR=$TMP/s2 "$T/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$TMP/w3 KDIR=$TMP/s2 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
 	expect_fail "patch 2 (0002-sched_ext-more.patch) does not apply" \
-		env WORK="$TMP/w3" LG_TOP="$TMP/p2" "$T/series.sh"
+		env WORK="$TMP/w3" LG_TOP="$TMP/p2" "$T/build/series.sh"
 }
 t_series_patch1_foreign() {
 	fake_tree "$TMP/s3" 6 12
 	fake_series "$TMP/p3" "$TMP/s3"
 	sed -i 's/nr_loops = 32/nr_loops = 64/' "$TMP/s3/kernel/sched/ext.c"
 	gitq -C "$TMP/s3" commit -qam "someone else's loop bound"
-	WORK=$TMP/w4 KDIR=$TMP/s3 "$T/tree.sh" >/dev/null 2>&1 || return 1
-	expect_fail "neither applies nor reverts" env WORK="$TMP/w4" LG_TOP="$TMP/p3" "$T/series.sh"
+	WORK=$TMP/w4 KDIR=$TMP/s3 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	expect_fail "neither applies nor reverts" env WORK="$TMP/w4" LG_TOP="$TMP/p3" "$T/build/series.sh"
 }
 
 # make apply: on a fake user tree with the fake series (patch 1 already in).
@@ -179,7 +179,7 @@ state() { (cd "$1" && git rev-parse HEAD && git status --porcelain && git for-ea
 
 # Every apply check runs from a scratch directory that is a git tree of its
 # own, so that a KDIR mix-up would show up there and never touch the repo.
-apply_sh() { (cd "$TMP/cwd" && "$T/apply.sh" "$@"); }
+apply_sh() { (cd "$TMP/cwd" && "$T/review/apply.sh" "$@"); }
 
 t_apply_unapply() {
 	fake_tree "$TMP/a1" 6 12
@@ -199,7 +199,7 @@ t_apply_conflict() {
 	local before
 	before=$(state "$TMP/a2")
 	expect_fail "patch 2/2 (sched_ext: more) does not apply .*conflict in kernel/sched/ext.c; the tree is back at" \
-		env LG_TOP="$TMP/pa2" "$T/apply.sh" apply "$TMP/a2" "$TMP/pa2/kernel/$BASE" || return 1
+		env LG_TOP="$TMP/pa2" "$T/review/apply.sh" apply "$TMP/a2" "$TMP/pa2/kernel/$BASE" || return 1
 	[[ $(state "$TMP/a2") == "$before" ]]
 }
 t_apply_refuses() {
@@ -207,7 +207,7 @@ t_apply_refuses() {
 	fake_tree "$TMP/a3" 6 12
 	fake_series "$TMP/pa3" "$TMP/a3"
 	cwd=$(state "$TMP/cwd")
-	expect_fail "no tree given" env KDIR= "$T/apply.sh" apply "" "$TMP/pa3/kernel/$BASE" || return 1
+	expect_fail "no tree given" env KDIR= "$T/review/apply.sh" apply "" "$TMP/pa3/kernel/$BASE" || return 1
 	expect_fail "no such directory" apply_sh apply "$TMP/a3-nope" "$TMP/pa3/kernel/$BASE" || return 1
 	# dirty
 	echo "/* local */" >>"$TMP/a3/kernel/sched/ext.c"
@@ -251,12 +251,12 @@ t_apply_unapply_foreign() {
 	fake_tree "$TMP/a6" 6 12
 	fake_series "$TMP/pa6" "$TMP/a6"
 	LG_TOP=$TMP/pa6 apply_sh apply "$TMP/a6" "$TMP/pa6/kernel/$BASE" >/dev/null 2>&1 || return 1
-	expect_fail "was applied before" env LG_TOP="$TMP/pa6" "$T/apply.sh" apply "$TMP/a6" "$TMP/pa6/kernel/$BASE" || return 1
+	expect_fail "was applied before" env LG_TOP="$TMP/pa6" "$T/review/apply.sh" apply "$TMP/a6" "$TMP/pa6/kernel/$BASE" || return 1
 	echo "/* mine */" >>"$TMP/a6/Makefile"
 	gitq -C "$TMP/a6" commit -qam "my own work"
 	local head
 	head=$(git -C "$TMP/a6" rev-parse HEAD)
-	expect_fail "is not from the series" env LG_TOP="$TMP/pa6" "$T/apply.sh" unapply "$TMP/a6" || return 1
+	expect_fail "is not from the series" env LG_TOP="$TMP/pa6" "$T/review/apply.sh" unapply "$TMP/a6" || return 1
 	[[ $(git -C "$TMP/a6" rev-parse HEAD) == "$head" ]]
 }
 
@@ -264,7 +264,7 @@ t_apply_unapply_foreign() {
 t_runner_parse() {
 	local r=$TMP/r.txt
 	: >"$r"
-	"$T/ktap.py" runner "$DATA/runner-mixed.txt" s "$r" 2>/dev/null && return 1
+	"$T/lib/ktap.py" runner "$DATA/runner-mixed.txt" s "$r" 2>/dev/null && return 1
 	diff -u - <(cut -f1,2 "$r") <<-'EOF2'
 	ok	s/create_dsq
 	not ok	s/dsp_local_on
@@ -275,14 +275,14 @@ t_runner_parse() {
 t_runner_empty() {
 	local r=$TMP/r2.txt
 	: >"$r"
-	! "$T/ktap.py" runner /dev/null s "$r" 2>/dev/null && grep -q "printed no result" "$r"
+	! "$T/lib/ktap.py" runner /dev/null s "$r" 2>/dev/null && grep -q "printed no result" "$r"
 }
 # A clean console, which has sched_ext's own "disabled (runnable task stall)"
 # lines in it: those are the expected outcome of a stall test, not a splat.
 t_splat_clean() {
 	local rc=0
 	grep -q 'runnable task stall' "$DATA/console-clean.log" || return 1
-	"$T/ktap.py" has-splat "$DATA/console-clean.log" >/dev/null || rc=$?
+	"$T/lib/ktap.py" has-splat "$DATA/console-clean.log" >/dev/null || rc=$?
 	((rc == 1))
 }
 # Recorded from a real run (single-threaded TCG): all 24 selftests printed
@@ -290,10 +290,10 @@ t_splat_clean() {
 t_splat_fails_all_ok_run() {
 	local log=$DATA/console-lockup-all-ok.log r=$TMP/r3.txt
 	: >"$r"
-	"$T/ktap.py" runner "$log" s "$r" 2>/dev/null || return 1
+	"$T/lib/ktap.py" runner "$log" s "$r" 2>/dev/null || return 1
 	[[ $(grep -c '^ok' "$r") == 24 ]] || return 1
 	local found
-	found=$("$T/ktap.py" has-splat "$log") || return 1
+	found=$("$T/lib/ktap.py" has-splat "$log") || return 1
 	grep -q "soft lockup - CPU#1 stuck for 75s" <<<"$found"
 }
 t_splat_list() {
@@ -307,7 +307,7 @@ t_splat_list() {
 		"WARNING: CPU: 1 PID: 42 at kernel/sched/ext.c:2873 balance_one+0x1a/0x2b0" \
 		"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:" \
 		"Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"; do
-		"$T/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "missed: $l"; return 1; }
+		"$T/lib/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "missed: $l"; return 1; }
 	done
 }
 # What a healthy run prints must not count as a splat.
@@ -317,7 +317,7 @@ t_splat_benign() {
 		"sched_ext: dsp_loop: runner[210] failed to run for 1.453s" \
 		"clocksource: Long readout interval, skipping watchdog check" \
 		"virtme-init: script returned {0}"; do
-		! "$T/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "false alarm: $l"; return 1; }
+		! "$T/lib/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "false alarm: $l"; return 1; }
 	done
 }
 
@@ -325,7 +325,7 @@ t_splat_benign() {
 t_report() {
 	local r=$TMP/rep.txt out
 	printf 'ok\ta\t\nnot ok\tb\twhy\nskip\tc\tnot here\n' >"$r"
-	out=$("$T/ktap.py" report "$r") && return 1
+	out=$("$T/lib/ktap.py" report "$r") && return 1
 	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
 		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
 }
@@ -337,30 +337,30 @@ fake_tree_73() {
 }
 t_tree_73_ok() {
 	fake_tree_73 "$TMP/t73"
-	[[ $(BASE=7.3 "$T/tree.sh" check "$TMP/t73") == 7.3.9 ]]
+	[[ $(BASE=7.3 "$T/host/tree.sh" check "$TMP/t73") == 7.3.9 ]]
 }
 t_tree_73_refuses_612() {
 	fake_tree "$TMP/t612" 6 12
-	expect_fail "not a Linux 7.3 tree with sched_ext" env BASE=7.3 "$T/tree.sh" check "$TMP/t612"
+	expect_fail "not a Linux 7.3 tree with sched_ext" env BASE=7.3 "$T/host/tree.sh" check "$TMP/t612"
 }
 # A newer mainline tree: a target for apply and series (warned), not for tests.
 t_tree_newer_mainline() {
 	mkdir -p "$TMP/t74/kernel/sched/ext"
 	printf 'VERSION = 7\nPATCHLEVEL = 4\nSUBLEVEL = 0\n' >"$TMP/t74/Makefile"
 	echo 'int nr_loops;' >"$TMP/t74/kernel/sched/ext/ext.c"
-	expect_fail "Linux 7.4.0, but the series is for 7.3.y" env BASE=7.3 "$T/tree.sh" check "$TMP/t74" || return 1
+	expect_fail "Linux 7.4.0, but the series is for 7.3.y" env BASE=7.3 "$T/host/tree.sh" check "$TMP/t74" || return 1
 	local out
-	out=$(env -u BASE KDIR="$TMP/t74" LG_ALLOW_NEWER=1 "$T/tree.sh" check "$TMP/t74" 2>&1) &&
+	out=$(env -u BASE KDIR="$TMP/t74" LG_ALLOW_NEWER=1 "$T/host/tree.sh" check "$TMP/t74" 2>&1) &&
 		grep -q 'newer than 7.3.y; the 7.3 series is untested there' <<<"$out" &&
 		[[ $(tail -n1 <<<"$out") == 7.4.0 ]]
 }
 t_base_from_kdir() {
 	fake_tree_73 "$TMP/k73"
 	fake_tree "$TMP/k612" 6 12
-	[[ $(env -u BASE KDIR="$TMP/k73" bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
-		[[ $(env -u BASE KDIR="$TMP/k612" bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 6.12 ]] &&
-		[[ $(env -u BASE -u KDIR bash -c '. "$0"/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
-		expect_fail "BASE=5.10: the series exists for" env BASE=5.10 bash -c '. "$0"/lib.sh' "$T"
+	[[ $(env -u BASE KDIR="$TMP/k73" bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
+		[[ $(env -u BASE KDIR="$TMP/k612" bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 6.12 ]] &&
+		[[ $(env -u BASE -u KDIR bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
+		expect_fail "BASE=5.10: the series exists for" env BASE=5.10 bash -c '. "$0"/lib/lib.sh' "$T"
 }
 # Export: signed off by whoever runs it; 'make series' refuses without a git
 # identity, the test run marks its placeholder; nobody invented gets in.
@@ -368,15 +368,15 @@ t_export_identity() {
 	local w=$TMP/we o=$TMP/oe noid=(env HOME="$TMP/nohome" GIT_CONFIG_NOSYSTEM=1 XDG_CONFIG_HOME="$TMP/nohome")
 	fake_tree "$TMP/se" 6 12
 	fake_series "$TMP/pe" "$TMP/se"
-	WORK=$w KDIR=$TMP/se "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$w LG_TOP=$TMP/pe "$T/series.sh" 2>/dev/null || return 1
-	expect_fail "git has no identity for you" "${noid[@]}" WORK="$w" LG_OUT="$o" "$T/export.sh" patches || return 1
-	"${noid[@]}" WORK="$w" LG_OUT="$o" "$T/export.sh" patches --ktap >/dev/null 2>&1 || return 1
+	WORK=$w KDIR=$TMP/se "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$TMP/pe "$T/build/series.sh" 2>/dev/null || return 1
+	expect_fail "git has no identity for you" "${noid[@]}" WORK="$w" LG_OUT="$o" "$T/review/export.sh" patches || return 1
+	"${noid[@]}" WORK="$w" LG_OUT="$o" "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || return 1
 	grep -q '^Signed-off-by: Placeholder Not-For-Sending <no-git-identity@scx-loopguard.invalid>$' "$o"/6.12/series/0001-*.patch &&
 		grep -q "placeholder, not for sending" "$o/results.txt" || { echo "no marked placeholder"; return 1; }
 	"${noid[@]}" GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="R Unner" \
 		GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1=r@example.net \
-		WORK="$w" LG_OUT="$o" "$T/export.sh" patches >/dev/null 2>&1 || return 1
+		WORK="$w" LG_OUT="$o" "$T/review/export.sh" patches >/dev/null 2>&1 || return 1
 	grep -q '^From: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
 		grep -q '^Signed-off-by: R Unner <r@example.net>$' "$o"/6.12/series/0001-*.patch &&
 		! grep -q 'Signed-off-by: t <t@t>' "$o"/6.12/series/0001-*.patch
@@ -393,9 +393,9 @@ t_export_rust() {
 		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
 		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$p/kernel/$BASE/0003-rust.patch"
 	echo "0003-rust.patch r=rust/kernel @rust" >>"$p/kernel/$BASE/series"
-	WORK=$w KDIR=$TMP/sr "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
-	WORK=$w LG_OUT=$o "$T/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
+	WORK=$w KDIR=$TMP/sr "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null || return 1
+	WORK=$w LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
 	[[ $(ls "$o"/6.12/series/0*.patch | wc -l) == 2 && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
 		{ echo "not two series: $(ls "$o"/6.12/series "$o"/6.12/series-rust 2>&1 | xargs)"; return 1; }
 	grep -q $'^ok\tseries/git-am-rust\t1 patches of the rust series' "$o/results.txt" || { echo "no git-am-rust result"; return 1; }
@@ -407,9 +407,9 @@ t_export_rust() {
 	git -C "$w/linux" -c user.name=t -c user.email=t@t commit -qam "rust: Add kprobes" &&
 		git -C "$w/linux" format-patch -q -1 --stdout >"$p/kernel/$BASE/0003-rust.patch" &&
 		git -C "$w/linux" checkout -q -f lg/patched
-	WORK=$w LG_TOP=$p "$T/series.sh" 2>"$TMP/sr.err" || { echo "series.sh failed on the dependent patch: $(tail -n1 "$TMP/sr.err")"; return 1; }
+	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>"$TMP/sr.err" || { echo "series.sh failed on the dependent patch: $(tail -n1 "$TMP/sr.err")"; return 1; }
 	: >"$o/results.txt"
-	WORK=$w LG_OUT=$o "$T/export.sh" patches --ktap >/dev/null 2>&1 && { echo "a dependent Rust series was exported"; return 1; }
+	WORK=$w LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 && { echo "a dependent Rust series was exported"; return 1; }
 	grep -q $'^not ok\tseries/git-am-rust\t0001-rust-Add-kprobes.patch does not apply to lg/base' "$o/results.txt" ||
 		{ echo "results: $(cat "$o/results.txt")"; return 1; }
 }
@@ -419,27 +419,27 @@ t_edit_refresh() {
 	local w=$TMP/wd p=$TMP/pd e
 	fake_tree "$TMP/sd" 6 12
 	fake_series "$p" "$TMP/sd"
-	WORK=$w KDIR=$TMP/sd "$T/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
-	WORK=$w LG_TOP=$p "$T/edit.sh" start 2>/dev/null || { echo "edit.sh start failed"; return 1; }
+	WORK=$w KDIR=$TMP/sd "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null || return 1
+	WORK=$w LG_TOP=$p "$T/build/edit.sh" start 2>/dev/null || { echo "edit.sh start failed"; return 1; }
 	e=$w/edit
 	echo "/* edited */" >>"$e/kernel/sched/ext.c"
-	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null || return 1
+	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null || return 1
 	grep -q edited "$e/kernel/sched/ext.c" || { echo "a series run lost the edit"; return 1; }
-	WORK=$w LG_TOP=$p "$T/edit.sh" snapshot 2>/dev/null || { echo "snapshot failed"; return 1; }
+	WORK=$w LG_TOP=$p "$T/build/edit.sh" snapshot 2>/dev/null || { echo "snapshot failed"; return 1; }
 	grep -q edited <(git -C "$w/linux" show lg/edit-build:kernel/sched/ext.c) &&
 		[[ -n $(git -C "$e" status --porcelain) ]] || { echo "the snapshot missed the edit or took it from the work tree"; return 1; }
-	expect_fail "changes not committed" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh || return 1
+	expect_fail "changes not committed" env WORK="$w" LG_TOP="$p" "$T/build/edit.sh" refresh || return 1
 	gitq -C "$e" commit -qam "fixup! sched_ext: more"
 	GIT_SEQUENCE_EDITOR=true gitq -C "$e" rebase -q -i --autosquash lg/base
-	WORK=$w LG_TOP=$p "$T/edit.sh" refresh 2>/dev/null || { echo "refresh failed"; return 1; }
+	WORK=$w LG_TOP=$p "$T/build/edit.sh" refresh 2>/dev/null || { echo "refresh failed"; return 1; }
 	grep -q '^+/\* edited \*/' "$p"/kernel/$BASE/0002-*.patch || { echo "patch 2 was not rewritten"; return 1; }
-	WORK=$w LG_TOP=$p "$T/series.sh" 2>/dev/null &&
-		WORK=$w LG_TOP=$p "$T/edit.sh" verify 2>/dev/null || { echo "the refreshed series does not give lg/edit"; return 1; }
+	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null &&
+		WORK=$w LG_TOP=$p "$T/build/edit.sh" verify 2>/dev/null || { echo "the refreshed series does not give lg/edit"; return 1; }
 	# One commit more than the series has entries.
 	echo "/* more */" >>"$e/kernel/sched/ext.c"
 	gitq -C "$e" commit -qam "sched_ext: yet more"
-	expect_fail "fold new work into an entry" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh || return 1
+	expect_fail "fold new work into an entry" env WORK="$w" LG_TOP="$p" "$T/build/edit.sh" refresh || return 1
 	gitq -C "$e" reset -q --hard HEAD~1
 	# A change to patch 1, the base's own bound: a file more in its commit.
 	local tip
@@ -449,7 +449,7 @@ t_edit_refresh() {
 	gitq -C "$e" add x.txt
 	gitq -C "$e" commit -q --amend --no-edit
 	gitq -C "$e" cherry-pick "$tip" || { echo "cannot rebuild the history"; return 1; }
-	expect_fail "changes patch 1" env WORK="$w" LG_TOP="$p" "$T/edit.sh" refresh
+	expect_fail "changes patch 1" env WORK="$w" LG_TOP="$p" "$T/build/edit.sh" refresh
 }
 # The verdict on a mutant kernel: killed is the only pass, and a run that
 # cannot tell is never taken for one.
@@ -457,7 +457,7 @@ t_mutant_verdict() {
 	local r=$TMP/m.txt o=$TMP/mo.txt v rc tests="dsp_loop_all_cpus dsp_loop_one_cpu"
 	verdict() { # RUNNER-TEXT VMRC -> "VERDICT rc"
 		printf '%b' "$1" >"$o"
-		v=$("$T/ktap.py" mutant "$o" "$2" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
+		v=$("$T/lib/ktap.py" mutant "$o" "$2" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
 		echo "${v%%$'\t'*} $rc"
 	}
 	local pass='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
@@ -486,7 +486,7 @@ t_kunit_verdict() {
 		local rc=0
 		printf '%b' "$1" >"$o"
 		: >"$r"
-		"$T/ktap.py" kunit "$o" rust_doctests_kernel kprobes rust/doctests "$r" || rc=$?
+		"$T/lib/ktap.py" kunit "$o" rust_doctests_kernel kprobes rust/doctests "$r" || rc=$?
 		echo "$(grep -P '^[^\t]+\trust/doctests\t' "$r" | cut -f1)|$(grep -P '\trust/doctests/' "$r" | cut -f1 | xargs) $rc"
 	}
 	local head='KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: rust_doctests_kernel\n    1..3\n'
@@ -506,7 +506,7 @@ t_kunit_verdict() {
 	sample() { # LOG-TEXT -> status
 		printf '%b' "$1" >"$o"
 		: >"$r"
-		"$T/ktap.py" sample "$o" 20 rust/sample "$r" >/dev/null 2>&1
+		"$T/lib/ktap.py" sample "$o" 20 rust/sample "$r" >/dev/null 2>&1
 		cut -f1 "$r"
 	}
 	[[ $(sample 'rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors\n') == ok ]] || { echo "a good sample is not ok"; return 1; }
@@ -518,13 +518,13 @@ t_kunit_verdict() {
 # log it cannot read says 2, not "clean" (1).
 t_checker_crash() {
 	local rc=0
-	"$T/ktap.py" soak /dev/null not-a-number "$TMP/c.txt" 2>/dev/null || rc=$?
+	"$T/lib/ktap.py" soak /dev/null not-a-number "$TMP/c.txt" 2>/dev/null || rc=$?
 	((rc == 70)) || { echo "ktap.py crashed with exit $rc, not 70"; return 1; }
 	rc=0
-	"$T/modcheck.py" "$TMP" x "$TMP/c.txt" not-a-number 1 2>/dev/null || rc=$?
+	"$T/lib/modcheck.py" "$TMP" x "$TMP/c.txt" not-a-number 1 2>/dev/null || rc=$?
 	((rc == 70)) || { echo "modcheck.py crashed with exit $rc, not 70"; return 1; }
 	rc=0
-	"$T/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
+	"$T/lib/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
 	((rc == 2)) || { echo "has-splat on a missing log: exit $rc, not 2"; return 1; }
 }
 # The console verdict of a guest run, for every exit status of vm.sh.
@@ -533,7 +533,7 @@ t_console_verdict() {
 	: >"$r"
 	for want in "0 ok" "1 ok" "3 not ok" "124 not ok" "125 not ok" "126 not ok" "2 not ok" "70 not ok"; do
 		rc=${want%% *}
-		"$T/ktap.py" console "$r" g "$rc" /log 2>/dev/null || return 1
+		"$T/lib/ktap.py" console "$r" g "$rc" /log 2>/dev/null || return 1
 		got=$(tail -n1 "$r" | cut -f1)
 		[[ $got == "${want#* }" ]] || { echo "vm rc $rc: '$got', want '${want#* }'"; return 1; }
 	done
@@ -547,7 +547,7 @@ t_stall_verdict() {
 	local r=$TMP/sv.txt o=$TMP/so.txt
 	stall() { # RUNNER-TEXT VMRC -> status
 		printf '%b' "$1" >"$o"
-		"$T/ktap.py" stall "$r" b "$2" "the test" "$o" 240 2>/dev/null || echo crashed
+		"$T/lib/ktap.py" stall "$r" b "$2" "the test" "$o" 240 2>/dev/null || echo crashed
 		tail -n1 "$r" | cut -f1
 	}
 	: >"$r"

@@ -3,7 +3,7 @@
 # Check that the series is bisectable: every prefix lg/revert..lg/patched~k
 # builds. Each patch is built for what it touches:
 #
-#   kernel files     the kernel (tools/loopguard.config has CONFIG_WERROR=y),
+#   kernel files     the kernel (tools/build/loopguard.config has CONFIG_WERROR=y),
 #                    incrementally in the shared build directory, cached by
 #                    tree like every image (kbuild.sh)
 #   sched_ext tests  the sched_ext selftests, against that prefix's sources
@@ -12,14 +12,14 @@
 #
 # One KTAP result per patch, with the time each build took (or took when it
 # was cached), and one for the docs. The tree is left at lg/patched, built.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
 
 WT=$WORK/bisect
 STAMPS=$WORK/bisect-stamps
 
-result() { "$LG_TOP/tools/ktap.py" add "$RESULTS" "$@"; }
+result() { "$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "$@"; }
 
 # What the documentation patch puts into the built page, and the base lacks.
 case $BASE in
@@ -115,7 +115,7 @@ main() {
 		files=$(git -C "$LINUX" diff-tree --no-commit-id --name-only -r "$c")
 		grep -qvE '^(tools|Documentation)/' <<<"$files" && kernels+=("prefix-$k=$c")
 	done
-	"$LG_TOP/tools/kbuild.sh" "${kernels[@]}" patched || {
+	"$LG_TOP/tools/build/kbuild.sh" "${kernels[@]}" patched || {
 		result "not ok" bisect/kernels "a prefix of the series does not build, see $OUT/logs"
 		return 1
 	}

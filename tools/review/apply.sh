@@ -15,7 +15,7 @@
 # patch and its files are named. The commit is kept as
 # refs/scx-loopguard/orig-head for 'unapply', which refuses to drop commits
 # that are not the series'.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 ORIG=refs/scx-loopguard/orig-head
 
@@ -39,7 +39,7 @@ g_am() {
 check_kdir() {
 	local top gd
 	[[ -n $KDIR ]] || die "no tree given: make apply KDIR=/path/to/linux (a 7.3.y or 6.12.y git tree)"
-	KVER=$("$(dirname "$0")/tree.sh" check "$KDIR") || exit 2
+	KVER=$("$(dirname "$0")/../host/tree.sh" check "$KDIR") || exit 2
 	top=$(g rev-parse --show-toplevel 2>/dev/null) ||
 		die "KDIR=$KDIR: not a git tree; apply needs git to be able to undo"
 	[[ $(cd "$top" && pwd -P) == $(cd "$KDIR" && pwd -P) ]] ||

@@ -9,10 +9,10 @@
 #                        build REF (default lg/NAME: baseline, patched) and
 #                        link $WORK/kernels/NAME to it; the last one stays
 #                        checked out, so modules and selftests can use it
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
-FRAG=$LG_TOP/tools/loopguard.config
+FRAG=$LG_TOP/tools/build/loopguard.config
 JOBS=${JOBS:-$(nproc)}
 
 kmake() {

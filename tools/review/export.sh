@@ -22,7 +22,7 @@
 #
 #   export.sh patches [--ktap]   write $OUT/series/*.patch, check git am
 #   export.sh cover              add the cover letter with this run's results
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
 DIR=$OUT/series
@@ -34,7 +34,7 @@ PLACEHOLDER_EMAIL="no-git-identity@scx-loopguard.invalid"
 KTAP=$([[ ${2:-} == --ktap ]] && echo 1)
 result() {
 	if [[ -n $KTAP ]]; then
-		"$LG_TOP/tools/ktap.py" add "$RESULTS" "$@"
+		"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "$@"
 	else
 		msg SERIES "$1: $2: $3"
 	fi
@@ -151,7 +151,7 @@ cover_of() {
 				echo "(scripts/get_maintainer.pl failed)"
 		} >>"$maint"
 	done
-	"$LG_TOP/tools/cover.py" "$cover" "$BASE" "$LG_OUT" "$2" "$maint" \
+	"$LG_TOP/tools/review/cover.py" "$cover" "$BASE" "$LG_OUT" "$2" "$maint" \
 		"$(git_lg log -1 --format=%s lg/base)" ${3:+"$3"} || die "cannot write the cover letter"
 	msg SERIES "cover letter: $cover"
 }

@@ -8,7 +8,7 @@
 #
 #   tree.sh            prepare $WORK/linux (idempotent)
 #   tree.sh check DIR  only check that DIR is a clean BASE.y tree
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
 

@@ -16,7 +16,7 @@
 #
 # As the base already carries patch 1, lg/patched differs from lg/base only
 # by patches 2..N, which is checked. Any patch that fails to apply is named.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
 SERIES=$SERIES_DIR/series

@@ -15,7 +15,7 @@
 #    module during the recovery runs.
 # 'smoke' is one pair, one rep, one timeout: it keeps the code from rotting,
 # and its timings mean nothing.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
 # The smoke run of make test writes its own folder: a full run's results
@@ -40,8 +40,8 @@ t0=$(date +%s)
 boot() { # NAME KERNEL CPUS TIMEOUT GUEST-ARGS...
 	local name=$1 kernel=$2 cpus=$3 to=$4
 	shift 4
-	"$T/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$to" \
-		-s 'LOOPGUARD-GUEST start' -i 60 -- "$T/guest.sh" "$@" ||
+	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$to" \
+		-s 'LOOPGUARD-GUEST start' -i 60 -- "$T/guest/guest.sh" "$@" ||
 		msg BENCH "$name: guest run failed (rc $?), see $OUT/logs/$name.log"
 }
 
@@ -66,4 +66,4 @@ for cpus in 2 1; do
 done
 
 msg BENCH "done in $(elapsed "$t0"); summarising"
-in_chroot python3 "$T/benchstat.py" "$B" "$(grep -m1 '^CONFIG_HZ=' "$WORK/kernels/patched/.config" | cut -d= -f2)"
+in_chroot python3 "$T/bench/benchstat.py" "$B" "$(grep -m1 '^CONFIG_HZ=' "$WORK/kernels/patched/.config" | cut -d= -f2)"

@@ -9,7 +9,7 @@
 
 set -o pipefail
 
-LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 if [[ -z ${CACHE:-} ]]; then
 	CACHE=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
 	CACHE=${CACHE:-/var/cache}/scx-loopguard
@@ -58,9 +58,9 @@ else
 	KB=$WORK/build
 fi
 LG_KCONFIG=${LG_KCONFIG:-}
-# The virtme-ng that boots the guests (tools/virtme-ng.txt): toolchain.sh
+# The virtme-ng that boots the guests (tools/host/virtme-ng.txt): toolchain.sh
 # unpacks it into the chroot at $GUEST_VNG_DIR, vm.sh runs it from there.
-VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/virtme-ng.txt")
+VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/host/virtme-ng.txt")
 GUEST_VNG_DIR=/opt/virtme-ng-$VNG_VER
 LG_OUT=${LG_OUT:-$LG_TOP/out}
 OUT=$LG_OUT/$BASE
@@ -224,7 +224,7 @@ in_chroot() {
 		# coldplug and tmpfiles took half of each boot under TCG.
 		if [[ -n ${LG_GUEST_ROOT:-} ]]; then
 			mount -t tmpfs -o mode=0755 lg-rules "$root/usr/lib/udev/rules.d"
-			cp "$LG_TOP/tools/guest-root/udev.rules" "$root/usr/lib/udev/rules.d/50-virtme-ports.rules"
+			cp "$LG_TOP/tools/guest/guest-root/udev.rules" "$root/usr/lib/udev/rules.d/50-virtme-ports.rules"
 			: >"$root/usr/lib/udev/rules.d/.no-tmpfiles"
 			mount --bind "$root/usr/lib/udev/rules.d/.no-tmpfiles" "$root/usr/bin/systemd-tmpfiles"
 		fi

@@ -5,10 +5,10 @@
 # guests with virtme-ng. Re-created when missing or incomplete.
 #
 # TOOLCHAIN=host skips the chroot and checks the host's own tools instead.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 SUITE=${SUITE:-trixie}
-PKGS=$(sed -e 's/#.*//' "$LG_TOP/tools/packages.txt" | xargs)
+PKGS=$(sed -e 's/#.*//' "$LG_TOP/tools/host/packages.txt" | xargs)
 STAMP=$CHROOT/.scx-loopguard-stamp
 want_stamp=$(printf '%s\n%s\n' "$SUITE" "$PKGS" | sha256sum | cut -c1-16)
 
@@ -37,10 +37,10 @@ fixups() {
 	rm -f "$CHROOT/usr/local/sbin/poweroff"
 }
 
-# guest_vng: the virtme-ng of tools/virtme-ng.txt in $CHROOT/opt, with a vng
+# guest_vng: the virtme-ng of tools/host/virtme-ng.txt in $CHROOT/opt, with a vng
 # wrapper there. Without pip, or if the download fails, the guests boot
 # with Debian's vng instead (slower), which vm.sh says.
-VNG_REQ=$LG_TOP/tools/virtme-ng.txt
+VNG_REQ=$LG_TOP/tools/host/virtme-ng.txt
 guest_vng() {
 	local dest=$CHROOT$GUEST_VNG_DIR dl
 	[[ -x $dest/vng ]] && return

@@ -17,7 +17,7 @@
 # -s REGEX -i SECS: once REGEX shows up in the log (the test has started), a
 # guest that prints nothing for SECS is frozen: the guest scripts print a
 # heartbeat every 2 s, so only a guest with every CPU stuck goes silent.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 kernel_image() {
 	local k=$1
@@ -44,7 +44,7 @@ accel() {
 	esac
 }
 
-# The guests boot with the virtme-ng of tools/virtme-ng.txt, which
+# The guests boot with the virtme-ng of tools/host/virtme-ng.txt, which
 # toolchain.sh unpacks into the chroot, else with Debian's.
 guest_vng() {
 	if [[ -x $CHROOT$GUEST_VNG_DIR/vng ]]; then
@@ -68,7 +68,7 @@ vng_args() {
 	# runs the Rust doctests).
 	[[ -n ${LG_KARGS:-} ]] && VNG+=(--append "$LG_KARGS")
 	# Multi-threaded TCG (one host thread per vCPU). The test kernel is
-	# built without CONFIG_JUMP_LABEL, see tools/loopguard.config; with it,
+	# built without CONFIG_JUMP_LABEL, see tools/build/loopguard.config; with it,
 	# TCG_THREAD=single avoids stale-int3 oopses but starves vCPUs.
 	[[ $a == tcg ]] && VNG+=(--disable-kvm "--qemu-opts=-accel tcg,thread=${TCG_THREAD:-multi}")
 	ACCEL_USED=$a
@@ -142,7 +142,7 @@ cmd_run() {
 		return 2
 	fi
 	local scan=0
-	"$LG_TOP/tools/ktap.py" has-splat "$log" >&2 || scan=$?
+	"$LG_TOP/tools/lib/ktap.py" has-splat "$log" >&2 || scan=$?
 	case $scan in
 	0)
 		msg SPLAT "$name: kernel splat in the console (log: $log)"
