@@ -35,7 +35,7 @@
 //!         Atomic,
 //!         Relaxed, //
 //!     },
-//!     time::msecs_to_jiffies,
+//!     time::msecs_to_jiffies, //
 //! };
 //!
 //! struct Calls(Atomic<u64>);
@@ -73,8 +73,7 @@ use core::marker::PhantomPinned;
 ///
 /// # Invariants
 ///
-/// A `&PtRegs` is only handed to a handler, for the duration of its call, and the wrapped
-/// `struct pt_regs` is valid and not changed by anyone else while the reference lives.
+/// `self.0` is a valid `struct pt_regs` for the lifetime of `&self`.
 #[repr(transparent)]
 pub struct PtRegs(Opaque<bindings::pt_regs>);
 
@@ -83,14 +82,20 @@ impl PtRegs {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid `struct pt_regs` that nobody else changes for `'a`.
+    /// `ptr` must point to a valid `struct pt_regs` for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::pt_regs) -> &'a Self {
-        // SAFETY: `PtRegs` is a transparent wrapper of `pt_regs`, and the caller guarantees that
-        // `ptr` is valid and not changed for `'a`, which is the type invariant.
+        // SAFETY: `PtRegs` is a transparent wrapper of `Opaque<pt_regs>`, which allows the core to
+        // change the registers while the reference lives, and the caller guarantees that `ptr`
+        // is valid for `'a`.
+        // INVARIANT: `ptr` is valid for `'a`.
         unsafe { &*ptr.cast::<Self>() }
     }
 
     /// Returns a raw pointer to the `struct pt_regs`, for architecture-specific access.
+    ///
+    /// Changing the instruction pointer through it is not supported: the handlers always tell the
+    /// kprobes core to carry on with the probed instruction.
+    #[inline]
     pub fn as_raw(&self) -> *mut bindings::pt_regs {
         self.0.get()
     }
@@ -99,8 +104,11 @@ impl PtRegs {
     ///
     /// This follows the architecture's calling convention, so it only makes sense at the entry of
     /// a function, i.e. in [`KprobeHandler::pre`] or [`KretprobeHandler::entry`], and for
-    /// arguments that fit in a register. Arguments past those passed in registers are read from
-    /// the stack; where there is no such argument the value is meaningless.
+    /// arguments that fit in a register. What is returned for arguments past those passed in
+    /// registers depends on the architecture (x86_64 reads the stack, others return 0).
+    ///
+    /// The whole register is returned: for an argument narrower than a register, such as an
+    /// `int`, the upper bits are unspecified, so cast the value to the argument's type.
     ///
     /// # Examples
     ///
@@ -118,14 +126,15 @@ impl PtRegs {
     ///         Atomic,
     ///         Relaxed, //
     ///     },
-    ///     time::msecs_to_jiffies,
+    ///     time::msecs_to_jiffies, //
     /// };
     ///
     /// struct Calls(Atomic<u64>);
     ///
     /// impl KprobeHandler for Calls {
     ///     fn pre(&self, regs: &PtRegs) {
-    ///         if regs.arg(0) == 4242 {
+    ///         // The argument is an `unsigned int`.
+    ///         if regs.arg(0) as u32 == 4242 {
     ///             self.0.add(1, Relaxed);
     ///         }
     ///     }
@@ -138,17 +147,22 @@ impl PtRegs {
     /// msecs_to_jiffies(4242);
     /// msecs_to_jiffies(1);
     /// msecs_to_jiffies(4242);
-    /// assert_eq!(probe.handler().0.load(Relaxed), 2);
+    /// // Other CPUs may convert 4242 ms too.
+    /// assert!(probe.handler().0.load(Relaxed) >= 2);
     /// # Ok::<(), Error>(())
     /// ```
     #[cfg(CONFIG_HAVE_FUNCTION_ARG_ACCESS_API)]
+    #[inline]
     pub fn arg(&self, n: u32) -> usize {
         // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
         unsafe { bindings::regs_get_kernel_argument(self.as_raw(), n) }
     }
 
     /// Returns the value the probed function returned, in [`KretprobeHandler::ret`].
+    ///
+    /// As for [`Self::arg`], cast it to the function's return type.
     #[cfg(CONFIG_KRETPROBES)]
+    #[inline]
     pub fn return_value(&self) -> usize {
         // SAFETY: By the type invariant, `self.0` is a valid `struct pt_regs`.
         unsafe { bindings::regs_return_value(self.as_raw()) }
@@ -171,6 +185,7 @@ pub trait KprobeHandler: Sync + 'static {
 ///
 /// Once initialised, `kp` is registered with the kprobes core, with `pre_handler` set to
 /// [`Self::pre_handler`] and `handler` initialised, until [`PinnedDrop::drop`] unregisters it.
+/// The kprobes core calls `pre_handler` only until `PinnedDrop::drop` returns.
 #[pin_data(PinnedDrop)]
 pub struct Kprobe<T: KprobeHandler> {
     #[pin]
@@ -181,11 +196,12 @@ pub struct Kprobe<T: KprobeHandler> {
     _pin: PhantomPinned,
 }
 
-// SAFETY: The kprobes core may unregister the probe from any thread, and `handler` is only sent
-// along if it is `Send`.
+// SAFETY: Dropping the probe, which unregisters it, may happen on any thread that can sleep, as
+// `unregister_kprobe()` allows; `handler` moves with it only if it is `Send`.
 unsafe impl<T: KprobeHandler + Send> Send for Kprobe<T> {}
 
-// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`; `kp` is only used by the kprobes core.
+// SAFETY: `&Kprobe` only gives out `&T`, which is `Sync`; `kp` is only used by the kprobes core,
+// which synchronises its own accesses.
 unsafe impl<T: KprobeHandler> Sync for Kprobe<T> {}
 
 impl<T: KprobeHandler> Kprobe<T> {
@@ -201,22 +217,26 @@ impl<T: KprobeHandler> Kprobe<T> {
             handler <- handler,
             // After `handler`: the probe can be hit as soon as it is registered.
             kp <- Opaque::try_ffi_init(move |kp: *mut bindings::kprobe| {
-                // SAFETY: `kp` is valid for writes and pinned. An all-zero `struct kprobe` is what
-                // `register_kprobe()` expects besides the fields set here. `handler` is already
-                // initialised, so `pre_handler()` may run as soon as `register_kprobe()` has made
-                // the probe live, and the kprobes core keeps no pointer to `kp` if it fails.
-                to_result(unsafe {
+                // SAFETY: `kp` is valid for writes. An all-zero `struct kprobe` is what
+                // `register_kprobe()` expects besides the fields set here.
+                unsafe {
                     kp.write_bytes(0, 1);
                     (*kp).symbol_name = symbol.as_char_ptr();
                     (*kp).pre_handler = Some(Self::pre_handler);
-                    bindings::register_kprobe(kp)
-                })
+                }
+                // SAFETY: `kp` is a filled-in `struct kprobe`, pinned: it stays where it is until
+                // `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
+                // `pre_handler()` may run as soon as the probe is live. If registering fails, the
+                // core keeps no pointer to `kp`.
+                // INVARIANT: on success, `kp` is registered with `pre_handler` and `handler` set.
+                to_result(unsafe { bindings::register_kprobe(kp) })
             }),
             _pin: PhantomPinned,
         }? Error)
     }
 
     /// Returns the handler.
+    #[inline]
     pub fn handler(&self) -> &T {
         &self.handler
     }
@@ -225,17 +245,17 @@ impl<T: KprobeHandler> Kprobe<T> {
     ///
     /// # Safety
     ///
-    /// `kp` must be the `kp` field of a registered `Kprobe<T>`, and `regs` must be valid and not
-    /// changed by anyone else for the duration of the call.
+    /// `kp` must be the `kp` field of a `Kprobe<T>` whose `PinnedDrop::drop` has not returned, and
+    /// `regs` must be valid for the duration of the call.
     unsafe extern "C" fn pre_handler(
         kp: *mut bindings::kprobe,
         regs: *mut bindings::pt_regs,
     ) -> c_int {
         let kp = Opaque::cast_from(kp).cast_mut();
-        // SAFETY: By the caller's guarantee, `kp` is the `kp` field of a `Kprobe<T>`, which is
-        // pinned and alive while it is registered (type invariant).
+        // SAFETY: By the caller's guarantee, `kp` is the `kp` field of a `Kprobe<T>` that is
+        // pinned and alive until its `PinnedDrop::drop` returns.
         let this = unsafe { &*crate::container_of!(kp, Self, kp) };
-        // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+        // SAFETY: The caller guarantees that `regs` is valid during the call.
         this.handler.pre(unsafe { PtRegs::from_raw(regs) });
         0
     }
@@ -280,7 +300,7 @@ pub trait KretprobeHandler: Sync + 'static {
 ///         Atomic,
 ///         Relaxed, //
 ///     },
-///     time::msecs_to_jiffies,
+///     time::msecs_to_jiffies, //
 /// };
 ///
 /// struct Returns {
@@ -311,7 +331,8 @@ pub trait KretprobeHandler: Sync + 'static {
 ///
 /// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
 /// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
-/// initialised, until [`PinnedDrop::drop`] unregisters it.
+/// initialised, until [`PinnedDrop::drop`] unregisters it. The kprobes core calls those two only
+/// until `PinnedDrop::drop` returns.
 #[cfg(CONFIG_KRETPROBES)]
 #[pin_data(PinnedDrop)]
 pub struct Kretprobe<T: KretprobeHandler> {
@@ -324,11 +345,13 @@ pub struct Kretprobe<T: KretprobeHandler> {
 }
 
 #[cfg(CONFIG_KRETPROBES)]
-// SAFETY: As for `Kprobe`.
+// SAFETY: Dropping the probe, which unregisters it, may happen on any thread that can sleep, as
+// `unregister_kretprobe()` allows; `handler` moves with it only if it is `Send`.
 unsafe impl<T: KretprobeHandler + Send> Send for Kretprobe<T> {}
 
 #[cfg(CONFIG_KRETPROBES)]
-// SAFETY: As for `Kprobe`.
+// SAFETY: `&Kretprobe` only gives out `&T`, which is `Sync`; `rp` is only used by the kprobes
+// core, which synchronises its own accesses.
 unsafe impl<T: KretprobeHandler> Sync for Kretprobe<T> {}
 
 #[cfg(CONFIG_KRETPROBES)]
@@ -336,8 +359,8 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
     ///
     /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
-    /// still have their return caught; 0 picks the kernel's default. Fails with the error of
-    /// `register_kretprobe()`.
+    /// still have their return caught; 0 picks the kernel's default. Fails with `EINVAL` if it is
+    /// above `c_int::MAX`, else with the error of `register_kretprobe()`.
     pub fn new<E>(
         symbol: &'static CStr,
         maxactive: u32,
@@ -350,28 +373,35 @@ impl<T: KretprobeHandler> Kretprobe<T> {
             handler <- handler,
             // After `handler`: the probe can be hit as soon as it is registered.
             rp <- Opaque::try_ffi_init(move |rp: *mut bindings::kretprobe| {
-                // SAFETY: As in `Kprobe::new()`, for `struct kretprobe` and
-                // `register_kretprobe()`.
-                to_result(unsafe {
+                let maxactive = c_int::try_from(maxactive).map_err(|_| EINVAL)?;
+                // SAFETY: `rp` is valid for writes. An all-zero `struct kretprobe` is what
+                // `register_kretprobe()` expects besides the fields set here.
+                unsafe {
                     rp.write_bytes(0, 1);
                     (*rp).kp.symbol_name = symbol.as_char_ptr();
                     (*rp).entry_handler = Some(Self::entry_handler);
                     (*rp).handler = Some(Self::ret_handler);
-                    (*rp).maxactive = maxactive.try_into().unwrap_or(c_int::MAX);
-                    bindings::register_kretprobe(rp)
-                })
+                    (*rp).maxactive = maxactive;
+                }
+                // SAFETY: `rp` is a filled-in `struct kretprobe`, pinned: it stays where it is
+                // until `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
+                // both handlers may run as soon as the probe is live. If registering fails, the
+                // core keeps no pointer to `rp` that it dereferences.
+                // INVARIANT: on success, `rp` is registered with both handlers and `handler` set.
+                to_result(unsafe { bindings::register_kretprobe(rp) })
             }),
             _pin: PhantomPinned,
         }? Error)
     }
 
     /// Returns the handler.
+    #[inline]
     pub fn handler(&self) -> &T {
         &self.handler
     }
 
-    /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` once unregistering has
-    /// begun.
+    /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` if the core no longer
+    /// says.
     ///
     /// # Safety
     ///
@@ -381,14 +411,15 @@ impl<T: KretprobeHandler> Kretprobe<T> {
         // SAFETY: `ri` is a valid instance, as the caller guarantees.
         let rp = unsafe { bindings::get_kretprobe(ri) };
         // Without `CONFIG_KRETPROBE_ON_RETHOOK`, unregistering sets the instance's kretprobe to
-        // NULL before it waits for running handlers, so a handler can see NULL.
+        // NULL while handlers may still run; `container_of!` must not be applied to it.
         if rp.is_null() {
             return None;
         }
         let rp = Opaque::cast_from(rp).cast_mut();
-        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. It is not
-        // NULL, so unregistering has not begun, and it waits for this handler before the
-        // `Kretprobe<T>` goes away (type invariant).
+        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. Handlers
+        // run with preemption disabled, and `unregister_kretprobe()`, which `PinnedDrop::drop`
+        // calls, waits for an RCU grace period after it has stopped new calls, so the
+        // `Kretprobe<T>` stays alive for the rest of this handler (type invariant).
         Some(unsafe { &*crate::container_of!(rp, Self, rp) })
     }
 
@@ -396,17 +427,19 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     ///
     /// # Safety
     ///
-    /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid and not changed by
-    /// anyone else for the duration of the call.
+    /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid for the duration of
+    /// the call.
     unsafe extern "C" fn entry_handler(
         ri: *mut bindings::kretprobe_instance,
         regs: *mut bindings::pt_regs,
     ) -> c_int {
         // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
-        if let Some(this) = unsafe { Self::from_instance(ri) } {
-            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
-            this.handler.entry(unsafe { PtRegs::from_raw(regs) });
-        }
+        let Some(this) = (unsafe { Self::from_instance(ri) }) else {
+            // The probe is going away: do not catch this call's return.
+            return 1;
+        };
+        // SAFETY: The caller guarantees that `regs` is valid during the call.
+        this.handler.entry(unsafe { PtRegs::from_raw(regs) });
         0
     }
 
@@ -421,7 +454,7 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     ) -> c_int {
         // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
         if let Some(this) = unsafe { Self::from_instance(ri) } {
-            // SAFETY: The caller guarantees that `regs` is valid and unchanged during the call.
+            // SAFETY: The caller guarantees that `regs` is valid during the call.
             this.handler.ret(unsafe { PtRegs::from_raw(regs) });
         }
         0

@@ -4,7 +4,9 @@
 //!
 //! Watches `kernel_clone()`, which creates every process and thread, while the module is loaded:
 //! a kprobe counts its calls, and a kretprobe counts its returns and the errors among them. The
-//! counts are printed when the module is unloaded.
+//! counts are printed when the module is unloaded. Returns can be fewer than calls: a call still
+//! in flight at unload, or more calls in flight at once than the kretprobe's default `maxactive`,
+//! is not caught on return.
 
 use kernel::{
     kprobes::{
@@ -44,8 +46,8 @@ struct Returns {
 impl KretprobeHandler for Returns {
     fn ret(&self, regs: &PtRegs) {
         self.all.add(1, Relaxed);
-        // `kernel_clone()` returns the new task's PID, or a negative error code.
-        if (regs.return_value() as isize) < 0 {
+        // `kernel_clone()` returns a `pid_t`: the new task's PID, or a negative error code.
+        if (regs.return_value() as i32) < 0 {
             self.errors.add(1, Relaxed);
         }
     }
