@@ -282,7 +282,8 @@ mod kret {
     ///
     /// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
     pub trait KretprobeHandler: Sync + 'static {
-        /// Called on entry to the function, in atomic context (see the [module documentation](self)).
+        /// Called on entry to the function, in atomic context (see the [module
+        /// documentation](self)).
         fn entry(&self, _regs: &PtRegs) {}
 
         /// Called when the function returns, in atomic context.
@@ -339,8 +340,8 @@ mod kret {
     ///
     /// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
     /// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
-    /// initialised, until [`PinnedDrop::drop`] unregisters it. The kprobes core calls those two only
-    /// until `PinnedDrop::drop` returns.
+    /// initialised, until [`PinnedDrop::drop`] unregisters it. The kprobes core calls those two
+    /// only until `PinnedDrop::drop` returns.
     #[pin_data(PinnedDrop)]
     pub struct Kretprobe<T: KretprobeHandler> {
         #[pin]
@@ -363,8 +364,8 @@ mod kret {
         /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
         ///
         /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
-        /// still have their return caught; 0 picks the kernel's default. Fails with `EINVAL` if it is
-        /// above `c_int::MAX`, else with the error of `register_kretprobe()`.
+        /// still have their return caught; 0 picks the kernel's default. Fails with `EINVAL` if it
+        /// is above `c_int::MAX`, else with the error of `register_kretprobe()`.
         pub fn new(
             symbol: &'static CStr,
             maxactive: u32,
@@ -388,7 +389,8 @@ mod kret {
                     // until `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
                     // both handlers may run as soon as the probe is live. If registering fails, the
                     // core keeps no pointer to `rp` that it dereferences.
-                    // INVARIANT: on success, `rp` is registered with both handlers and `handler` set.
+                    // INVARIANT: on success, `rp` is registered with both handlers and `handler`
+                    // set.
                     to_result(unsafe { bindings::register_kretprobe(rp) })
                 }),
                 _pin: PhantomPinned,
@@ -406,8 +408,8 @@ mod kret {
         ///
         /// # Safety
         ///
-        /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the kprobes
-        /// core, and this must be called within that handler.
+        /// `ri` must be an instance of a `Kretprobe<T>`, passed to one of its handlers by the
+        /// kprobes core, and this must be called within that handler.
         unsafe fn from_instance<'a>(ri: *mut bindings::kretprobe_instance) -> Option<&'a Self> {
             // SAFETY: `ri` is a valid instance, as the caller guarantees.
             let rp = unsafe { bindings::get_kretprobe(ri) };
@@ -416,10 +418,11 @@ mod kret {
             if rp.is_null() {
                 return None;
             }
-            // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. Handlers
-            // run with preemption disabled, and `unregister_kretprobe()`, which `PinnedDrop::drop`
-            // calls, waits for an RCU grace period after it has stopped new calls, so the
-            // `Kretprobe<T>` stays alive for the rest of this handler (type invariant).
+            // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee.
+            // Handlers run with preemption disabled, and `unregister_kretprobe()`, which
+            // `PinnedDrop::drop` calls, waits for an RCU grace period after it has stopped new
+            // calls, so the `Kretprobe<T>` stays alive for the rest of this handler (type
+            // invariant).
             Some(unsafe { &*crate::container_of!(rp, Self, rp) })
         }
 
@@ -427,8 +430,8 @@ mod kret {
         ///
         /// # Safety
         ///
-        /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid for the duration of
-        /// the call.
+        /// `ri` must be an instance of a `Kretprobe<T>`, and `regs` must be valid for the duration
+        /// of the call.
         unsafe extern "C" fn entry_handler(
             ri: *mut bindings::kretprobe_instance,
             regs: *mut bindings::pt_regs,
@@ -464,8 +467,9 @@ mod kret {
     #[pinned_drop]
     impl<T: KretprobeHandler> PinnedDrop for Kretprobe<T> {
         fn drop(self: Pin<&mut Self>) {
-            // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only once
-            // no handler is running any more, and returns still pending then no longer call them.
+            // SAFETY: `rp` is registered (type invariant). `unregister_kretprobe()` returns only
+            // once no handler is running any more, and returns still pending then no longer call
+            // them.
             unsafe { bindings::unregister_kretprobe(self.rp.get()) };
         }
     }
