@@ -198,7 +198,9 @@ stage_userspace() { with_lock build_userspace; }
 build_userspace() {
 	local linux=$WORK/linux q=() key ref=${USER_REF:-lg/local}
 	[[ $V == 1 ]] || q=(-s)
-	key=$(git -C "$linux" rev-parse "$ref^{tree}") || die "no $ref in $linux"
+	# Keyed by tools/ alone: a change to the kernel's code needs no new user
+	# space, which loads on any of the kernels by CO-RE.
+	key=$(git -C "$linux" rev-parse "$ref:tools") || die "no $ref in $linux"
 	if [[ -x $ST/runner && -x $SCX/scx_qmap && $(cat "$WORK/userspace/.key" 2>/dev/null) == "$key" ]]; then
 		msg USER "selftests and schedulers are up to date"
 		return
