@@ -23,11 +23,6 @@
 
 LINUX=$WORK/linux
 EDIT=$WORK/edit
-SERIES=$SERIES_DIR/series
-
-entries() {
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES"
-}
 
 edit_start() {
 	git_lg rev-parse -q --verify lg/local >/dev/null || die "no lg/local in $LINUX; run 'make series' first"
@@ -83,7 +78,7 @@ mbox() {
 }
 
 edit_refresh() {
-	local commits entry c p rest o src dest f name n=0 changed=0 first=1 ex
+	local commits applied all entry c p rest o src dest f name n=0 changed=0 ex
 	git_lg rev-parse -q --verify lg/edit >/dev/null || die "no lg/edit; run 'make edit' first"
 	git_lg rev-parse -q --verify lg/local >/dev/null || die "no lg/local; run 'make series' first"
 	[[ -z $(git -C "$EDIT" status --porcelain 2>/dev/null) ]] ||
@@ -95,15 +90,14 @@ edit_refresh() {
 		commits=("${commits[@]:1}")
 		applied=("${applied[@]:1}")
 	fi
-	mapfile -t all < <(entries)
+	mapfile -t all < <(series_entries)
 	((${#commits[@]} == ${#all[@]})) ||
 		die "lg/edit has ${#commits[@]} commits after lg/base (the revert aside) and kernel/$BASE/series ${#all[@]} entries; fold new work into an entry (git rebase -i --autosquash lg/base), or add the patch to kernel/$BASE/series by hand"
 	for entry in "${all[@]}"; do
 		c=${commits[n]}
 		read -r p rest <<<"$entry"
 		n=$((n + 1))
-		if ((first)); then
-			first=0
+		if ((n == 1)); then
 			git_lg diff --quiet lg/base "$c" ||
 				die "commit 1 of lg/edit changes patch 1, the base's own loop bound, whose reverse is the baseline; put the change into a later commit"
 			continue

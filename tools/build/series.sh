@@ -19,12 +19,6 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 LINUX=$WORK/linux
-SERIES=$SERIES_DIR/series
-
-# The series entries, comments and blank lines dropped.
-entries() {
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES"
-}
 
 # message_commit PATCH: an empty commit with PATCH's author, date and message.
 message_commit() {
@@ -84,7 +78,7 @@ apply_series() {
 	local first p n=0
 	[[ -d $LINUX/.git ]] || die "no kernel tree at $LINUX; run 'make tree' first"
 	git_lg rev-parse -q --verify lg/base >/dev/null || die "$LINUX has no lg/base branch"
-	first=$SERIES_DIR/$(entries | head -n1)
+	first=$SERIES_DIR/$(series_entries | head -n1)
 	[[ -f $first ]] || die "kernel/$BASE/series names $(basename "$first"), which does not exist"
 
 	git_lg checkout -q -f -B lg/revert lg/base
@@ -131,7 +125,7 @@ apply_series() {
 			git_lg checkout -q -f lg/base
 			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
 		fi
-	done < <(entries)
+	done < <(series_entries)
 	((nrust)) || git_lg branch -q -f lg/core HEAD
 
 	git_lg checkout -q -B lg/baseline lg/revert

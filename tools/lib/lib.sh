@@ -117,6 +117,12 @@ git_lg() {
 		-c advice.detachedHead=false "$@"
 }
 
+# series_entries: the entries of kernel/BASE/series, comments and blank
+# lines dropped.
+series_entries() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_DIR/series"
+}
+
 # patch_subject MBOX: the subject of a git format-patch file, without its
 # [PATCH ...] prefix, unfolded (a long Subject: header continues on the
 # next line).

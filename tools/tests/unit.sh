@@ -101,6 +101,30 @@ fake_series() {
 	[[ -z $bad ]] || sed -i 's/^-static int balance_one/-static int balance_xxx/' "$top"/kernel/$BASE/0002-*.patch
 }
 
+# message_patch FILE SUBJECT LINE...: an mbox by A U Thor with only a
+# message (its files come from a folder mapping of the series).
+message_patch() {
+	local f=$1 subject=$2
+	shift 2
+	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
+		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
+		"Subject: [PATCH] $subject" "" "$@" "---" >"$f"
+}
+
+# fake_rust_series TOP TREE WORK: the fake series plus a message-only @rust
+# entry whose file comes from TOP/r, applied in WORK.
+fake_rust_series() {
+	local top=$1 tree=$2 work=$3
+	fake_tree "$tree" 6 12
+	fake_series "$top" "$tree"
+	mkdir -p "$top/r"
+	echo "// kprobes" >"$top/r/kprobes.rs"
+	message_patch "$top/kernel/$BASE/0003-rust.patch" "rust: Add kprobes" "Why."
+	echo "0003-rust.patch r=rust/kernel @rust" >>"$top/kernel/$BASE/series"
+	WORK=$work KDIR=$tree "$T/host/tree.sh" >/dev/null 2>&1 || { echo "tree.sh failed"; return 1; }
+	WORK=$work LG_TOP=$top "$T/build/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
+}
+
 t_series_ok() {
 	fake_tree "$TMP/s1" 6 12
 	fake_series "$TMP/p1" "$TMP/s1"
@@ -119,10 +143,8 @@ t_series_overlay() {
 	rm "$TMP"/p4/kernel/$BASE/0002-*.patch
 	mkdir -p "$TMP/p4/doc"
 	echo "new text" >"$TMP/p4/doc/guide.rst"
-	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
-		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
-		"Subject: [PATCH] doc: Add a guide" "" "Why the guide." "" \
-		"Signed-off-by: A U Thor <author@example.org>" "---" >"$TMP/p4/kernel/$BASE/0002-doc.patch"
+	message_patch "$TMP/p4/kernel/$BASE/0002-doc.patch" "doc: Add a guide" "Why the guide." "" \
+		"Signed-off-by: A U Thor <author@example.org>"
 	sed -i '2d' "$TMP/p4/kernel/$BASE/series"
 	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/$BASE/series"
 	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
@@ -135,16 +157,7 @@ t_series_overlay() {
 # An @rust entry: a series of its own on top (lg/core is the main series'
 # tip), in both kernels; a main entry after it is refused.
 t_series_rust() {
-	fake_tree "$TMP/s6" 6 12
-	fake_series "$TMP/p6" "$TMP/s6"
-	mkdir -p "$TMP/p6/r"
-	echo "// kprobes" >"$TMP/p6/r/kprobes.rs"
-	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
-		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
-		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$TMP/p6/kernel/$BASE/0003-rust.patch"
-	echo "0003-rust.patch r=rust/kernel @rust" >>"$TMP/p6/kernel/$BASE/series"
-	WORK=$TMP/w6 KDIR=$TMP/s6 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$TMP/w6 LG_TOP=$TMP/p6 "$T/build/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
+	fake_rust_series "$TMP/p6" "$TMP/s6" "$TMP/w6" || return 1
 	local l=$TMP/w6/linux
 	[[ $(git -C "$l" rev-parse lg/core) == "$(git -C "$l" rev-parse lg/patched~1)" ]] ||
 		{ echo "lg/core is not the tip of the main series"; return 1; }
@@ -385,16 +398,7 @@ t_export_identity() {
 # pristine base; one that depends on the main series is refused.
 t_export_rust() {
 	local w=$TMP/wr o=$TMP/or p=$TMP/pr
-	fake_tree "$TMP/sr" 6 12
-	fake_series "$p" "$TMP/sr"
-	mkdir -p "$p/r"
-	echo "// kprobes" >"$p/r/kprobes.rs"
-	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
-		"From: A U Thor <author@example.org>" "Date: Mon, 23 Nov 2026 23:30:00 +0000" \
-		"Subject: [PATCH] rust: Add kprobes" "" "Why." "---" >"$p/kernel/$BASE/0003-rust.patch"
-	echo "0003-rust.patch r=rust/kernel @rust" >>"$p/kernel/$BASE/series"
-	WORK=$w KDIR=$TMP/sr "$T/host/tree.sh" >/dev/null 2>&1 || return 1
-	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null || return 1
+	fake_rust_series "$p" "$TMP/sr" "$w" || return 1
 	WORK=$w LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
 	[[ $(ls "$o"/6.12/series/0*.patch | wc -l) == 2 && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
 		{ echo "not two series: $(ls "$o"/6.12/series "$o"/6.12/series-rust 2>&1 | xargs)"; return 1; }
