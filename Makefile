@@ -19,7 +19,7 @@ export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
 # this machine's apt sources), SOAK=N (rounds of 'make soak').
-export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT BOOTS
 TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
@@ -27,7 +27,7 @@ TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test check edit refresh mutants rust bench soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test check edit refresh mutants rust bench boots soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -49,6 +49,10 @@ rust:
 ## bench: cost and benefit of the guard, patched against baseline (6.12, BENCH_PAIRS=10); not pass/fail
 bench:
 	@BASE=6.12 $(P) $(SETUP) kernels modules userspace bench
+
+## boots: a guest's round trip as the tests boot it against the stock guest root with udev (BOOTS=N each, default 3); exit status and streams checked
+boots:
+	@$(P) $(SETUP) patched_kernel boots
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:

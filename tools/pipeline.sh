@@ -124,16 +124,16 @@ build_sample() {
 # sample.
 SAMPLE_FORKS=20
 stage_rust_series() {
-	local name=rust-series rc=0 sample=-
+	local name=rust-series sample=-
 	[[ $BASE == 6.12 ]] || sample=$WORK/modules/patched/$SAMPLE.ko
 	LG_KARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel" \
 		"$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" kprobes "$sample" "$OUT/runs/$name" "$SAMPLE_FORKS" || rc=$?
+		"$T/guest/guest.sh" kprobes "$sample" "$OUT/runs/$name" "$SAMPLE_FORKS" || true
 	checked rust/doctests "$T/lib/ktap.py" kunit "$OUT/runs/$name/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
 	[[ $sample == - ]] ||
 		checked rust/sample "$T/lib/ktap.py" sample "$OUT/runs/$name/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
-	console_result "$name" "$rc"
+	console_result "$name"
 }
 
 # rustfmt --check with the base's .rustfmt.toml on every Rust file of this
@@ -164,29 +164,29 @@ legit_scheds() {
 	esac
 }
 stage_rust() {
-	local name=rust-patched rc=0 max
+	local name=rust-patched max
 	max=$(git -C "$WORK/linux" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
 		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
 	# kmemleak on (RUST_KMEMLEAK=0 turns it off): the cycles end with a scan.
 	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" "" "$(legit_scheds)" || rc=$?
+		"$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" "" "$(legit_scheds)" || true
 	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
 	checked "$name/module" "$T/lib/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
-	console_result "$name" "$rc"
+	console_result "$name"
 }
 
 # The module on the baseline: it loads, then the looping test freezes the
 # guest before there is anything to report. That is the expected stall.
 stage_rust_baseline() {
-	local name=rust-baseline rc=0
+	local name=rust-baseline
 	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
 		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-		"$T/guest/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || rc=$?
+		"$T/guest/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || true
 	if grep -q 'scx_loopguard_watch: watching ' "$OUT/logs/$name.log" 2>/dev/null; then
-		stall_verdict "$name" "$rc" "dsp_loop_all_cpus with the module loaded"
+		stall_verdict "$name" "dsp_loop_all_cpus with the module loaded"
 	else
-		ktap add "$RESULTS" "not ok" "$name" "the module did not load on the baseline (vm rc $rc)"
+		ktap add "$RESULTS" "not ok" "$name" "the module did not load on the baseline ($(cat "$OUT/logs/$name.outcome" 2>/dev/null))"
 	fi
 }
 
@@ -222,20 +222,20 @@ build_userspace() {
 	echo "$key" >"$WORK/userspace/.key"
 }
 
-# console_result NAME RC: one result for the console of a guest run (the
-# verdict is ktap.py's console_verdict()).
+# console_result NAME: one result for the console of a guest run, from what
+# vm.sh wrote of it (the verdict is ktap.py's console_verdict()).
 console_result() {
-	checked "$1/console" "$T/lib/ktap.py" console "$RESULTS" "$1" "$2" "$OUT/logs/$1.log"
+	checked "$1/console" "$T/lib/ktap.py" console "$RESULTS" "$1" "$OUT/logs/$1.outcome" "$OUT/logs/$1.log"
 }
 
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
 kselftests() {
-	local name=$1 kernel=$2 cpus=$3 filter=${4:-} rc=0
+	local name=$1 kernel=$2 cpus=$3 filter=${4:-}
 	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$TO_SUITE" \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || rc=$?
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$filter" || true
 	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
-	console_result "$name" "$rc"
+	console_result "$name"
 }
 
 # All selftests, stock and new, on the patched kernel.
@@ -274,18 +274,18 @@ stage_baseline() {
 # baseline_run NAME TEST: TEST alone in a baseline guest; it must freeze it
 # or fail.
 baseline_run() {
-	local name=$1 t=$2 rc=0
+	local name=$1 t=$2
 	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
 		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
-		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || rc=$?
-	stall_verdict "$name" "$rc" "$t"
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || true
+	stall_verdict "$name" "$t"
 }
 
-# stall_verdict NAME RC WHAT: the baseline must freeze (or fail) once the
-# test has started; a run that never got there proves nothing either way
-# (the verdict is ktap.py's stall_verdict()).
+# stall_verdict NAME WHAT: the baseline must freeze (or fail) once the test
+# has started; a run that never got there proves nothing either way (the
+# verdict is ktap.py's stall_verdict()).
 stall_verdict() {
-	checked "$1" "$T/lib/ktap.py" stall "$RESULTS" "$1" "$2" "$3" "$OUT/runs/$1/runner.txt" "$TO_STALL"
+	checked "$1" "$T/lib/ktap.py" stall "$RESULTS" "$1" "$OUT/logs/$1.outcome" "$2" "$OUT/runs/$1/runner.txt" "$TO_STALL"
 }
 
 # make check: the tests named in TESTS (words as runner -t takes them) in
@@ -324,36 +324,35 @@ stage_edit_refresh() { "$T/build/edit.sh" refresh; }
 stage_edit_verify() { "$T/build/edit.sh" verify; }
 
 stage_soak() {
-	local name=patched-soak rc=0 n=${SOAK:-10}
+	local name=patched-soak n=${SOAK:-10}
 	"$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t $((TO_SUITE + n * 60)) \
 		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || rc=$?
+		"$T/guest/guest.sh" soak "$ST" "$OUT/runs/$name" "$n" "$(new_tests | xargs)" || true
 	checked soak "$T/lib/ktap.py" soak "$OUT/runs/$name/runner.txt" "$n" "$RESULTS"
-	console_result "$name" "$rc"
+	console_result "$name"
 }
 
 # The seed's reproducer: scx_qmap -l under CPU-bound load. The fixed kernel
 # ejects qmap through the watchdog and carries on; the baseline freezes.
 stage_qmap() {
-	local k name rc res
+	local k name res
 	for k in patched baseline; do
 		name=$k-qmap
-		rc=0
 		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
 			-s 'BPF scheduler "qmap" enabled' -i "$IDLE_STALL" -- \
-			"$T/guest/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || rc=$?
+			"$T/guest/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || true
 		res=$(cat "$OUT/runs/$name/result.txt" 2>/dev/null)
 		if [[ $k == baseline ]]; then
-			stall_verdict "$name" "$rc" "qmap -l 100"
+			stall_verdict "$name" "qmap -l 100"
 			continue
 		fi
-		if ((rc == 0)) && grep -q 'state=disabled' <<<"$res" &&
+		if grep -q '^outcome=passed ' "$OUT/logs/$name.outcome" && grep -q 'state=disabled' <<<"$res" &&
 			grep -q 'disabled (runnable task stall)' <<<"$res"; then
 			ktap add "$RESULTS" ok "$name" "watchdog ejected qmap, system carried on"
 		else
-			ktap add "$RESULTS" "not ok" "$name" "no watchdog exit (vm rc $rc): $(tr '\n' ' ' <<<"$res")"
+			ktap add "$RESULTS" "not ok" "$name" "no watchdog exit ($(cut -d' ' -f1 "$OUT/logs/$name.outcome" 2>/dev/null)): $(tr '\n' ' ' <<<"$res")"
 		fi
-		console_result "$name" "$rc"
+		console_result "$name"
 	done
 }
 
@@ -392,6 +391,7 @@ stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 # make bench, full; and the smoke version make test runs so that it cannot
 # rot: it must produce every table, but its timings count for nothing.
 stage_bench() { "$T/bench/bench.sh"; }
+stage_boots() { "$T/bench/boots.sh"; }
 stage_bench_smoke() {
 	local out
 	if "$T/bench/bench.sh" smoke && out=$(cat "$OUT/bench-smoke/report.txt") &&
@@ -405,13 +405,14 @@ stage_bench_smoke() {
 
 stage_report() {
 	stage_figures
+	checked boots "$T/lib/ktap.py" boots "$LG_OUT"
 	msg REPORT "results of this run ($(elapsed)):"
 	ktap report "$RESULTS"
 }
 
 # A new run: results and per-run output of the last one go.
 stage_reset() {
-	rm -rf "$LG_OUT"/*/runs "$LG_OUT"/*/figures.txt
+	rm -rf "$LG_OUT"/*/runs "$LG_OUT"/*/figures.txt "$LG_OUT"/*/logs/*.outcome "$LG_OUT"/boots.txt
 	mkdir -p "$OUT"
 	: >"$RESULTS"
 }

@@ -8,15 +8,25 @@
 #
 # NAME names the run: $OUT/logs/NAME.log holds the console and the guest's
 # output; $OUT/runs/NAME/ is writable by the guest. KERNEL is "patched",
-# "baseline" or a bzImage path. Exit status:
-#   0 command passed, clean console    1 command failed
-#   3 kernel splat in the console      124 guest hung (host timeout, or with
-#   125 guest panicked                     -s/-i: silent for SECS after REGEX)
-#   2 harness error, guest never booted    126 timeout before REGEX was seen
+# "baseline" or a bzImage path.
 #
-# -s REGEX -i SECS: once REGEX shows up in the log (the test has started), a
-# guest that prints nothing for SECS is frozen: the guest scripts print a
-# heartbeat every 2 s, so only a guest with every CPU stuck goes silent.
+# What happened is written to $OUT/logs/NAME.outcome, one line of key=value
+# that tools/lib/ktap.py reads (outcome_of()); vm.sh exits 0 if the outcome
+# is "passed", else 1. The outcomes:
+#   passed        the command exited 0 and the console is clean
+#   failed        the command exited non-zero, the console is clean
+#   splat         a kernel splat in the console
+#   panic         the guest panicked (QEMU exited on panic=-1)
+#   frozen        silent for SECS of -i after REGEX of -s showed up: the guest
+#                 scripts print a heartbeat every 2 s, so only a guest with
+#                 every CPU stuck goes silent
+#   hang          no exit within -t SECS
+#   no-start      -t SECS ran out before REGEX showed up
+#   never-booted  no kernel line in the console at all
+#   harness-error the splat scan failed, or vng could not start
+# Besides: exit= the command's status (when it ran), boot_guest= the guest's
+# uptime and boot_host= the host's seconds from start when the command
+# started, secs= the whole run.
 . "$(dirname "$0")/../lib/lib.sh"
 
 kernel_image() {
@@ -75,7 +85,7 @@ vng_args() {
 }
 
 cmd_run() {
-	local name=$1 cpus=2 secs=300 mem=2G rc=0 log rundir t0 opt start='' idle=0
+	local name=$1 cpus=2 secs=300 mem=2G log rundir t0 opt start='' idle=0 cmd
 	KIMG=$(kernel_image "$2")
 	shift 2
 	OPTIND=1
@@ -95,84 +105,126 @@ cmd_run() {
 
 	mkdir -p "$OUT/logs"
 	log=$OUT/logs/$name.log
+	OUTCOME=$OUT/logs/$name.outcome
 	rundir=$OUT/runs/$name
-	rm -rf "$rundir"
-	mkdir -p "$rundir"
+	rm -f "$OUTCOME"
 	vng_args "$cpus" "$mem"
-	VNG+=(--rwdir "$rundir=$rundir" --exec "$(printf '%q ' "$@")")
+	# The guest's uptime when the command starts: boot-to-command.
+	cmd="read -r up _ </proc/uptime; echo \"$BOOT_MARK\$up\"; $(printf '%q ' "$@")"
+	VNG+=(--rwdir "$rundir=$rundir" --exec "$cmd")
 
 	t0=$(date +%s)
 	msg VM "$name: $(basename "$(dirname "$KIMG")")/$(basename "$KIMG"), $cpus CPU(s), $ACCEL_USED, timeout ${secs}s"
 	# The lock keeps one VM (or build) at a time; the timeout covers the
-	# guest only, not the wait for the lock. A guest that fails to boot
-	# (122, see watch_guest) never ran the test: it is booted once more.
-	with_lock watch_guest "$log" "$secs" "$start" "$idle" || rc=$?
-	if ((rc == 122)); then
+	# guest only, not the wait for the lock. A guest that stalled while
+	# booting (see watch_guest) never ran the test: it is booted once more.
+	fresh_rundir "$rundir"
+	with_lock watch_guest "$log" "$secs" "$start" "$idle"
+	if [[ $WATCH == boot-stall ]]; then
 		mv "$log" "$log.boot-failed"
 		msg RETRY "$name: the guest stalled while booting, before the test (TCG); booting again (first log: $log.boot-failed)"
-		rm -rf "$rundir"
-		mkdir -p "$rundir"
-		rc=0
-		with_lock watch_guest "$log" "$secs" "$start" "$idle" || rc=$?
-		((rc == 122)) && rc=126
+		fresh_rundir "$rundir"
+		with_lock watch_guest "$log" "$secs" "$start" "$idle"
+		[[ $WATCH == boot-stall ]] && WATCH=no-start
 	fi
 	[[ $V == 1 ]] && cat "$log" >&2
-
-	if ((rc == 126)); then
-		echo "scx-loopguard: TIMEOUT: the test did not start within ${secs}s" >>"$log"
-		msg TIMEOUT "$name: '$start' never showed up within ${secs}s (log: $log)"
-		return 126
-	elif ((rc == 123)); then
-		echo "scx-loopguard: HANG: silent for ${idle}s after '$start', guest killed by the host" >>"$log"
-		msg HANG "$name: guest froze: no output for ${idle}s after the test started (log: $log)"
-		return 124
-	elif ((rc == 124)); then
-		echo "scx-loopguard: HANG: no exit after ${secs}s, guest killed by the host" >>"$log"
-		msg HANG "$name: guest did not finish within ${secs}s (log: $log)"
-		return 124
-	elif ((rc == 255)); then
-		msg PANIC "$name: guest panicked after $(elapsed "$t0") (log: $log)"
-		return 125
-	fi
-	# Any timestamped kernel line: the first ones, before the serial
-	# console is up, never reach the log.
-	if ! grep -qE '^\[ *[0-9]+\.[0-9]+\] ' "$log"; then
-		tail -n 5 "$log" >&2
-		msg ERROR "$name: the guest never booted (vng exit $rc, log: $log)"
-		return 2
-	fi
-	local scan=0
-	"$LG_TOP/tools/lib/ktap.py" has-splat "$log" >&2 || scan=$?
-	case $scan in
-	0)
-		msg SPLAT "$name: kernel splat in the console (log: $log)"
-		return 3
-		;;
-	1) ;;
-	*)
-		msg ERROR "$name: the splat scanner failed (exit $scan), the console is unchecked (log: $log)"
-		return 2
-		;;
-	esac
-	msg VM "$name: exit $rc after $(elapsed "$t0")"
-	((rc == 0)) || return 1
+	finish "$name" "$log" "$t0"
+	[[ $RESULT == passed ]]
 }
 
-# watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG, kill it after
-# SECS (124), or (123) after IDLE silent seconds once START is in LOG; 126 if
-# SECS ran out before START showed up. 122 if, before START, the kernel
-# reported an RCU stall (seen under TCG: a vCPU's timer never fires during
-# boot) or START did not show up within BOOT_SECS.
+fresh_rundir() {
+	rm -rf "$1"
+	mkdir -p "$1"
+}
+
+# finish NAME LOG T0: the outcome from WATCH (watch_guest's) and the console,
+# written to $OUTCOME, and told.
+finish() {
+	local name=$1 log=$2 t0=$3 scan=0 boot
+	RESULT=$WATCH
+	case $WATCH in
+	no-start)
+		echo "scx-loopguard: TIMEOUT: the test did not start within the timeout" >>"$log"
+		msg TIMEOUT "$name: the test never started (log: $log)"
+		;;
+	frozen)
+		echo "scx-loopguard: HANG: silent after the test started, guest killed by the host" >>"$log"
+		msg HANG "$name: guest froze: no output after the test started (log: $log)"
+		;;
+	hang)
+		echo "scx-loopguard: HANG: no exit within the timeout, guest killed by the host" >>"$log"
+		msg HANG "$name: guest did not finish in time (log: $log)"
+		;;
+	exited)
+		# Any timestamped kernel line: the first ones, before the
+		# serial console is up, never reach the log.
+		if ((VNG_RC == 255)); then
+			RESULT=panic
+			msg PANIC "$name: guest panicked after $(elapsed "$t0") (log: $log)"
+		elif ! grep -qE '^\[ *[0-9]+\.[0-9]+\] ' "$log"; then
+			RESULT=never-booted
+			tail -n 5 "$log" >&2
+			msg ERROR "$name: the guest never booted (vng exit $VNG_RC, log: $log)"
+		else
+			"$LG_TOP/tools/lib/ktap.py" has-splat "$log" >&2 || scan=$?
+			case $scan in
+			0)
+				RESULT=splat
+				msg SPLAT "$name: kernel splat in the console (log: $log)"
+				;;
+			1) if ((VNG_RC == 0)); then RESULT=passed; else RESULT=failed; fi ;;
+			*)
+				RESULT=harness-error
+				msg ERROR "$name: the splat scanner failed (exit $scan), the console is unchecked (log: $log)"
+				;;
+			esac
+		fi
+		;;
+	esac
+	boot=$(sed -n "s/^$BOOT_MARK\([0-9.]*\).*/\1/p" "$log" | head -n1)
+	printf 'outcome=%s exit=%s boot_guest=%s boot_host=%s secs=%s accel=%s cpus=%s kernel=%s\n' \
+		"$RESULT" "${VNG_RC:--}" "${boot:--}" "${BOOT_HOST:--}" "$(($(date +%s) - t0))" \
+		"$ACCEL_USED" "$cpus" "$KIMG" >"$OUTCOME"
+	[[ $RESULT == @(passed|failed) ]] &&
+		msg VM "$name: $RESULT (exit $VNG_RC) after $(elapsed "$t0"); the command started at ${boot:-?} s of guest uptime, ${BOOT_HOST:-?} s after QEMU"
+}
+
+# The line the guest prints when its command starts, with its uptime.
+BOOT_MARK='LOOPGUARD-BOOT uptime='
+
+# watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG and set WATCH:
+# exited (VNG_RC its status); hang after SECS; frozen after IDLE silent
+# seconds once START is in LOG; no-start if SECS ran out before START showed
+# up; boot-stall if, before START, the kernel reported an RCU stall (seen
+# under TCG: a vCPU's timer never fires during boot) or START did not show
+# up within BOOT_SECS. BOOT_HOST: seconds from start to the command.
 BOOT_SECS=${BOOT_SECS:-240}
 BOOT_STALL='rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen'
 
 watch_guest() {
-	local log=$1 secs=$2 start=$3 idle=$4 pid t0 size last_size=-1 quiet=0 started=0 rc=0
-	LG_GUEST_ROOT=1 in_chroot "${VNG[@]}" >"$log" 2>&1 </dev/null &
+	local log=$1 secs=$2 start=$3 idle=$4 pid cat t0 now size last_size=-1 quiet=0 started=0 tick=0 fifo
+	WATCH='' VNG_RC='' BOOT_HOST=''
+	# QEMU opens the command's stdout and stderr again by their /proc/self/fd
+	# names, each with its own offset into a plain file, and truncating it:
+	# the console and the command's output overwrote each other. A FIFO
+	# keeps every write, in order.
+	fifo=$(mktemp -u "$OUT/logs/.fifo.XXXXXX")
+	mkfifo "$fifo"
+	cat <"$fifo" >"$log" &
+	cat=$!
+	LG_GUEST_ROOT=${FAST_BOOT:-1} in_chroot "${VNG[@]}" >"$fifo" 2>&1 </dev/null &
 	pid=$!
-	t0=$(date +%s)
+	t0=$(date +%s%N)
 	while kill -0 "$pid" 2>/dev/null; do
-		sleep 1
+		# Fine steps until the command started, for its boot time.
+		if [[ -z $BOOT_HOST ]]; then
+			sleep 0.2
+			grep -q "^$BOOT_MARK" "$log" && BOOT_HOST=$(tenths $(($(date +%s%N) - t0)))
+			tick=$((tick + 1))
+			((tick % 5)) && continue
+		else
+			sleep 1
+		fi
 		if [[ -n $start ]] && ((!started)) && grep -qE -- "$start" "$log"; then
 			started=1
 		fi
@@ -183,26 +235,34 @@ watch_guest() {
 			quiet=0
 			last_size=$size
 		fi
+		now=$((($(date +%s%N) - t0) / 1000000000))
 		if [[ -n $start ]] && ((!started)) &&
-			{ grep -qE -- "$BOOT_STALL" "$log" || (($(date +%s) - t0 >= BOOT_SECS && secs > BOOT_SECS)); }; then
-			rc=122
+			{ grep -qE -- "$BOOT_STALL" "$log" || ((now >= BOOT_SECS && secs > BOOT_SECS)); }; then
+			WATCH=boot-stall
 		elif ((started && idle > 0 && quiet >= idle)); then
-			rc=123
-		elif (($(date +%s) - t0 >= secs)); then
-			rc=124
-			[[ -n $start ]] && ((!started)) && rc=126
+			WATCH=frozen
+		elif ((now >= secs)); then
+			WATCH=hang
+			[[ -n $start ]] && ((!started)) && WATCH=no-start
 		fi
-		if ((rc)); then
+		if [[ -n $WATCH ]]; then
 			# in_chroot runs vng in its own PID namespace: killing its
 			# root process takes QEMU down with it.
 			pkill -KILL -P "$pid" 2>/dev/null
 			kill -KILL "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
-			return "$rc"
+			wait "$cat"
+			rm -f "$fifo"
+			return 0
 		fi
 	done
-	wait "$pid"
+	VNG_RC=0
+	wait "$pid" || VNG_RC=$?
+	wait "$cat"
+	rm -f "$fifo"
+	WATCH=exited
 }
+
 
 cmd_shell() {
 	local cpus=2

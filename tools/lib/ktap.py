@@ -10,18 +10,18 @@
                                     append one result per test to RESULTS
   ktap.py soak OUT N RESULTS       N rounds of the runner: one result per test,
                                     ok only if it passed all N; figure spreads
-  ktap.py mutant OUT VMRC NAME RESULTS TEST...
+  ktap.py mutant OUT OUTCOME NAME RESULTS TEST...
                                     the verdict on one mutant kernel from
-                                    the guest's exit status and the runner's
-                                    output: killed (a TEST failed, or the
+                                    the guest's OUTCOME file (vm.sh's) and
+                                    the runner's output: killed (a TEST failed, or the
                                     guest froze, panicked or splatted) is ok,
                                     survived is not ok, and so is a run that
                                     cannot tell (never started, skipped);
                                     prints "VERDICT\tHOW"
-  ktap.py console RESULTS NAME VMRC LOG
+  ktap.py console RESULTS NAME OUTCOME LOG
                                     one result for the console of a guest
-                                    run, from vm.sh's exit status
-  ktap.py stall RESULTS NAME VMRC WHAT OUT TIMEOUT
+                                    run, from its OUTCOME file (vm.sh's)
+  ktap.py stall RESULTS NAME OUTCOME WHAT OUT TIMEOUT
                                     one result for a run that must freeze
                                     the guest or fail (the negative control)
   ktap.py kunit LOG SUITE FOCUS NAME RESULTS
@@ -34,6 +34,9 @@
                                     the rust_kprobe sample's report after N
                                     processes were started: it must have
                                     counted at least N calls and N returns
+  ktap.py boots OUTDIR              the boot-to-command time of every guest of
+                                    the run (OUTDIR/*/logs/*.outcome): a table
+                                    in OUTDIR/boots.txt, a summary on stderr
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -41,6 +44,7 @@
 
 Any command exits 70 if it crashes, never 0 or 1.
 """
+import glob
 import os
 import re
 import sys
@@ -127,31 +131,52 @@ def soak(text, rounds, results):
     return rc
 
 
-# vm.sh's exit status: 0 the command passed and the console is clean, 1 the
-# command failed, 2 harness error (or the splat scan failed), 3 splat, 124
-# hung, 125 panicked, 126 the test never started.
-def console_verdict(vmrc, log):
+# What tools/guest/vm.sh says happened to a guest run, in LOG.outcome.
+OUTCOMES = ("passed", "failed", "splat", "panic", "frozen", "hang", "no-start",
+            "never-booted", "harness-error")
+
+
+def outcome_of(path):
+    """The key=value line vm.sh wrote for a run, as a dict. A missing file
+    is a harness error (vm.sh never got to the end); an unknown outcome is a
+    bug, and crashes the checker, which is a failure."""
+    try:
+        text = read(path).strip()
+    except FileNotFoundError:
+        return {"outcome": "harness-error", "why": f"no {path}"}
+    kv = dict(w.split("=", 1) for w in text.split() if "=" in w)
+    if kv.get("outcome") not in OUTCOMES:
+        raise ValueError(f"{path}: unknown outcome {kv.get('outcome')!r}")
+    return kv
+
+
+def console_verdict(outcome, log):
     """(status, comment) for the console of a guest run."""
-    if vmrc in (0, 1):
+    what = outcome["outcome"]
+    if what in ("passed", "failed"):
         return "ok", "no splat, no hang"
-    what = {3: "kernel splat", 124: "guest hung", 125: "guest panicked",
-            126: "the test never started"}.get(vmrc)
-    if what:
-        return "not ok", f"{what}, see {log}"
-    return "not ok", f"harness error {vmrc}, see {log}"
+    return "not ok", {
+        "splat": "kernel splat",
+        "panic": "guest panicked",
+        "frozen": "guest froze",
+        "hang": "guest hung",
+        "no-start": "the test never started",
+        "never-booted": "the guest never booted",
+    }.get(what, "harness error") + f", see {log}"
 
 
-def stall_verdict(vmrc, text, what, timeout):
+def stall_verdict(outcome, text, what, timeout):
     """(status, comment) for a run on a kernel without the fix: it must
     freeze the guest or fail once WHAT has started; a pass proves nothing,
     and so does a run that never got there."""
-    if vmrc == 124:
+    how = outcome["outcome"]
+    if how in ("frozen", "hang"):
         return "ok", f"stall reproduced: guest froze once {what} started"
-    if vmrc in (3, 125):
+    if how in ("splat", "panic"):
         return "ok", f"stall reproduced: lockup or panic once {what} started"
-    if vmrc == 126:
+    if how == "no-start":
         return "not ok", f"{what} never started within {timeout}s"
-    if vmrc in (0, 1):
+    if how in ("passed", "failed"):
         first = next((s for s, _ in parse_runner(text) if s in ("ok", "not ok", "skip")), None)
         if first == "ok":
             return "not ok", "passed without the fix: the test proves nothing"
@@ -159,8 +184,8 @@ def stall_verdict(vmrc, text, what, timeout):
             return "ok", "the test failed without the fix (no freeze)"
         if first == "skip":
             return "not ok", "skipped without the fix: the test proves nothing"
-        return "not ok", f"{what} finished without freezing (vm rc {vmrc})"
-    return "not ok", f"harness error (vm rc {vmrc})"
+        return "not ok", f"{what} finished without freezing ({how})"
+    return "not ok", f"{how}: {outcome.get('why', 'see the log')}"
 
 
 def first_error(text, test):
@@ -177,25 +202,25 @@ def first_error(text, test):
     return ""
 
 
-def mutant_verdict(text, vmrc, tests):
+def mutant_verdict(text, outcome, tests):
     """(verdict, how) for a mutant kernel: "killed", "survived" or
-    "unknown". The guest's exit status is vm.sh's: 124 froze, 125 panicked,
-    3 splat, 126 never started, 0/1 the command finished."""
+    "unknown", from the runner's TEXT and vm.sh's OUTCOME."""
     got = dict((n.split(" ")[0], s) for s, n in parse_runner(text))
     failed = [t for t in tests if got.get(t) == "not ok"]
     err = {t: first_error(text, t) for t in failed}
     said = [t for t in failed if err[t]]
     before = f"{said[0]} failed ({err[said[0]]}), then " if said else ""
-    if vmrc == 124:
+    how = outcome["outcome"]
+    if how in ("frozen", "hang"):
         return "killed", before + "the guest froze"
-    if vmrc == 125:
+    if how == "panic":
         return "killed", before + "the guest panicked"
-    if vmrc == 3:
+    if how == "splat":
         return "killed", before + "kernel splat in the console"
-    if vmrc == 126:
+    if how == "no-start":
         return "unknown", "the tests never started"
-    if vmrc not in (0, 1):
-        return "unknown", f"harness error (vm rc {vmrc})"
+    if how not in ("passed", "failed"):
+        return "unknown", f"{how}: {outcome.get('why', 'see the log')}"
     if failed:
         first = err[failed[0]]
         return "killed", f"{', '.join(failed)} failed" + (f": {first}" if first else "")
@@ -331,6 +356,31 @@ def report(results, out=sys.stdout):
     return 1 if failed or not rows else 0
 
 
+def boots(outdir):
+    """Per guest: base, name, CPUs, accelerator, the guest's uptime and the
+    host's seconds when the command started, the whole run, the outcome."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(outdir, "*", "logs", "*.outcome"))):
+        o = outcome_of(path)
+        base = path.split(os.sep)[-3]
+        name = os.path.basename(path)[: -len(".outcome")]
+        rows.append((base, name, o.get("cpus", "-"), o.get("accel", "-"), o.get("boot_guest", "-"),
+                     o.get("boot_host", "-"), o.get("secs", "-"), o["outcome"]))
+    if not rows:
+        return 0
+    with open(os.path.join(outdir, "boots.txt"), "w") as f:
+        f.write("# base\tguest\tcpus\taccel\tcommand_at_uptime_s\tcommand_at_host_s\trun_s\toutcome\n")
+        for r in rows:
+            f.write("\t".join(r) + "\n")
+    guest = sorted(float(r[4]) for r in rows if r[4] != "-")
+    host = sorted(float(r[5]) for r in rows if r[5] != "-")
+    if guest and host:
+        print(f"  BOOTS   {len(rows)} guests; the command started at {guest[len(guest) // 2]:.1f} s of guest uptime "
+              f"(median; {guest[0]:.1f} to {guest[-1]:.1f}), {host[len(host) // 2]:.1f} s after QEMU started "
+              f"(median; {host[0]:.1f} to {host[-1]:.1f}); per guest in {outdir}/boots.txt", file=sys.stderr)
+    return 0
+
+
 def main(argv):
     if len(argv) == 2 and argv[0] == "has-splat":
         try:
@@ -353,18 +403,18 @@ def main(argv):
     if len(argv) == 4 and argv[0] == "soak":
         return soak(read_if_any(argv[1]), int(argv[2]), argv[3])
     if len(argv) == 5 and argv[0] == "console":
-        results, name, vmrc, log = argv[1:]
-        status, comment = console_verdict(int(vmrc), log)
+        results, name, outcome, log = argv[1:]
+        status, comment = console_verdict(outcome_of(outcome), log)
         add(results, status, f"{name}/console", comment)
         return 0
     if len(argv) == 7 and argv[0] == "stall":
-        results, name, vmrc, what, out, timeout = argv[1:]
-        status, comment = stall_verdict(int(vmrc), read_if_any(out), what, timeout)
+        results, name, outcome, what, out, timeout = argv[1:]
+        status, comment = stall_verdict(outcome_of(outcome), read_if_any(out), what, timeout)
         add(results, status, name, comment)
         return 0
     if len(argv) >= 6 and argv[0] == "mutant":
-        out, vmrc, name, results = argv[1:5]
-        verdict, how = mutant_verdict(read_if_any(out), int(vmrc), argv[5:])
+        out, outcome, name, results = argv[1:5]
+        verdict, how = mutant_verdict(read_if_any(out), outcome_of(outcome), argv[5:])
         add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
         print(f"{verdict}\t{how}")
         return 0 if verdict == "killed" else 1
@@ -379,6 +429,8 @@ def main(argv):
         status, comment = sample_verdict(read_if_any(log), int(forks))
         add(results, status, name, comment)
         return 0 if status == "ok" else 1
+    if len(argv) == 2 and argv[0] == "boots":
+        return boots(argv[1])
     if len(argv) in (4, 5) and argv[0] == "add":
         add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
         return 0

@@ -96,6 +96,11 @@ case $BASE in
 esac
 
 # Seconds since $1 (default: start of the make run), as "1m23s".
+# tenths NS: nanoseconds as seconds with one decimal.
+tenths() {
+	printf '%d.%d' $(($1 / 1000000000)) $(($1 / 100000000 % 10))
+}
+
 elapsed() {
 	local s=$(($(date +%s) - ${1:-$LG_T0}))
 	if ((s >= 60)); then
@@ -194,7 +199,10 @@ with_lock() {
 		msg LOCK "waiting for another build or VM of scx-loopguard ($LG_LOCK)"
 		flock -w "${LG_LOCK_WAIT:-7200}" "$fd" || die "could not get the lock $LG_LOCK"
 	fi
-	LG_LOCKED=1 "$@" || rc=$?
+	# Closed for CMD: bash keeps the lock in a close-on-exec copy while CMD
+	# runs, so no child (git's background gc, say) inherits it and holds
+	# the lock after we are done.
+	LG_LOCKED=1 "$@" {fd}>&- || rc=$?
 	exec {fd}>&-
 	return "$rc"
 }
@@ -225,14 +233,13 @@ in_chroot() {
 			mount --rbind "$d" "$root$d"
 		done
 		# A guest boots from this root (virtme-ng shares it over 9p). In
-		# this mount namespace only, give it one udev rule, and an empty,
-		# non-executable systemd-tmpfiles, which the init then skips: udev
-		# coldplug and tmpfiles took half of each boot under TCG.
-		if [[ -n ${LG_GUEST_ROOT:-} ]]; then
-			mount -t tmpfs -o mode=0755 lg-rules "$root/usr/lib/udev/rules.d"
-			cp "$LG_TOP/tools/guest/guest-root/udev.rules" "$root/usr/lib/udev/rules.d/50-virtme-ports.rules"
-			: >"$root/usr/lib/udev/rules.d/.no-tmpfiles"
-			mount --bind "$root/usr/lib/udev/rules.d/.no-tmpfiles" "$root/usr/bin/systemd-tmpfiles"
+		# this mount namespace only, udevd and udevadm are a script that
+		# only names the virtio-serial ports, and systemd-tmpfiles is a
+		# file the init cannot run, so skips (tools/guest/guest-root/):
+		# udev coldplug and tmpfiles took most of each boot under TCG.
+		if [[ ${LG_GUEST_ROOT:-0} == 1 ]]; then
+			mount --bind "$LG_TOP/tools/guest/guest-root/udevadm" "$root/usr/bin/udevadm"
+			mount --bind "$LG_TOP/tools/guest/guest-root/systemd-tmpfiles" "$root/usr/bin/systemd-tmpfiles"
 		fi
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \

@@ -459,27 +459,30 @@ t_edit_refresh() {
 # cannot tell is never taken for one.
 t_mutant_verdict() {
 	local r=$TMP/m.txt o=$TMP/mo.txt v rc tests="dsp_loop_all_cpus dsp_loop_one_cpu"
-	verdict() { # RUNNER-TEXT VMRC -> "VERDICT rc"
+	verdict() { # RUNNER-TEXT OUTCOME -> "VERDICT rc"
 		printf '%b' "$1" >"$o"
-		v=$("$T/lib/ktap.py" mutant "$o" "$2" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
+		outcome "$2"
+		v=$("$T/lib/ktap.py" mutant "$o" "$TMP/outcome" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
 		echo "${v%%$'\t'*} $rc"
 	}
 	local pass='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
 	local fail='TEST: dsp_loop_all_cpus\nERR: dsp_loop.c:42\nExpected o->untied == 0 (3 == 0)\nnot ok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
 	local skip='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus # SKIP no kick_cpus_irq_workfn()\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
 	: >"$r"
-	[[ $(verdict "$fail" 1) == "killed 0" ]] || { echo "a failed test is not a kill"; return 1; }
+	[[ $(verdict "$fail" failed) == "killed 0" ]] || { echo "a failed test is not a kill"; return 1; }
 	grep -q 'dsp_loop.c:42 Expected o->untied == 0' "$r" || { echo "the kill does not say which check"; return 1; }
-	[[ $(verdict "$pass" 0) == "survived 1" ]] || { echo "all passed is not survived"; return 1; }
-	[[ $(verdict "$pass" 124) == "killed 0" ]] || { echo "a frozen guest is not a kill"; return 1; }
-	[[ $(verdict "$pass" 125) == "killed 0" ]] || { echo "a panic is not a kill"; return 1; }
-	[[ $(verdict "$pass" 3) == "killed 0" ]] || { echo "a splat is not a kill"; return 1; }
-	[[ $(verdict "" 126) == "unknown 1" ]] || { echo "never started is taken for a verdict"; return 1; }
-	[[ $(verdict "$pass" 2) == "unknown 1" ]] || { echo "a harness error is taken for a verdict"; return 1; }
-	[[ $(verdict "$skip" 0) == "unknown 1" ]] || { echo "a skipped test is taken for a pass"; return 1; }
-	[[ $(verdict 'TEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n' 0) == "unknown 1" ]] ||
+	[[ $(verdict "$pass" passed) == "survived 1" ]] || { echo "all passed is not survived"; return 1; }
+	[[ $(verdict "$pass" frozen) == "killed 0" ]] || { echo "a frozen guest is not a kill"; return 1; }
+	[[ $(verdict "$pass" panic) == "killed 0" ]] || { echo "a panic is not a kill"; return 1; }
+	[[ $(verdict "$pass" splat) == "killed 0" ]] || { echo "a splat is not a kill"; return 1; }
+	[[ $(verdict "" no-start) == "unknown 1" ]] || { echo "never started is taken for a verdict"; return 1; }
+	[[ $(verdict "$pass" harness-error) == "unknown 1" ]] || { echo "a harness error is taken for a verdict"; return 1; }
+	[[ $(verdict "$skip" passed) == "unknown 1" ]] || { echo "a skipped test is taken for a pass"; return 1; }
+	[[ $(verdict 'TEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n' passed) == "unknown 1" ]] ||
 		{ echo "a test that never ran is taken for a pass"; return 1; }
-	[[ $(grep -c '^ok' "$r") == 4 && $(grep -c '^not ok' "$r") == 5 ]] ||
+	[[ $(verdict "$pass" hang) == "killed 0" ]] || { echo "a hung guest is not a kill"; return 1; }
+	[[ $(verdict "$pass" never-booted) == "unknown 1" ]] || { echo "a guest that never booted is taken for a verdict"; return 1; }
+	[[ $(grep -c '^ok' "$r") == 5 && $(grep -c '^not ok' "$r") == 6 ]] ||
 		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
 }
 # The Rust doctests' KUnit suite and the kprobes sample, as the guest's
@@ -531,38 +534,88 @@ t_checker_crash() {
 	"$T/lib/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
 	((rc == 2)) || { echo "has-splat on a missing log: exit $rc, not 2"; return 1; }
 }
-# The console verdict of a guest run, for every exit status of vm.sh.
+# outcome WORD: a vm.sh outcome file, $TMP/outcome, saying WORD.
+outcome() {
+	echo "outcome=$1 exit=0 boot_guest=3.1 boot_host=4.2 secs=9 accel=tcg cpus=2 kernel=/k" >"$TMP/outcome"
+}
+# The console verdict of a guest run, for every outcome of vm.sh; an
+# outcome file missing is a failure, an unknown outcome crashes the checker.
 t_console_verdict() {
-	local r=$TMP/cv.txt rc want got
+	local r=$TMP/cv.txt rc want got w
 	: >"$r"
-	for want in "0 ok" "1 ok" "3 not ok" "124 not ok" "125 not ok" "126 not ok" "2 not ok" "70 not ok"; do
-		rc=${want%% *}
-		"$T/lib/ktap.py" console "$r" g "$rc" /log 2>/dev/null || return 1
+	for want in "passed ok" "failed ok" "splat not ok" "panic not ok" "frozen not ok" "hang not ok" \
+		"no-start not ok" "never-booted not ok" "harness-error not ok"; do
+		w=${want%% *}
+		outcome "$w"
+		"$T/lib/ktap.py" console "$r" g "$TMP/outcome" /log 2>/dev/null || return 1
 		got=$(tail -n1 "$r" | cut -f1)
-		[[ $got == "${want#* }" ]] || { echo "vm rc $rc: '$got', want '${want#* }'"; return 1; }
+		[[ $got == "${want#* }" ]] || { echo "outcome $w: '$got', want '${want#* }'"; return 1; }
 	done
 	grep -q 'guest hung, see /log' "$r" && grep -q 'kernel splat, see /log' "$r" &&
-		grep -q 'harness error 70' "$r" || { echo "comments: $(cut -f3 "$r" | xargs)"; return 1; }
+		grep -q 'the guest never booted' "$r" && grep -q 'harness error' "$r" ||
+		{ echo "comments: $(cut -f3 "$r" | xargs)"; return 1; }
+	"$T/lib/ktap.py" console "$r" g "$TMP/no-such.outcome" /log 2>/dev/null || return 1
+	[[ $(tail -n1 "$r" | cut -f1) == "not ok" ]] || { echo "a missing outcome is ok"; return 1; }
+	outcome fine
+	rc=0
+	"$T/lib/ktap.py" console "$r" g "$TMP/outcome" /log 2>/dev/null || rc=$?
+	((rc == 70)) || { echo "an unknown outcome gave exit $rc, not 70 (a crash)"; return 1; }
 }
 # The negative control's verdict: only a freeze, a lockup or a failing test
 # is a reproduced stall; a pass, a skip, a run that never started or one
 # that printed nothing proves nothing.
 t_stall_verdict() {
 	local r=$TMP/sv.txt o=$TMP/so.txt
-	stall() { # RUNNER-TEXT VMRC -> status
+	stall() { # RUNNER-TEXT OUTCOME -> status
 		printf '%b' "$1" >"$o"
-		"$T/lib/ktap.py" stall "$r" b "$2" "the test" "$o" 240 2>/dev/null || echo crashed
+		outcome "$2"
+		"$T/lib/ktap.py" stall "$r" b "$TMP/outcome" "the test" "$o" 240 2>/dev/null || echo crashed
 		tail -n1 "$r" | cut -f1
 	}
 	: >"$r"
-	[[ $(stall "" 124) == ok ]] || { echo "a freeze is not a reproduced stall"; return 1; }
-	[[ $(stall "" 125) == ok && $(stall "" 3) == ok ]] || { echo "a panic or lockup is not a reproduced stall"; return 1; }
-	[[ $(stall 'TEST: t\nnot ok 1 t #\n' 1) == ok ]] || { echo "a failing test is not a reproduced stall"; return 1; }
-	[[ $(stall 'TEST: t\nok 1 t #\n' 0) == "not ok" ]] || { echo "a pass without the fix is accepted"; return 1; }
-	[[ $(stall 'TEST: t\nok 1 t # SKIP no BTF\n' 0) == "not ok" ]] || { echo "a skip without the fix is accepted"; return 1; }
-	[[ $(stall "" 126) == "not ok" ]] || { echo "never started is accepted"; return 1; }
-	[[ $(stall "" 0) == "not ok" ]] || { echo "a run with no result is accepted"; return 1; }
-	[[ $(stall "" 2) == "not ok" ]] || { echo "a harness error is accepted"; return 1; }
+	[[ $(stall "" frozen) == ok && $(stall "" hang) == ok ]] || { echo "a freeze is not a reproduced stall"; return 1; }
+	[[ $(stall "" panic) == ok && $(stall "" splat) == ok ]] || { echo "a panic or lockup is not a reproduced stall"; return 1; }
+	[[ $(stall 'TEST: t\nnot ok 1 t #\n' failed) == ok ]] || { echo "a failing test is not a reproduced stall"; return 1; }
+	[[ $(stall 'TEST: t\nok 1 t #\n' passed) == "not ok" ]] || { echo "a pass without the fix is accepted"; return 1; }
+	[[ $(stall 'TEST: t\nok 1 t # SKIP no BTF\n' passed) == "not ok" ]] || { echo "a skip without the fix is accepted"; return 1; }
+	[[ $(stall "" no-start) == "not ok" ]] || { echo "never started is accepted"; return 1; }
+	[[ $(stall "" passed) == "not ok" ]] || { echo "a run with no result is accepted"; return 1; }
+	[[ $(stall "" harness-error) == "not ok" && $(stall "" never-booted) == "not ok" ]] || { echo "a harness error is accepted"; return 1; }
+}
+# vm.sh's guest watchdog and outcomes, with a fake vng (tools/tests/fake-vng)
+# standing in for QEMU: every outcome a guest run can have, each from the
+# behaviour that must give it, and the boot-to-command time.
+t_guest_watch() {
+	local bin=$TMP/fakebin k=$TMP/bzImage got want
+	mkdir -p "$bin"
+	ln -sf "$T/tests/fake-vng" "$bin/vng"
+	: >"$k"
+	run_guest() { # MODE VM.SH-OPTIONS... -> outcome word
+		FAKE_VNG=$1 PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+			"$T/guest/vm.sh" run "g-$1" "$k" "${@:2}" -- sh -c "echo hello; exit $([[ $1 == pass ]] || echo 5)" >/dev/null 2>&1
+		sed -n 's/^outcome=\([^ ]*\).*/\1/p' "$TMP/vmout/$BASE/logs/g-$1.outcome"
+	}
+	for want in "pass passed" "fail failed" "panic panic" "splat splat" "noboot never-booted"; do
+		got=$(run_guest "${want%% *}" -t 20)
+		[[ $got == "${want#* }" ]] || { echo "fake vng '${want%% *}': outcome '$got', want '${want#* }'"; return 1; }
+	done
+	got=$(run_guest hang -t 3)
+	[[ $got == hang ]] || { echo "a guest that never exits: '$got', want hang"; return 1; }
+	got=$(run_guest freeze -t 20 -s 'FAKE-TEST-START' -i 2)
+	[[ $got == frozen ]] || { echo "a guest silent after the start: '$got', want frozen"; return 1; }
+	got=$(run_guest hang -t 3 -s 'FAKE-TEST-START' -i 2)
+	[[ $got == no-start ]] || { echo "a test that never starts: '$got', want no-start"; return 1; }
+	# The command's output and the console are both kept, in the one log;
+	# the guest's uptime at the command's start is measured.
+	grep -q '^hello' "$TMP/vmout/$BASE/logs/g-fail.log" && grep -q 'Linux version' "$TMP/vmout/$BASE/logs/g-fail.log" ||
+		{ echo "the log lost the console or the command's output"; return 1; }
+	grep -q ' exit=5 boot_guest=[0-9.]* boot_host=[0-9.]* ' "$TMP/vmout/$BASE/logs/g-fail.outcome" ||
+		{ echo "no exit status or boot time: $(cat "$TMP/vmout/$BASE/logs/g-fail.outcome")"; return 1; }
+	# vm.sh itself: 0 only for a command that passed on a clean console.
+	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+		"$T/guest/vm.sh" run g-ok "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a passing guest: vm.sh failed"; return 1; }
+	! FAKE_VNG=splat PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+		"$T/guest/vm.sh" run g-bad "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a splat: vm.sh exit 0"; return 1; }
 }
 t_mirror() {
 	local m
