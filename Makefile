@@ -9,6 +9,8 @@ CACHE ?= $(if $(HOME),$(HOME)/.cache,/var/cache)/scx-loopguard
 OUT ?= $(CURDIR)/out
 V ?= 0
 export CACHE V
+# One clock for the whole make run, whichever stages it calls.
+export LG_T0 := $(shell date +%s)
 export LG_OUT := $(abspath $(OUT))
 # O=DIR: the kernel build directories, DIR/7.3 and DIR/6.12, as O= means to
 # Kbuild (default: in CACHE). KCONFIG=FILE: your config fragment, merged
@@ -36,7 +38,7 @@ all:
 ## test: both bases: unit checks, the exported series (and the Rust one), checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, the Rust doctests, sample and module; 6.12's soak and qmap runs
 test:
 	@tools/pipeline.sh reset unit
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) base_tests; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-30} $(P) $(SETUP) base_tests; done
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
 

@@ -17,7 +17,10 @@ GUEST_CPUS=${CPUS:-2}
 TO_SUITE=${TO_SUITE:-900}
 TO_STALL=${TO_STALL:-240}
 IDLE_SUITE=60
-IDLE_STALL=30
+# A healthy guest's heartbeat gaps were at most 8.3 s of guest time in a
+# full 'make test' (6.12's qmap run, the busiest); a frozen one prints
+# nothing at all.
+IDLE_STALL=20
 
 ktap() { "$T/lib/ktap.py" "$@"; }
 # checked NAME CMD...: run a checker that adds its own results; exit 0 or 1
@@ -81,7 +84,7 @@ build_modules() {
 			cp "$MODSRC"/* "$WORK/module/"
 			step RUST "$MOD.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$k.log" \
 				in_chroot make -C "$WORK/linux" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
-				die 1 "the Rust module does not build for the $k kernel"
+				die 1 "the Rust module does not build for the $k kernel, or clippy warned (CLIPPY=1, -Dwarnings; see $OUT/logs/module-$k.log)"
 			cp "$WORK/module/$MOD.ko" "$dest"
 		fi
 		mkdir -p "$WORK/modules/$k"
@@ -110,7 +113,7 @@ build_sample() {
 		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
 			in_chroot make -C "$WORK/linux" O="$KB" M=samples/rust MO="$WORK/sample" LLVM=1 CLIPPY=1 \
 			CONFIG_SAMPLE_RUST_KPROBE=m "${q[@]}" modules ||
-			die 1 "samples/rust/$SAMPLE.ko does not build"
+			die 1 "samples/rust/$SAMPLE.ko does not build, or clippy warned (see $OUT/logs/sample.log)"
 		cp "$WORK/sample/$SAMPLE.ko" "$dest"
 	fi
 	mkdir -p "$WORK/modules/patched"
@@ -123,17 +126,33 @@ build_sample() {
 # processes start. 6.12's patches have the abstraction's doctests but no
 # sample.
 SAMPLE_FORKS=20
+# With the module's stage in the same run, the Rust series' checks share its
+# guest (they run first; the module's tests cannot spoil their results,
+# which are on disk by then): one boot fewer.
 stage_rust_series() {
-	local name=rust-series sample=-
-	[[ $BASE == 6.12 ]] || sample=$WORK/modules/patched/$SAMPLE.ko
-	LG_KARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel" \
-		"$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" kprobes "$sample" "$OUT/runs/$name" "$SAMPLE_FORKS" || true
-	checked rust/doctests "$T/lib/ktap.py" kunit "$OUT/runs/$name/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
-	[[ $sample == - ]] ||
-		checked rust/sample "$T/lib/ktap.py" sample "$OUT/runs/$name/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
+	if [[ " $STAGES " == *" rust "* ]]; then
+		msg RUST "the Rust series' doctests and sample run in the module's guest (rust-patched)"
+		return 0
+	fi
+	local name=rust-series cmd
+	mapfile -t cmd < <(rust_series_cmd "$OUT/runs/$name")
+	LG_KARGS=$KUNIT_ARGS "$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- "${cmd[@]}" || true
+	rust_series_checks "$OUT/runs/$name"
 	console_result "$name"
+}
+KUNIT_ARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel"
+rust_series_sample() {
+	if [[ $BASE == 6.12 ]]; then echo -; else echo "$WORK/modules/patched/$SAMPLE.ko"; fi
+}
+# rust_series_cmd RUNDIR: the guest's command, one word per line.
+rust_series_cmd() {
+	printf '%s\n' "$T/guest/guest.sh" kprobes "$(rust_series_sample)" "$1" "$SAMPLE_FORKS"
+}
+rust_series_checks() {
+	checked rust/doctests "$T/lib/ktap.py" kunit "$1/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
+	[[ $(rust_series_sample) == - ]] ||
+		checked rust/sample "$T/lib/ktap.py" sample "$1/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
 }
 
 # rustfmt --check with the base's .rustfmt.toml on every Rust file of this
@@ -147,12 +166,12 @@ stage_rustfmt() {
 		printf '%s\n' "$out" | head -n 40 >&2
 		ktap add "$RESULTS" "not ok" rust/rustfmt "rustfmt --check found differences"
 	fi
-	ktap add "$RESULTS" ok rust/clippy "the kernel crate and the Rust modules of this base build with CLIPPY=1 and -Dwarnings"
 }
 
 # The module in a patched guest: the kselftests with the module loaded
 # (they cross-check), scx_simple and scx_qmap as false-positive guards, and
 # load/unload cycles.
+# 100 load/unload cycles by default ('make rust'); 'make test' runs 30.
 RUST_CYCLES=${RUST_CYCLES:-100}
 # The legitimate schedulers of tools/sched_ext the module must see no
 # break-out from. 7.3.4's scx_qmap does not load on 7.3 (the verifier
@@ -164,13 +183,20 @@ legit_scheds() {
 	esac
 }
 stage_rust() {
-	local name=rust-patched max
+	local name=rust-patched max cmd series='' kargs=''
 	max=$(git -C "$WORK/linux" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
 		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
+	cmd=$(printf '%q ' "$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" \
+		"$RUST_CYCLES" "" "$(legit_scheds)")
+	if [[ " $STAGES " == *" rust_series "* ]]; then
+		series=$OUT/runs/$name/series
+		kargs=$KUNIT_ARGS
+		cmd="mkdir -p $(printf '%q' "$series") && $(rust_series_cmd "$series" | xargs printf '%q '); $cmd"
+	fi
 	# kmemleak on (RUST_KMEMLEAK=0 turns it off): the cycles end with a scan.
-	KMEMLEAK=${RUST_KMEMLEAK:-1} "$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" "$RUST_CYCLES" "" "$(legit_scheds)" || true
+	KMEMLEAK=${RUST_KMEMLEAK:-1} LG_KARGS=$kargs "$T/guest/vm.sh" run "$name" patched -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- bash -c "$cmd" || true
+	[[ -z $series ]] || rust_series_checks "$series"
 	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
 	checked "$name/module" "$T/lib/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
 	console_result "$name"
@@ -367,13 +393,7 @@ stage_figures() {
 	for f in "$LG_OUT"/*/figures.txt; do
 		[[ -s $f ]] || continue
 		msg FIGURES "dispatch-loop witness on the patched $(basename "$(dirname "$f")") kernel ($f):"
-		awk '{
-			delete kv
-			for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
-			printf "    %-20s cpus=%-2s breakouts=%-6s kicks=%-6s resched=%-6s max_rounds=%-3s eject=%sms lat p50/p99/max=%s/%s/%sus\n",
-				kv["test"], kv["cpus"], kv["breakouts"], kv["kicks"], kv["resched"],
-				kv["max_rounds"], kv["eject_ms"], kv["lat_p50_us"], kv["lat_p99_us"], kv["lat_max_us"]
-		}' "$f" >&2
+		checked figures "$T/lib/ktap.py" figures "$f"
 	done
 }
 
@@ -434,6 +454,7 @@ set -- $(for s in "$@"; do if [[ $s == base_tests ]]; then base_tests; else echo
 # A set-up or build stage that fails ends the run: nothing after it could
 # be trusted. Test stages record their failures as results and go on.
 FATAL=" toolchain tree series patched_kernel kernels modules sample userspace edit_start edit_build edit_refresh edit_verify "
+STAGES="$*"
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
 	if ! "stage_$s" && [[ $FATAL == *" $s "* ]]; then

@@ -15,6 +15,9 @@ import random
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import ktap  # noqa: E402 - the harness's parsers
+
 BOOT = 10000
 
 
@@ -23,7 +26,7 @@ def kv_lines(path):
     if not os.path.exists(path):
         return rows
     for line in open(path, encoding="utf-8", errors="replace"):
-        kv = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        kv = ktap.keyvals(line.split())
         if kv:
             rows.append(kv)
     return rows
@@ -126,19 +129,12 @@ def windows(d, hz, out):
         if not fn.startswith("figures-"):
             continue
         cpus = fn[len("figures-"):].split("cpu")[0]
-        cur = None
-        for line in open(os.path.join(d, fn), encoding="utf-8", errors="replace"):
-            wds = line.split()
-            if not wds:
-                continue
-            if wds[0] == "scenario":
-                cur = {"vcpus": cpus, "run": wds[1]}
-            elif cur is not None and wds[0] in ("total", "window"):
-                cur.update({("win_" if wds[0] == "window" else "") + k: v
-                            for k, v in (x.split("=", 1) for x in wds[1:] if "=" in x)})
-            elif wds[0] == "end" and cur:
-                per.append(cur)
-                cur = None
+        for run, b in ktap.module_blocks(ktap.read(os.path.join(d, fn))).items():
+            if "total" in b or "window" in b:
+                r = {"vcpus": cpus, "run": run}
+                r.update(b.get("total", {}))
+                r.update({"win_" + k: v for k, v in b.get("window", {}).items()})
+                per.append(r)
     with open(os.path.join(d, "windows.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["vcpus", "run", "breakouts", "win_p50_ns", "win_p99_ns", "win_max_ns",

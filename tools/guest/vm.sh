@@ -36,22 +36,50 @@ kernel_image() {
 	printf '%s\n' "$k"
 }
 
-# TCG unless KVM really works. Nested KVM on a guest host is pathologically
-# slow here (minutes to decompress a kernel), so a host that is itself a
-# guest gets TCG unless ACCEL=kvm says otherwise.
+# TCG unless KVM really works here, which only a boot can tell: on a host
+# that is itself a guest, nested KVM may refuse to start (QEMU aborts
+# setting an MSR) or run pathologically slowly (minutes to decompress a
+# kernel). ACCEL=auto boots the kernel under KVM with no root once per host
+# boot (the answer is kept in $CACHE/accel); KVM counts if the kernel gets
+# as far as looking for its root within KVM_PROBE_SECS (default 20).
 accel() {
 	case ${ACCEL:-auto} in
 	kvm) echo kvm ;;
 	tcg) echo tcg ;;
 	auto)
-		if [[ -w /dev/kvm ]] && ! grep -qw hypervisor /proc/cpuinfo; then
-			echo kvm
-		else
+		if [[ ! -w /dev/kvm ]]; then
 			echo tcg
+			return
 		fi
+		local memo=$CACHE/accel boot
+		boot=$(cat /proc/sys/kernel/random/boot_id)
+		if [[ $(sed -n 1p "$memo" 2>/dev/null) != "$boot" ]]; then
+			mkdir -p "$CACHE"
+			printf '%s\n%s\n' "$boot" "$(probe_kvm)" >"$memo"
+		fi
+		sed -n 2p "$memo" | cut -d' ' -f1
 		;;
 	*) die "ACCEL=$ACCEL: use auto, kvm or tcg" ;;
 	esac
+}
+
+# probe_kvm: "kvm" if KIMG boots under KVM to the point of mounting its
+# root within KVM_PROBE_SECS, else "tcg (why)".
+probe_kvm() {
+	local log t0 rc=0
+	log=$(mktemp)
+	t0=$(date +%s)
+	with_lock in_chroot timeout -s KILL "${KVM_PROBE_SECS:-20}" qemu-system-x86_64 -accel kvm -cpu host \
+		-m 256 -smp 1 -nographic -no-reboot -kernel "$KIMG" \
+		-append "console=ttyS0 panic=-1 root=/dev/lg-no-root" >"$log" 2>&1 </dev/null || rc=$?
+	if grep -qE 'VFS: (Unable to mount|Cannot open) root' "$log"; then
+		echo kvm
+		msg ACCEL "KVM works here: a kernel booted to its root in $(elapsed "$t0")" >&2
+	else
+		echo "tcg (KVM probe: exit $rc, $(grep -m1 -iE 'error|fail|abort' "$log" | cut -c1-80))"
+		msg ACCEL "KVM does not work here ($(grep -m1 -iE 'error|fail|abort' "$log" | cut -c1-80 || echo "no root reached in ${KVM_PROBE_SECS:-20}s")): TCG" >&2
+	fi
+	rm -f "$log"
 }
 
 # The guests boot with the virtme-ng of tools/host/virtme-ng.txt, which

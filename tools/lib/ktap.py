@@ -34,6 +34,8 @@
                                     the rust_kprobe sample's report after N
                                     processes were started: it must have
                                     counted at least N calls and N returns
+  ktap.py figures FILE              the witness's LOOPGUARD figures in FILE, as
+                                    a table on stderr
   ktap.py boots OUTDIR              the boot-to-command time of every guest of
                                     the run (OUTDIR/*/logs/*.outcome): a table
                                     in OUTDIR/boots.txt, a summary on stderr
@@ -96,13 +98,57 @@ def parse_runner(text):
     return results
 
 
-def figures(text):
-    """The LOOPGUARD key=value lines the new tests print, as dicts."""
-    rows = []
+# Every figure the harness reads is a "key=value" word. The new tests print
+# one "LOOPGUARD key=value..." line per test; the module's figures file is
+# blocks of "scenario NAME", lines of "WHAT key=value..." (or "WHAT a:b..."
+# for histograms), "end". Nothing else parses them.
+def keyvals(words):
+    """{key: value} of the key=value words of WORDS."""
+    return dict(w.split("=", 1) for w in words if "=" in w)
+
+
+def figures(text, tag="LOOPGUARD"):
+    """The TAG key=value lines in TEXT, as dicts."""
+    return [keyvals(l.split()[1:]) for l in text.splitlines() if l.startswith(tag + " ")]
+
+
+HISTOGRAMS = ("rounds_hist", "breakout_rounds_hist", "lat_hist_log2_ns", "window_hist_log2_ns")
+
+
+def module_blocks(text):
+    """{scenario: {"cpus": {n: {...}}, WHAT: {...}, HIST: {slot: count}, "rc": N}}
+    from the module's figures file as tools/guest/guest.sh saves it."""
+    blocks, cur, rcs = {}, None, {}
     for line in text.splitlines():
-        if line.startswith("LOOPGUARD "):
-            rows.append(dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv))
-    return rows
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "scenario" and len(words) == 2:
+            cur = blocks.setdefault(words[1], {"cpus": {}})
+        elif words[0] == "scenario-rc" and len(words) == 3:
+            rcs[words[1]] = int(words[2])
+        elif words[0] == "end":
+            cur = None
+        elif cur is not None:
+            if words[0] == "cpu":
+                cur["cpus"][int(words[1])] = keyvals(words[1:])
+            elif words[0] in HISTOGRAMS:
+                cur[words[0]] = {int(a): int(b) for a, b in (w.split(":") for w in words[1:])}
+            else:
+                cur[words[0]] = keyvals(words[1:])
+    for name, rc in rcs.items():
+        blocks.setdefault(name, {"cpus": {}})["rc"] = rc
+    return blocks
+
+
+def figures_table(text):
+    """The witness's figures of a run, one line per test and guest."""
+    cols = ("cpus", "breakouts", "kicks", "resched", "max_rounds")
+    for kv in figures(text):
+        print(f"    {kv.get('test', '?'):<20} " + " ".join(f"{c}={kv.get(c, '-'):<6}" for c in cols)
+              + f" eject={kv.get('eject_ms', '-')}ms lat p50/p99/max="
+              + "/".join(kv.get(k, "-") for k in ("lat_p50_us", "lat_p99_us", "lat_max_us")) + "us",
+              file=sys.stderr)
 
 
 def soak(text, rounds, results):
@@ -375,7 +421,7 @@ def boots(outdir):
     guest = sorted(float(r[4]) for r in rows if r[4] != "-")
     host = sorted(float(r[5]) for r in rows if r[5] != "-")
     if guest and host:
-        print(f"  BOOTS   {len(rows)} guests; the command started at {guest[len(guest) // 2]:.1f} s of guest uptime "
+        print(f"  BOOTS   {len(rows)} guest{'s' if len(rows) > 1 else ''}; the command started at {guest[len(guest) // 2]:.1f} s of guest uptime "
               f"(median; {guest[0]:.1f} to {guest[-1]:.1f}), {host[len(host) // 2]:.1f} s after QEMU started "
               f"(median; {host[0]:.1f} to {host[-1]:.1f}); per guest in {outdir}/boots.txt", file=sys.stderr)
     return 0
@@ -429,6 +475,9 @@ def main(argv):
         status, comment = sample_verdict(read_if_any(log), int(forks))
         add(results, status, name, comment)
         return 0 if status == "ok" else 1
+    if len(argv) == 2 and argv[0] == "figures":
+        figures_table(read(argv[1]))
+        return 0
     if len(argv) == 2 and argv[0] == "boots":
         return boots(argv[1])
     if len(argv) in (4, 5) and argv[0] == "add":

@@ -15,36 +15,17 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap  # noqa: E402 - the harness's one results writer and parsers
+
 LOOPING = ("dsp_loop_all_cpus", "dsp_loop_one_cpu", "dsp_loop_partial")
 LEGIT = ("scx_simple", "scx_qmap")
 
 
 def parse_blocks(path):
-    """{scenario: {"total": {...}, "cpus": {n: {...}}, "rounds_hist": {...}, ...}}"""
-    blocks, cur = {}, None
-    rcs = {}
-    for line in open(path, encoding="utf-8", errors="replace"):
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "scenario" and len(words) == 2:
-            cur = blocks.setdefault(words[1], {"cpus": {}})
-        elif words[0] == "scenario-rc" and len(words) == 3:
-            rcs[words[1]] = int(words[2])
-        elif words[0] == "end":
-            cur = None
-        elif cur is not None:
-            kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
-            if words[0] == "cpu":
-                cur["cpus"][int(words[1])] = kv
-            elif words[0] in ("rounds_hist", "breakout_rounds_hist", "lat_hist_log2_ns",
-                              "window_hist_log2_ns"):
-                cur[words[0]] = {int(a): int(b) for a, b in (w.split(":") for w in words[1:])}
-            else:
-                cur[words[0]] = kv
-    for name, rc in rcs.items():
-        blocks.setdefault(name, {"cpus": {}})["rc"] = rc
-    return blocks
+    """The module's figures file: ktap.module_blocks()."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return ktap.module_blocks(f.read())
 
 
 def num(d, k):
@@ -119,7 +100,8 @@ def main():
     out = []
 
     def add(status, name, comment):
-        out.append("%s\t%s%s/%s\t%s\n" % (status, os.environ.get("LG_RESULT_PREFIX", ""), prefix, name, comment))
+        out.append(status)
+        ktap.add(results, status, "%s/%s" % (prefix, name), comment)
 
     figs = os.path.join(rundir, "figures.txt")
     blocks = parse_blocks(figs) if os.path.exists(figs) else {}
@@ -166,15 +148,8 @@ def main():
         f.write("".join(l + "\n" for l in lines))
     for l in lines:
         print("    " + l, file=sys.stderr)
-    with open(results, "a", encoding="utf-8") as f:
-        f.writelines(out)
-    for o in out:
-        st, name, comment = o.rstrip("\n").split("\t")
-        print("  %-7s %s  # %s" % ("ok" if st == "ok" else "FAIL", name, comment), file=sys.stderr)
-    return 1 if any(o.startswith("not ok") for o in out) else 0
+    return 1 if "not ok" in out else 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from ktap import run_main
-    sys.exit(run_main(lambda _argv: main(), sys.argv[1:]))
+    sys.exit(ktap.run_main(lambda _argv: main(), sys.argv[1:]))

@@ -22,6 +22,9 @@ import statistics
 import sys
 import textwrap
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import ktap  # noqa: E402 - the harness's parsers
+
 # The upstream test's figures line, a KTAP comment.
 UPSTREAM_RE = re.compile(r"^# loop CPU (\d+), (\d+) break-outs, ejected after (\d+) ms \(timeout_ms (\d+)\)")
 
@@ -53,8 +56,7 @@ def witness(out, base):
     figs = collections.defaultdict(list)
     path = os.path.join(out, base, "figures.txt")
     if os.path.exists(path):
-        for line in open(path, encoding="utf-8", errors="replace"):
-            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        for kv in ktap.figures(ktap.read(path)):
             if "test" in kv:
                 figs[(kv["test"], kv.get("cpus", "?"))].append(kv)
     return figs
