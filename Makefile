@@ -21,7 +21,7 @@ export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
 # this machine's apt sources), SOAK=N (rounds of 'make soak').
-export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT BOOTS
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT BOOTS CENSUS_SECS
 TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
@@ -29,7 +29,7 @@ TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test check edit refresh mutants rust bench boots soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test check edit refresh mutants rust bench boots census soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -55,6 +55,12 @@ bench:
 ## boots: a guest's round trip as the tests boot it against the stock guest root with udev (BOOTS=N each, default 3); exit status and streams checked
 boots:
 	@$(P) $(SETUP) patched_kernel boots
+
+## census: production schedulers (tools/census/schedulers.txt, built once with cargo in a root of their own) under three workloads on 1 and 2 vCPUs, patched kernel of both bases (or BASE=): break-outs and rounds per invocation in OUT/BASE/census/ (CENSUS_SECS per workload)
+census:
+	@tools/pipeline.sh reset
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel modules userspace census_build census; done
+	@tools/pipeline.sh report
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:

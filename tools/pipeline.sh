@@ -411,6 +411,11 @@ stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 # make bench, full; and the smoke version make test runs so that it cannot
 # rot: it must produce every table, but its timings count for nothing.
 stage_bench() { "$T/bench/bench.sh"; }
+# make census (tools/census/): the production schedulers, built once in a
+# root of their own, then run; make test runs the machinery with scx_simple.
+stage_census_build() { "$T/census/build.sh"; }
+stage_census() { "$T/census/census.sh"; }
+stage_census_smoke() { "$T/census/census.sh" smoke; }
 stage_boots() { "$T/bench/boots.sh"; }
 stage_bench_smoke() {
 	local out
@@ -442,7 +447,7 @@ stage_reset() {
 base_tests() {
 	case $BASE in
 	7.3) echo export checkpatch bisect kernels modules sample rustfmt userspace patched patched_1cpu \
-		rust_series rust baseline rust_baseline mutants_smoke write_figures ;;
+		rust_series rust baseline rust_baseline mutants_smoke census_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
 		patched_1cpu soak rust_series rust qmap baseline rust_baseline bench_smoke write_figures ;;
 	esac

@@ -20,6 +20,12 @@
 #       Rust doctests, into RUNDIR/kunit.txt; then load the rust_kprobe
 #       sample, start FORKS processes, unload it, its lines into
 #       RUNDIR/sample.txt (SAMPLE -: none, the doctests only)
+#   guest.sh census MODULE RUNDIR SECS SCHEDULER...
+#       with the scx_loopguard_watch module loaded, each SCHEDULER (a path)
+#       under each workload (perf bench sched messaging, stress-ng CPU and
+#       fork, a parallel C build) for about SECS: one "CENSUS key=value..."
+#       line per pair into RUNDIR/census.txt, the module's figures into
+#       RUNDIR/figures.txt, the scheduler's output into RUNDIR/NAME-WORKLOAD.txt
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
 #       and scx_qmap; one "BENCH ..." line per measurement
@@ -218,6 +224,105 @@ wait_enabled() {
 		sleep 0.5
 	done
 	return 1
+}
+
+# The kernel's own count of dispatch-loop break-outs: 7.3's event, in the
+# running scheduler's events file; 6.12's tracepoint, counted in the trace
+# buffer (entries and overruns; census_trace_on enables it). "-" if absent.
+breakouts_kernel() {
+	local ev=/sys/kernel/sched_ext/root/events st
+	if [[ -r $ev ]] && grep -q '^SCX_EV_DISPATCH_LOOP_BREAKOUT ' "$ev"; then
+		awk '$1 == "SCX_EV_DISPATCH_LOOP_BREAKOUT" { print $2 }' "$ev"
+	elif [[ -n ${TRACE_ON:-} ]]; then
+		cat /sys/kernel/tracing/per_cpu/cpu*/stats | awk '$1 == "entries:" || $1 == "overrun:" { n += $2 } END { print n + 0 }'
+	else
+		echo -
+	fi
+}
+census_trace_on() {
+	local t=/sys/kernel/tracing ev=events/sched_ext/sched_ext_dispatch_loop_breakout/enable
+	mountpoint -q $t || mount -t tracefs none $t 2>/dev/null
+	[[ -w $t/$ev ]] || return 0
+	echo 0 >$t/tracing_on
+	echo >$t/trace
+	echo 1 >$t/$ev
+	echo 1 >$t/tracing_on
+	TRACE_ON=1
+}
+
+# workload NAME SECS: about SECS of it, on every CPU.
+workload() {
+	local end=$((SECONDS + $2)) n d
+	n=$(nproc)
+	case $1 in
+	messaging)
+		while ((SECONDS < end)); do
+			perf bench sched messaging -g "$n" -l 50 >/dev/null 2>&1 || return 1
+		done
+		;;
+	stress) stress-ng --cpu "$n" --fork "$n" --timeout "$2s" --quiet >/dev/null 2>&1 ;;
+	build)
+		# A small C project, written here: 24 files and a Makefile,
+		# built with make -j, again and again.
+		d=$(mktemp -d)
+		for i in $(seq 1 24); do
+			printf 'static int f(int x) { return x * %d + 1; }\nint g%d(int x) { int s = 0; for (int i = 0; i < x; i++) s += f(i); return s; }\n' \
+				"$i" "$i" >"$d/f$i.c"
+		done
+		printf 'SRCS := $(wildcard *.c)\nall: $(SRCS:.c=.o)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\n' >"$d/Makefile"
+		while ((SECONDS < end)); do
+			rm -f "$d"/*.o
+			make -s -C "$d" -j"$n" >/dev/null 2>&1 || { rm -rf "$d"; return 1; }
+		done
+		rm -rf "$d"
+		;;
+	*) return 1 ;;
+	esac
+}
+
+census() {
+	local mod=$1 rundir=$2 secs=$3 bin s w sp rc k0 k1 state wrc
+	shift 3
+	banner start
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	sysctl -qw debug.kprobes-optimization=0
+	census_trace_on
+	: >"$rundir/figures.txt"
+	: >"$rundir/census.txt"
+	if ! insmod "$mod"; then
+		echo "CENSUS-ERROR the module did not load" | tee -a "$rundir/census.txt"
+		banner done
+		return
+	fi
+	for bin in "$@"; do
+		s=$(basename "$bin")
+		for w in messaging stress build; do
+			"$bin" >"$rundir/$s-$w.txt" 2>&1 &
+			sp=$!
+			if ! wait_enabled "$sp"; then
+				rc=0
+				kill -INT "$sp" 2>/dev/null
+				wait "$sp" || rc=$?
+				echo "CENSUS sched=$s workload=$w cpus=$(nproc) loaded=no rc=$rc" | tee -a "$rundir/census.txt"
+				continue
+			fi
+			k0=$(breakouts_kernel)
+			echo reset >"$FIG"
+			wrc=0
+			workload "$w" "$secs" || wrc=$?
+			k1=$(breakouts_kernel)
+			figures "$s/$w" "$rundir"
+			state=$(cat /sys/kernel/sched_ext/state)
+			rc=0
+			kill -INT "$sp" 2>/dev/null
+			wait "$sp" || rc=$?
+			[[ $k0 == - || $k1 == - ]] && k1=- k0=0
+			echo "CENSUS sched=$s workload=$w cpus=$(nproc) loaded=yes state_after=$state workload_rc=$wrc rc=$rc kernel_breakouts=$([[ $k1 == - ]] && echo - || echo $((k1 - k0)))" |
+				tee -a "$rundir/census.txt"
+		done
+	done
+	rmmod scx_loopguard_watch || echo "CENSUS-ERROR rmmod failed"
+	banner done
 }
 
 bench_overhead() {

@@ -5,10 +5,23 @@
 # guests with virtme-ng. Re-created when missing or incomplete.
 #
 # TOOLCHAIN=host skips the chroot and checks the host's own tools instead.
+#
+# LG_ROOT=census makes the census's root instead ($CACHE/census-root, with
+# tools/census/packages.txt): production schedulers need a newer Rust than
+# the kernel's, and trixie's rustc-web replaces the rustc the kernel builds
+# with, so they are built in a root of their own.
 . "$(dirname "$0")/../lib/lib.sh"
 
 SUITE=${SUITE:-trixie}
-PKGS=$(sed -e 's/#.*//' "$LG_TOP/tools/host/packages.txt" | xargs)
+PKG_LIST=$LG_TOP/tools/host/packages.txt
+if [[ ${LG_ROOT:-toolchain} == census ]]; then
+	CHROOT=$CACHE/census-root
+	PKG_LIST=$LG_TOP/tools/census/packages.txt
+	TOOLCHAIN=chroot
+fi
+PKGS=$(sed -e 's/#.*//' "$PKG_LIST" | xargs)
+APT_LOG=$CACHE/apt${LG_ROOT:+-$LG_ROOT}.log
+DB_LOG=$CACHE/debootstrap${LG_ROOT:+-$LG_ROOT}.log
 STAMP=$CHROOT/.scx-loopguard-stamp
 want_stamp=$(printf '%s\n%s\n' "$SUITE" "$PKGS" | sha256sum | cut -c1-16)
 
@@ -32,6 +45,7 @@ fi
 # no poweroff: init would exit and every run would end in a kernel panic.
 # virtme-init's PATH has /usr/local/bin but not /usr/local/sbin.
 fixups() {
+	[[ ${LG_ROOT:-toolchain} == census ]] && return
 	[[ -L $CHROOT/usr/local/bin/poweroff ]] ||
 		ln -sf /bin/busybox "$CHROOT/usr/local/bin/poweroff"
 	rm -f "$CHROOT/usr/local/sbin/poweroff"
@@ -43,7 +57,7 @@ fixups() {
 VNG_REQ=$LG_TOP/tools/host/virtme-ng.txt
 guest_vng() {
 	local dest=$CHROOT$GUEST_VNG_DIR dl
-	[[ -x $dest/vng ]] && return
+	[[ ${LG_ROOT:-toolchain} == census || -x $dest/vng ]] && return
 	if ! python3 -m pip --version >/dev/null 2>&1; then
 		msg TOOLS "no pip on the host: guests boot with Debian's virtme-ng (slower)"
 		return
@@ -67,16 +81,16 @@ guest_vng() {
 	mv "$dest.tmp" "$dest"
 }
 
-# install_packages: the package list into $CHROOT, logged to $CACHE/apt.log.
+# install_packages: the package list into $CHROOT, logged to $APT_LOG.
 install_packages() {
-	logto "$CACHE/apt.log" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	logto "$APT_LOG" in_chroot bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $PKGS"
 }
 
 if [[ -f $STAMP && $(cat "$STAMP") == "$want_stamp" ]]; then
 	fixups
 	guest_vng
-	msg TOOLS "chroot $CHROOT is up to date"
+	msg TOOLS "$CHROOT is up to date"
 	exit 0
 fi
 
@@ -91,7 +105,7 @@ if [[ -f $STAMP ]] && [[ $(sed -n 1p "$CHROOT/.scx-loopguard-suite" 2>/dev/null)
 		echo "$want_stamp" >"$STAMP"
 		exit 0
 	fi
-	msg TOOLS "update failed (see $CACHE/apt.log), re-creating the chroot"
+	msg TOOLS "update failed (see $APT_LOG), re-creating the chroot"
 fi
 
 mkdir -p "$CACHE"
@@ -110,9 +124,9 @@ fi
 mkdir -p "$CACHE"
 tmp=$CHROOT.new
 rm -rf "$tmp"
-step CHROOT "debootstrap $SUITE (minbase)" logto "$CACHE/debootstrap.log" \
+step CHROOT "debootstrap $SUITE (minbase)" logto "$DB_LOG" \
 	debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" ||
-	die "debootstrap failed, see $CACHE/debootstrap.log"
+	die "debootstrap failed, see $DB_LOG"
 
 printf 'deb %s %s main\n' "$mirror" "$SUITE" >"$tmp/etc/apt/sources.list"
 # Keep the chroot from starting services while packages install.
@@ -120,7 +134,7 @@ printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
 chmod +x "$tmp/usr/sbin/policy-rc.d"
 
 CHROOT=$tmp step APT "installing $(wc -w <<<"$PKGS") packages into the chroot" install_packages ||
-	die "package install into the chroot failed, see $CACHE/apt.log"
+	die "package install into the chroot failed, see $APT_LOG"
 
 rm -rf "$CHROOT"
 mv "$tmp" "$CHROOT"
@@ -128,4 +142,4 @@ fixups
 guest_vng
 echo "$SUITE" >"$CHROOT/.scx-loopguard-suite"
 echo "$want_stamp" >"$STAMP"
-msg TOOLS "chroot ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"
+msg TOOLS "$CHROOT ready: $(in_chroot rustc --version), $(in_chroot clang --version | head -n1)"

@@ -39,6 +39,14 @@
   ktap.py boots OUTDIR              the boot-to-command time of every guest of
                                     the run (OUTDIR/*/logs/*.outcome): a table
                                     in OUTDIR/boots.txt, a summary on stderr
+  ktap.py census RESULTS NAME OUTDIR STRICT RUNDIR...
+                                    the census's guests (RUNDIR/census.txt,
+                                    RUNDIR/figures.txt, RUNDIR.outcome): one
+                                    result NAME/SCHED/WORKLOAD/CPUScpu per
+                                    pair; the table on stderr and in
+                                    OUTDIR/census.txt, OUTDIR/census.csv.
+                                    A scheduler that did not load is a skip
+                                    with its error (STRICT=1: a failure)
   ktap.py add RESULTS STATUS NAME [COMMENT]
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
@@ -427,6 +435,86 @@ def boots(outdir):
     return 0
 
 
+CENSUS_COLS = ("base", "cpus", "scheduler", "workload", "loaded", "kernel_breakouts", "module_breakouts",
+               "at_bound", "invocations", "rounds_max", "sched_rc", "state_after", "guest", "rounds_hist")
+
+
+def run_outcome(rundir):
+    """vm.sh's outcome of the guest whose run folder is OUT/runs/NAME."""
+    rundir = os.path.abspath(rundir)
+    return outcome_of(os.path.join(os.path.dirname(os.path.dirname(rundir)), "logs",
+                                   os.path.basename(rundir) + ".outcome"))
+
+
+def census_rows(rundir, base):
+    """One dict per scheduler and workload of a census guest."""
+    outcome = run_outcome(rundir)["outcome"]
+    blocks = module_blocks(read_if_any(os.path.join(rundir, "figures.txt")))
+    rows = []
+    for kv in figures(read_if_any(os.path.join(rundir, "census.txt")), "CENSUS"):
+        b = blocks.get(f"{kv.get('sched')}/{kv.get('workload')}", {})
+        t = b.get("total", {})
+        hist = b.get("rounds_hist", {})
+        rows.append({
+            "base": base, "cpus": kv.get("cpus", "?"), "scheduler": kv.get("sched", "?"),
+            "workload": kv.get("workload", "?"), "loaded": kv.get("loaded", "?"),
+            "kernel_breakouts": kv.get("kernel_breakouts", "-"), "module_breakouts": t.get("breakouts", "-"),
+            "at_bound": t.get("at_bound", "-"), "invocations": t.get("invocations", "-"),
+            "rounds_max": t.get("rounds_max", "-"), "sched_rc": kv.get("rc", "?"),
+            "state_after": kv.get("state_after", "-"), "guest": outcome,
+            "rounds_hist": " ".join(f"{r}:{n}" for r, n in sorted(hist.items()) if n),
+        })
+    return rows
+
+
+def census(results, name, outdir, strict, rundirs):
+    """Results, table and CSV of the census; a nonzero break-out count on a
+    scheduler that loaded is a finding, reported, not a failure."""
+    import csv
+    rows, rc = [], 0
+    for d in rundirs:
+        base = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(d))))
+        got = census_rows(d, base)
+        if not got:
+            add(results, "not ok", f"{name}/{os.path.basename(d)}", "no census line: the guest never got there "
+                f"({run_outcome(d)['outcome']})")
+            rc = 1
+        rows += got
+    for r in rows:
+        what = f"{name}/{r['scheduler']}/{r['workload']}/{r['cpus']}cpu"
+        if r["loaded"] != "yes":
+            err = ""
+            for d in rundirs:
+                text = read_if_any(os.path.join(d, f"{r['scheduler']}-{r['workload']}.txt"))
+                lines = [l for l in text.splitlines() if l.strip()]
+                if lines:
+                    err = lines[-1][:160]
+            add(results, "not ok" if strict else "skip", what, f"did not load (exit {r['sched_rc']}): {err}")
+            rc |= strict
+            continue
+        if r["module_breakouts"] == "-" or r["guest"] not in ("passed", "failed"):
+            add(results, "not ok", what, f"no figures from the module, or the guest {r['guest']}")
+            rc = 1
+            continue
+        found = r["module_breakouts"] != "0" or r["kernel_breakouts"] not in ("0", "-")
+        add(results, "ok", what, ("FINDING: " if found else "") +
+            f"break-outs kernel {r['kernel_breakouts']}, module {r['module_breakouts']}; "
+            f"rounds max {r['rounds_max']} of {r['invocations']} invocations; exit {r['sched_rc']}")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "census.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CENSUS_COLS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in CENSUS_COLS[:-1]}
+    lines = ["  ".join(c.ljust(widths[c]) for c in CENSUS_COLS[:-1])]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in CENSUS_COLS[:-1]) for r in rows]
+    with open(os.path.join(outdir, "census.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    for l in lines:
+        print("    " + l, file=sys.stderr)
+    return rc
+
+
 def main(argv):
     if len(argv) == 2 and argv[0] == "has-splat":
         try:
@@ -480,6 +568,8 @@ def main(argv):
         return 0
     if len(argv) == 2 and argv[0] == "boots":
         return boots(argv[1])
+    if len(argv) >= 6 and argv[0] == "census":
+        return census(argv[1], argv[2], argv[3], argv[4] == "1", argv[5:])
     if len(argv) in (4, 5) and argv[0] == "add":
         add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
         return 0

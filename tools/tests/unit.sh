@@ -617,6 +617,52 @@ t_guest_watch() {
 	! FAKE_VNG=splat PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
 		"$T/guest/vm.sh" run g-bad "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a splat: vm.sh exit 0"; return 1; }
 }
+# The census's verdicts: a scheduler that ran is ok, with a break-out as a
+# finding; one that did not load is a skip with its error (a failure in
+# make test's strict smoke run); missing figures or no census line at all
+# fail; the table and the CSV are written.
+t_census_verdict() {
+	local out=$TMP/census-out r=$TMP/census.txt d
+	d=$out/7.3/runs/census-2cpu
+	mkdir -p "$d" "$out/7.3/logs"
+	echo "outcome=passed exit=0 boot_guest=3 boot_host=5 secs=99 accel=tcg cpus=2 kernel=/k" >"$out/7.3/logs/census-2cpu.outcome"
+	cat >"$d/census.txt" <<-'EOT'
+	CENSUS sched=scx_a workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=0
+	CENSUS sched=scx_b workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=3
+	CENSUS sched=scx_c workload=messaging cpus=2 loaded=no rc=1
+	CENSUS sched=scx_d workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=0
+	EOT
+	printf 'libbpf: failed to open system Kconfig\n' >"$d/scx_c-messaging.txt"
+	cat >"$d/figures.txt" <<-'EOT'
+	scenario scx_a/messaging
+	total invocations=500 rounds_max=2 at_bound=0 breakouts=0
+	rounds_hist 1:480 2:20
+	end
+	scenario scx_b/messaging
+	total invocations=500 rounds_max=32 at_bound=3 breakouts=3
+	rounds_hist 1:497 32:3
+	end
+	EOT
+	: >"$r"
+	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 0 "$d" 2>/dev/null
+	local got
+	got=$(cut -f1,2 "$r" | tr '\t' ' ' | xargs)
+	[[ $got == "ok census/scx_a/messaging/2cpu ok census/scx_b/messaging/2cpu skip census/scx_c/messaging/2cpu not ok census/scx_d/messaging/2cpu" ]] ||
+		{ echo "results: $got"; return 1; }
+	grep -q 'scx_b.*FINDING: break-outs kernel 3, module 3' "$r" || { echo "a break-out is not reported as a finding"; return 1; }
+	grep -q 'scx_a.*FINDING' "$r" && { echo "no break-out reported as a finding"; return 1; }
+	grep -q 'failed to open system Kconfig' "$r" || { echo "the load error is hidden"; return 1; }
+	grep -q '^7.3,2,scx_b,messaging,yes,3,3,3,500,32,0,enabled,passed,1:497 32:3$' "$out/7.3/census/census.csv" ||
+		{ echo "CSV: $(cat "$out/7.3/census/census.csv")"; return 1; }
+	[[ -s $out/7.3/census/census.txt ]] || { echo "no table"; return 1; }
+	: >"$r"
+	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 1 "$d" 2>/dev/null
+	[[ $(grep -c '^not ok' "$r") == 2 ]] || { echo "strict: a scheduler that did not load is not a failure"; return 1; }
+	: >"$d/census.txt"
+	: >"$r"
+	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 0 "$d" 2>/dev/null
+	[[ $(cut -f1 "$r") == "not ok" ]] || { echo "a guest with no census line is not a failure"; return 1; }
+}
 t_mirror() {
 	local m
 	m=$(apt_mirror) && [[ $m == *://* ]]

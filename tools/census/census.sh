@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make census: do production sched_ext schedulers ever reach the dispatch
+# loop's bound? Each scheduler of tools/census/schedulers.txt (built by
+# tools/census/build.sh) runs on the patched kernel of BASE under each
+# workload, on 1 and 2 vCPUs, with the scx_loopguard_watch module counting
+# dispatch rounds per invocation; the kernel counts break-outs (7.3: its
+# event; 6.12: its tracepoint). Results in $OUT/census/: census.txt (the
+# table), census.csv, census-rounds.png. A break-out on a real scheduler is a
+# finding, not a failure; a scheduler that does not load is reported with
+# its error.
+#
+#   census.sh            the census (CENSUS_SECS per workload, default 20)
+#   census.sh smoke      make test's run of the machinery: the in-tree
+#                        scx_simple, 2 vCPUs, 4 s per workload, strict
+. "$(dirname "$0")/../lib/lib.sh"
+
+T=$LG_TOP/tools
+MOD=$WORK/modules/patched/scx_loopguard_watch.ko
+LIST=$LG_TOP/tools/census/schedulers.txt
+C=$OUT/census${1:+-$1}
+
+[[ -f $MOD ]] || die "no module in $MOD; run the modules stage first"
+rm -rf "$C"
+mkdir -p "$C"
+if [[ ${1:-} == smoke ]]; then
+	scheds=("$WORK/userspace/sched_ext/scx_simple")
+	cpus_list=(2) secs=4 strict=1
+else
+	scheds=()
+	while read -r name _; do
+		[[ -n $name ]] || continue
+		if [[ -x $WORK/census/bin/$name ]]; then
+			scheds+=("$WORK/census/bin/$name")
+		else
+			# Not built: said so in the table's place, never hidden.
+			"$T/lib/ktap.py" add "$RESULTS" skip "census/$name" "not built (see $CACHE/census/$name-*.log)"
+		fi
+	done < <(sed -e 's/#.*//' "$LIST")
+	cpus_list=(1 2) secs=${CENSUS_SECS:-20} strict=0
+fi
+((${#scheds[@]})) || die "no scheduler to run; 'make census' builds them"
+
+rundirs=()
+t0=$(date +%s)
+for cpus in "${cpus_list[@]}"; do
+	name=census${1:+-$1}-${cpus}cpu
+	# A Rust scheduler takes tens of seconds to load under TCG.
+	"$T/guest/vm.sh" run "$name" patched -c "$cpus" -t $((120 + ${#scheds[@]} * 3 * (secs + 60))) \
+		-s 'LOOPGUARD-GUEST start' -i 60 -- \
+		"$T/guest/guest.sh" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
+	"$T/lib/ktap.py" console "$RESULTS" "$name" "$OUT/logs/$name.outcome" "$OUT/logs/$name.log"
+	cp -r "$OUT/runs/$name" "$C/" 2>/dev/null
+	rundirs+=("$OUT/runs/$name")
+done
+msg CENSUS "${#scheds[@]} scheduler(s) x 3 workloads x ${#cpus_list[@]} CPU count(s) in $(elapsed "$t0") ($C):"
+rc=0
+"$T/lib/ktap.py" census "$RESULTS" census "$C" "$strict" "${rundirs[@]}" || rc=$?
+if ((rc > 1)); then
+	"$T/lib/ktap.py" add "$RESULTS" "not ok" census "the census checker failed (exit $rc)"
+fi
+if [[ ${1:-} != smoke ]]; then
+	in_chroot python3 "$T/census/plot.py" "$C" || msg CENSUS "no plot (see above)"
+fi
