@@ -83,7 +83,7 @@ build_modules() {
 			mkdir -p "$WORK/module"
 			cp "$MODSRC"/* "$WORK/module/"
 			step RUST "$MOD.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$k.log" \
-				in_chroot make -C "$WORK/linux" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
+				in_chroot make -C "$LINUX" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
 				die 1 "the Rust module does not build for the $k kernel, or clippy warned (CLIPPY=1, -Dwarnings; see $OUT/logs/module-$k.log)"
 			cp "$WORK/module/$MOD.ko" "$dest"
 		fi
@@ -111,7 +111,7 @@ build_sample() {
 		rm -rf "$WORK/sample"
 		mkdir -p "$WORK/sample"
 		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
-			in_chroot make -C "$WORK/linux" O="$KB" M=samples/rust MO="$WORK/sample" LLVM=1 CLIPPY=1 \
+			in_chroot make -C "$LINUX" O="$KB" M=samples/rust MO="$WORK/sample" LLVM=1 CLIPPY=1 \
 			CONFIG_SAMPLE_RUST_KPROBE=m "${q[@]}" modules ||
 			die 1 "samples/rust/$SAMPLE.ko does not build, or clippy warned (see $OUT/logs/sample.log)"
 		cp "$WORK/sample/$SAMPLE.ko" "$dest"
@@ -160,7 +160,7 @@ rust_series_checks() {
 stage_rustfmt() {
 	local files out
 	mapfile -t files < <(find "$LG_TOP/rust/$BASE" "$MODSRC" -name '*.rs' | sort)
-	if out=$(in_chroot rustfmt --check --edition 2021 --config-path "$WORK/linux/.rustfmt.toml" "${files[@]}" 2>&1); then
+	if out=$(in_chroot rustfmt --check --edition 2021 --config-path "$LINUX/.rustfmt.toml" "${files[@]}" 2>&1); then
 		ktap add "$RESULTS" ok rust/rustfmt "${#files[@]} files"
 	else
 		printf '%s\n' "$out" | head -n 40 >&2
@@ -184,7 +184,7 @@ legit_scheds() {
 }
 stage_rust() {
 	local name=rust-patched max cmd series='' kargs=''
-	max=$(git -C "$WORK/linux" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
+	max=$(git -C "$LINUX" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
 		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
 	cmd=$(printf '%q ' "$T/guest/guest.sh" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" \
 		"$RUST_CYCLES" "" "$(legit_scheds)")
@@ -222,7 +222,7 @@ stage_userspace() { with_lock build_userspace; }
 
 # USER_REF: the tree to build them from, lg/local unless 'make check EDIT=1'.
 build_userspace() {
-	local linux=$WORK/linux q=() key ref=${USER_REF:-lg/local}
+	local linux=$LINUX q=() key ref=${USER_REF:-lg/local}
 	[[ $V == 1 ]] || q=(-s)
 	# Keyed by tools/ alone: a change to the kernel's code needs no new user
 	# space, which loads on any of the kernels by CO-RE.

@@ -14,7 +14,6 @@
 # was cached), and one for the docs. The tree is left at lg/patched, built.
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 
 WT=$WORK/bisect
 STAMPS=$WORK/bisect-stamps

@@ -21,7 +21,6 @@
 # 'git commit --fixup=COMMIT', then 'git rebase -i --autosquash lg/base'.
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 EDIT=$WORK/edit
 
 edit_start() {

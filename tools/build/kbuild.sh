@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the kernels of $WORK/linux with LLVM=1 in one shared output
+# Build the kernels of $LINUX with LLVM=1 in one shared output
 # directory, so that switching between lg/baseline and lg/patched costs an
 # incremental rebuild, not a cold one. Each result is cached under
 # $WORK/kernels/<key>, keyed by the source tree and the config fragment.
@@ -11,7 +11,6 @@
 #                        checked out, so modules and selftests can use it
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 FRAG=$LG_TOP/tools/build/loopguard.config
 JOBS=${JOBS:-$(nproc)}
 

@@ -15,7 +15,6 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
-LINUX=$WORK/linux
 ST=$WORK/userspace/selftests
 MUTANTS=$LG_TOP/mutants/$BASE
 # The deep witness's tests: every mutant must fail at least one of them.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Turn lg/base of $WORK/linux into the trees the tests need:
+# Turn lg/base of $LINUX into the trees the tests need:
 #
 #   lg/revert    lg/base with patch 1 (the loop guard) reverse-applied
 #   lg/patched   lg/revert with the whole series applied by git am
@@ -18,7 +18,6 @@
 # by patches 2..N, which is checked. Any patch that fails to apply is named.
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 
 # message_commit PATCH: an empty commit with PATCH's author, date and message.
 message_commit() {
@@ -127,6 +126,13 @@ apply_series() {
 		fi
 	done < <(series_entries)
 	((nrust)) || git_lg branch -q -f lg/core HEAD
+	# A KDIR tree that 'make apply' put the series on: the series as in
+	# kernel/BASE must give exactly its HEAD, or the tests would not test it.
+	if [[ -f $LINUX/.git/lg-applied-head ]] &&
+		! git_lg diff --quiet lg/patched "$(cat "$LINUX/.git/lg-applied-head")"; then
+		git_lg checkout -q -f lg/base
+		die "KDIR=$KDIR: its HEAD is not the series of kernel/$BASE on where 'make apply' found it (other commits, or a newer series); 'make unapply KDIR=$KDIR' and apply again, or boot your own build with 'make check KERNEL=/path/to/bzImage'"
+	fi
 
 	git_lg checkout -q -B lg/baseline lg/revert
 	for o in "${both[@]}"; do

@@ -287,6 +287,8 @@ watch_guest() {
 	VNG_RC=0
 	wait "$pid" || VNG_RC=$?
 	wait "$cat"
+	# A command that ended within the last poll: the time is an upper bound.
+	[[ -n $BOOT_HOST ]] || ! grep -q "^$BOOT_MARK" "$log" || BOOT_HOST=$(tenths $(($(date +%s%N) - t0)))
 	rm -f "$fifo"
 	WATCH=exited
 }

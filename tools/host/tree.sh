@@ -1,16 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Prepare the kernel tree the harness works on for BASE (6.12 or 7.3):
-# $WORK/linux, a git repo whose branch lg/base is the user's BASE.y tree
+# $LINUX, a git repo whose branch lg/base is the user's BASE.y tree
 # (KDIR=...) or, by default, Debian's linux-source-BASE, as one commit. The
 # user's own checkout is never written: a git tree is cloned with --shared,
 # any other tree is copied.
 #
-#   tree.sh            prepare $WORK/linux (idempotent)
+#   tree.sh            prepare $LINUX (idempotent)
 #   tree.sh check DIR  only check that DIR is a clean BASE.y tree
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 
 # The file that holds the sched_ext core in a tree of this base.
 case $BASE in
@@ -84,12 +83,22 @@ debian_source() {
 }
 
 prepare() {
-	local origin v
+	local origin v base orig
 	if [[ -n ${KDIR:-} ]]; then
 		KDIR=$(cd "$KDIR" 2>/dev/null && pwd) || die "KDIR: no such directory"
 		v=$(check_tree "$KDIR") || exit
 		if git -C "$KDIR" rev-parse --git-dir >/dev/null 2>&1; then
 			origin="kdir:$KDIR@$(git -C "$KDIR" rev-parse HEAD)"
+			base=$(git -C "$KDIR" rev-parse HEAD)
+			# A tree 'make apply' put the series on: its base is where
+			# apply found it, and the series must give back its HEAD
+			# (tools/build/series.sh checks).
+			if orig=$(git -C "$KDIR" rev-parse -q --verify refs/scx-loopguard/orig-head) &&
+				[[ $orig != "$base" ]]; then
+				msg TREE "KDIR=$KDIR carries the series ('make apply'): its base is $(git -C "$KDIR" rev-parse --short "$orig"), where apply found it"
+				base=$orig
+				origin+=" from $orig"
+			fi
 		else
 			origin="kdir:$KDIR (copy)"
 		fi
@@ -107,7 +116,10 @@ prepare() {
 	if [[ $origin == kdir:*@* ]]; then
 		step CLONE "$KDIR (shared, read-only for the source)" \
 			git -c init.defaultBranch=lg/kdir clone -q --shared --no-checkout "$KDIR" "$LINUX"
-		git_lg checkout -q -B lg/base "$(git -C "$KDIR" rev-parse HEAD)"
+		git_lg checkout -q -B lg/base "$base"
+		rm -f "$LINUX/.git/lg-applied-head"
+		[[ $base == "$(git -C "$KDIR" rev-parse HEAD)" ]] ||
+			git -C "$KDIR" rev-parse HEAD >"$LINUX/.git/lg-applied-head"
 	else
 		if [[ -n ${KDIR:-} ]]; then
 			mkdir -p "$LINUX"

@@ -49,13 +49,23 @@ exported_patches() {
 }
 BASE=${BASE:-7.3}
 WORK=${WORK:-$CACHE/work/$BASE}
+# The kernel tree of this base: Debian's linux-source-BASE in $WORK/linux;
+# a KDIR= tree in a folder of its own, $WORK/kdir/ID/linux, with its own
+# build directory, so that going from one to the other and back rebuilds
+# neither from cold.
+if [[ -n ${KDIR:-} ]]; then
+	LG_TREE=$WORK/kdir/$(cd "$KDIR" 2>/dev/null && pwd | sha256sum | cut -c1-12)
+else
+	LG_TREE=$WORK
+fi
+LINUX=$LG_TREE/linux
 # The kernel build directory of this base: O=DIR (LG_KBUILD) puts it in
-# DIR/BASE, by default it is in the cache. KCONFIG=FILE (LG_KCONFIG) is a
+# DIR/BASE, by default it is beside the tree. KCONFIG=FILE (LG_KCONFIG) is a
 # config fragment of the user's, merged after the project's.
 if [[ -n ${LG_KBUILD:-} ]]; then
 	KB=$LG_KBUILD/$BASE
 else
-	KB=$WORK/build
+	KB=$LG_TREE/build
 fi
 LG_KCONFIG=${LG_KCONFIG:-}
 # The virtme-ng that boots the guests (tools/host/virtme-ng.txt): toolchain.sh
@@ -69,7 +79,7 @@ LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
 SERIES_DIR=$LG_TOP/kernel/$BASE
 V=${V:-0}
 LG_T0=${LG_T0:-$(date +%s)}
-export LG_TOP CACHE CHROOT BASE WORK KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
+export LG_TOP CACHE CHROOT BASE WORK LINUX KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
 
 msg() {
 	local tag=$1
@@ -244,7 +254,7 @@ in_chroot() {
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 			TERM="${TERM:-dumb}" LANG=C.UTF-8 \
-			LG_TOP="$LG_TOP" WORK="$WORK" KB="$KB" OUT="$OUT" LG_OUT="$LG_OUT" BASE="$BASE" \
+			LG_TOP="$LG_TOP" WORK="$WORK" LINUX="$LINUX" KB="$KB" OUT="$OUT" LG_OUT="$LG_OUT" BASE="$BASE" \
 			RESULTS="$RESULTS" V="$V" CACHE="$CACHE" \
 			LG_T0="$LG_T0" LG_IN_CHROOT=1 LG_LOCKED="${LG_LOCKED:-}" \
 			/bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"

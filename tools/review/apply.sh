@@ -51,7 +51,7 @@ check_kdir() {
 }
 
 default_patches() {
-	local dir=$OUT/apply linux=$WORK/linux
+	local dir=$OUT/apply linux=$LINUX
 	git -C "$linux" rev-parse -q --verify lg/patched >/dev/null ||
 		die "no series in $linux; run 'make series' first"
 	rm -rf "$dir"

@@ -12,7 +12,6 @@
 #                       idiom, settable before load, as upstream's tests use it
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 
 # The patches exactly as exported (export.sh): signed off, patch 1 left out.
 DIR=$OUT/series

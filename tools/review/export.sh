@@ -24,7 +24,6 @@
 #   export.sh cover              add the cover letter with this run's results
 . "$(dirname "$0")/../lib/lib.sh"
 
-LINUX=$WORK/linux
 DIR=$OUT/series
 RDIR=$OUT/series-rust
 WT=$WORK/export

@@ -40,6 +40,13 @@ expect_fail() {
 
 gitq() { git -c user.name=t -c user.email=t@t -c init.defaultBranch=main "$@" >/dev/null; }
 
+# tree WORK KDIR: tree.sh imports KDIR into WORK's folder for that tree; the
+# checks after it run without KDIR, so WORK/linux points there too.
+tree() {
+	WORK=$1 KDIR=$2 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	ln -sfn "$(WORK=$1 KDIR=$2 bash -c '. "$0"/lib/lib.sh; echo "$LINUX"' "$T")" "$1/linux"
+}
+
 # A fake Linux tree: top Makefile with VERSION/PATCHLEVEL, kernel/sched/ext.c.
 fake_tree() {
 	local dir=$1 ver=$2 patch=$3
@@ -75,7 +82,7 @@ t_tree_kdir_untouched() {
 	fake_tree "$TMP/user" 6 12
 	local before after
 	before=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
-	WORK=$TMP/w1 KDIR=$TMP/user "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $TMP/w1 $TMP/user || return 1
 	after=$(cd "$TMP/user" && git rev-parse HEAD && git status --porcelain && find . | sort | sha256sum)
 	[[ $before == "$after" ]] && git -C "$TMP/w1/linux" rev-parse -q --verify lg/base >/dev/null
 }
@@ -121,14 +128,14 @@ fake_rust_series() {
 	echo "// kprobes" >"$top/r/kprobes.rs"
 	message_patch "$top/kernel/$BASE/0003-rust.patch" "rust: Add kprobes" "Why."
 	echo "0003-rust.patch r=rust/kernel @rust" >>"$top/kernel/$BASE/series"
-	WORK=$work KDIR=$tree "$T/host/tree.sh" >/dev/null 2>&1 || { echo "tree.sh failed"; return 1; }
+	tree $work $tree || { echo "tree.sh failed"; return 1; }
 	WORK=$work LG_TOP=$top "$T/build/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
 }
 
 t_series_ok() {
 	fake_tree "$TMP/s1" 6 12
 	fake_series "$TMP/p1" "$TMP/s1"
-	WORK=$TMP/w2 KDIR=$TMP/s1 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $TMP/w2 $TMP/s1 || return 1
 	WORK=$TMP/w2 LG_TOP=$TMP/p1 "$T/build/series.sh" || return 1
 	local l=$TMP/w2/linux
 	# baseline lacks the guard, patched has it and patch 2 on top
@@ -147,7 +154,7 @@ t_series_overlay() {
 		"Signed-off-by: A U Thor <author@example.org>"
 	sed -i '2d' "$TMP/p4/kernel/$BASE/series"
 	echo "0002-doc.patch doc=Documentation/x" >>"$TMP/p4/kernel/$BASE/series"
-	WORK=$TMP/w5 KDIR=$TMP/s4 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $TMP/w5 $TMP/s4 || return 1
 	WORK=$TMP/w5 LG_TOP=$TMP/p4 "$T/build/series.sh" || return 1
 	local l=$TMP/w5/linux
 	[[ $(git -C "$l" show lg/patched:Documentation/x/guide.rst) == "new text" ]] &&
@@ -173,7 +180,7 @@ t_series_rust() {
 t_series_conflict() {
 	fake_tree "$TMP/s2" 6 12
 	fake_series "$TMP/p2" "$TMP/s2" bad
-	WORK=$TMP/w3 KDIR=$TMP/s2 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $TMP/w3 $TMP/s2 || return 1
 	expect_fail "patch 2 (0002-sched_ext-more.patch) does not apply" \
 		env WORK="$TMP/w3" LG_TOP="$TMP/p2" "$T/build/series.sh"
 }
@@ -182,7 +189,7 @@ t_series_patch1_foreign() {
 	fake_series "$TMP/p3" "$TMP/s3"
 	sed -i 's/nr_loops = 32/nr_loops = 64/' "$TMP/s3/kernel/sched/ext.c"
 	gitq -C "$TMP/s3" commit -qam "someone else's loop bound"
-	WORK=$TMP/w4 KDIR=$TMP/s3 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $TMP/w4 $TMP/s3 || return 1
 	expect_fail "neither applies nor reverts" env WORK="$TMP/w4" LG_TOP="$TMP/p3" "$T/build/series.sh"
 }
 
@@ -205,6 +212,25 @@ t_apply_unapply() {
 	grep -q "to undo: make unapply" <<<"$out" || return 1
 	LG_TOP=$TMP/pa1 apply_sh unapply "$TMP/a1" >/dev/null 2>&1 || return 1
 	[[ $(state "$TMP/a1") == "$before" ]]
+}
+# A tree 'make apply' put the series on: the harness tests it from where
+# apply found it, and refuses a HEAD the series does not give.
+t_apply_then_test() {
+	fake_tree "$TMP/a5" 6 12
+	fake_series "$TMP/pa5" "$TMP/a5"
+	local w=$TMP/w-a5 l
+	LG_TOP=$TMP/pa5 apply_sh apply "$TMP/a5" "$TMP/pa5/kernel/$BASE" >/dev/null 2>&1 || { echo "apply failed"; return 1; }
+	WORK=$w KDIR=$TMP/a5 LG_TOP=$TMP/pa5 "$T/host/tree.sh" >/dev/null 2>&1 || { echo "tree.sh failed"; return 1; }
+	WORK=$w KDIR=$TMP/a5 LG_TOP=$TMP/pa5 "$T/build/series.sh" >/dev/null 2>&1 ||
+		{ echo "series.sh refuses the tree apply made"; return 1; }
+	l=$(WORK=$w KDIR=$TMP/a5 bash -c '. "$0"/lib/lib.sh; echo "$LINUX"' "$T")
+	git -C "$l" diff --quiet lg/patched "$(git -C "$TMP/a5" rev-parse HEAD)" || { echo "lg/patched is not the user's HEAD"; return 1; }
+	[[ $(git -C "$l" rev-parse lg/base) == $(git -C "$TMP/a5" rev-parse refs/scx-loopguard/orig-head) ]] ||
+		{ echo "the base is not where apply found the tree"; return 1; }
+	echo "/* mine */" >>"$TMP/a5/kernel/sched/ext.c"
+	gitq -C "$TMP/a5" commit -qam "my own change"
+	WORK=$w KDIR=$TMP/a5 LG_TOP=$TMP/pa5 "$T/host/tree.sh" >/dev/null 2>&1 || { echo "tree.sh failed"; return 1; }
+	expect_fail "its HEAD is not the series" env WORK="$w" KDIR="$TMP/a5" LG_TOP="$TMP/pa5" "$T/build/series.sh"
 }
 t_apply_conflict() {
 	fake_tree "$TMP/a2" 6 12
@@ -381,7 +407,7 @@ t_export_identity() {
 	local w=$TMP/we o=$TMP/oe noid=(env HOME="$TMP/nohome" GIT_CONFIG_NOSYSTEM=1 XDG_CONFIG_HOME="$TMP/nohome")
 	fake_tree "$TMP/se" 6 12
 	fake_series "$TMP/pe" "$TMP/se"
-	WORK=$w KDIR=$TMP/se "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $w $TMP/se || return 1
 	WORK=$w LG_TOP=$TMP/pe "$T/build/series.sh" 2>/dev/null || return 1
 	expect_fail "git has no identity for you" "${noid[@]}" WORK="$w" LG_OUT="$o" "$T/review/export.sh" patches || return 1
 	"${noid[@]}" WORK="$w" LG_OUT="$o" "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || return 1
@@ -423,7 +449,7 @@ t_edit_refresh() {
 	local w=$TMP/wd p=$TMP/pd e
 	fake_tree "$TMP/sd" 6 12
 	fake_series "$p" "$TMP/sd"
-	WORK=$w KDIR=$TMP/sd "$T/host/tree.sh" >/dev/null 2>&1 || return 1
+	tree $w $TMP/sd || return 1
 	WORK=$w LG_TOP=$p "$T/build/series.sh" 2>/dev/null || return 1
 	WORK=$w LG_TOP=$p "$T/build/edit.sh" start 2>/dev/null || { echo "edit.sh start failed"; return 1; }
 	e=$w/edit
@@ -670,6 +696,6 @@ t_mirror() {
 
 fake_tree "$TMP/cwd" 6 12
 cd "$TMP/cwd" || die "cannot enter $TMP/cwd"
-for t in $(declare -F | awk '$3 ~ /^t_/ { print $3 }'); do
+for t in ${LG_UNIT_ONLY:-$(declare -F | awk '$3 ~ /^t_/ { print $3 }')}; do
 	check "${t#t_}" "$t"
 done
