@@ -125,6 +125,13 @@ def figures_of(out, base, rows):
                          (test, cpus, len(rs), col("breakouts"), col("max_rounds"), col("eject_ms"),
                           col("lat_p99_us"), col("lat_max_us")))
         lines.append("")
+    # The census of production schedulers ('make census'), when it ran
+    # into the same results folder.
+    census = os.path.join(out, base, "census", "census.txt")
+    if os.path.exists(census):
+        lines.append("Linux %s, production sched_ext schedulers under load (make census):" % base)
+        lines += ["  " + l.rstrip() for l in ktap.read(census).splitlines()]
+        lines.append("")
     neg = [(s, n, c) for s, n, c in mine if n.startswith("baseline-")]
     if neg:
         lines.append("Linux %s with the loop bound reverted (the negative control):" % base)
