@@ -55,9 +55,11 @@ NEW_STARTED='BPF scheduler "(dsp_loop|dispatch_loop)" enabled|sched_ext: (dsp_lo
 stage_toolchain() { "$T/host/toolchain.sh"; }
 stage_tree() { "$T/host/tree.sh"; }
 stage_series() { "$T/build/series.sh"; }
-stage_patched_kernel() { "$T/build/kbuild.sh" patched; }
-# The baseline first: the tree is left checked out and built at lg/patched.
-stage_kernels() { "$T/build/kbuild.sh" baseline patched; }
+# The kernel images; the build directory is left as it is. The stages that
+# build in it (modules, the sample, user space) bring it to the kernel they
+# need themselves.
+stage_patched_kernel() { "$T/build/kbuild.sh" --images patched; }
+stage_kernels() { "$T/build/kbuild.sh" --images baseline patched; }
 
 # The Rust module, for each kernel: built out of tree (M=) against that
 # kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings, and cached by
@@ -232,6 +234,8 @@ build_userspace() {
 		return
 	fi
 	mkdir -p "$ST" "$SCX" "$OUT/logs"
+	# The selftests take the kernel's BTF from the build directory.
+	"$T/build/kbuild.sh" patched
 	# lg/local = lg/patched + the project's own tests (tools/ only): the
 	# kernel build in $KB stays valid across this checkout.
 	git -C "$linux" checkout -q -f "$ref"

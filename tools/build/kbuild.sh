@@ -108,6 +108,10 @@ main() {
 	for n in "$@"; do
 		build "$n"
 	done
+	# --images: the images are all that is wanted (make check, a guest run):
+	# a tree whose build directory is empty (a KDIR tree whose kernels are
+	# cached) stays unbuilt.
+	((IMAGES_ONLY)) && return
 	# Leave the last kernel's tree checked out and built, for M= modules and
 	# the selftests: rebuild it if another kernel was built into $KB after it.
 	last=${!#}
@@ -119,5 +123,7 @@ main() {
 	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "$ref" "$want"
 }
 
-[[ $# -gt 0 ]] || die "usage: kbuild.sh NAME[=REF]... (baseline, patched)"
+IMAGES_ONLY=0
+[[ ${1:-} == --images ]] && IMAGES_ONLY=1 && shift
+[[ $# -gt 0 ]] || die "usage: kbuild.sh [--images] NAME[=REF]... (baseline, patched)"
 with_lock main "$@"

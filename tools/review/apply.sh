@@ -51,7 +51,8 @@ check_kdir() {
 }
 
 default_patches() {
-	local dir=$OUT/apply linux=$LINUX
+	# The series comes from the harness's own tree (the set-up ran with KDIR=).
+	local dir=$OUT/apply linux=$WORK/linux
 	git -C "$linux" rev-parse -q --verify lg/patched >/dev/null ||
 		die "no series in $linux; run 'make series' first"
 	rm -rf "$dir"
