@@ -138,4 +138,5 @@ help:
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
-	@echo '  MUTANT="NAME..." (make mutants)'
+	@echo '  MUTANT="NAME..." (make mutants), EDIT=1 (make check on your work tree),'
+	@echo '  BOOTS=N (make boots), CENSUS_SECS=N (make census, seconds per workload)'

@@ -45,8 +45,9 @@ rundirs=()
 t0=$(date +%s)
 for cpus in "${cpus_list[@]}"; do
 	name=census${1:+-$1}-${cpus}cpu
-	# A Rust scheduler takes tens of seconds to load under TCG.
-	"$T/guest/vm.sh" run "$name" patched -c "$cpus" -t $((120 + ${#scheds[@]} * 3 * (secs + 60))) \
+	# A Rust scheduler may take minutes to load under TCG (up to 240 s is
+	# waited for), once; then three workloads.
+	"$T/guest/vm.sh" run "$name" patched -c "$cpus" -t $((120 + ${#scheds[@]} * (300 + 3 * (secs + 30)))) \
 		-s 'LOOPGUARD-GUEST start' -i 60 -- \
 		"$T/guest/guest.sh" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
 	"$T/lib/ktap.py" console "$RESULTS" "$name" "$OUT/logs/$name.outcome" "$OUT/logs/$name.log"

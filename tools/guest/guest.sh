@@ -25,7 +25,8 @@
 #       under each workload (perf bench sched messaging, stress-ng CPU and
 #       fork, a parallel C build) for about SECS: one "CENSUS key=value..."
 #       line per pair into RUNDIR/census.txt, the module's figures into
-#       RUNDIR/figures.txt, the scheduler's output into RUNDIR/NAME-WORKLOAD.txt
+#       RUNDIR/figures.txt, the scheduler's output into RUNDIR/NAME.txt (each
+#       scheduler is loaded once and runs the three workloads in turn)
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
 #       and scx_qmap; one "BENCH ..." line per measurement
@@ -214,11 +215,12 @@ kprobes() {
 	banner done
 }
 
-# wait_enabled [PID]: until a BPF scheduler is enabled, at most 60 s, or
-# until the scheduler's process PID has exited (it failed to load).
+# wait_enabled [PID [SECS]]: until a BPF scheduler is enabled, at most SECS
+# (default 60), or until the scheduler's process PID has exited (it failed
+# to load).
 wait_enabled() {
 	local i
-	for ((i = 0; i < 120; i++)); do
+	for ((i = 0; i < ${2:-60} * 2; i++)); do
 		[[ $(cat /sys/kernel/sched_ext/state) == enabled ]] && return 0
 		[[ -z ${1:-} ]] || kill -0 "$1" 2>/dev/null || return 1
 		sleep 0.5
@@ -260,7 +262,8 @@ workload() {
 			perf bench sched messaging -g "$n" -l 50 >/dev/null 2>&1 || return 1
 		done
 		;;
-	stress) stress-ng --cpu "$n" --fork "$n" --timeout "$2s" --quiet >/dev/null 2>&1 ;;
+	# Its temporary files go to /tmp: the working directory is read-only.
+	stress) stress-ng --temp-path /tmp --cpu "$n" --fork "$n" --timeout "$2s" --quiet >/dev/null 2>&1 ;;
 	build)
 		# A small C project, written here: 24 files and a Makefile,
 		# built with make -j, again and again.
@@ -281,7 +284,7 @@ workload() {
 }
 
 census() {
-	local mod=$1 rundir=$2 secs=$3 bin s w sp rc k0 k1 state wrc
+	local mod=$1 rundir=$2 secs=$3 bin s w sp rc k0 k1 state wrc l lines
 	shift 3
 	banner start
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
@@ -294,18 +297,25 @@ census() {
 		banner done
 		return
 	fi
+	# One load per scheduler (the verifier is slow under TCG), then each
+	# workload from zeroed figures; its lines get the scheduler's exit
+	# status once it has stopped.
 	for bin in "$@"; do
 		s=$(basename "$bin")
-		for w in messaging stress build; do
-			"$bin" >"$rundir/$s-$w.txt" 2>&1 &
-			sp=$!
-			if ! wait_enabled "$sp"; then
-				rc=0
-				kill -INT "$sp" 2>/dev/null
-				wait "$sp" || rc=$?
+		"$bin" >"$rundir/$s.txt" 2>&1 &
+		sp=$!
+		# The verifier takes long on a production scheduler under TCG.
+		if ! wait_enabled "$sp" 240; then
+			rc=0
+			kill -INT "$sp" 2>/dev/null
+			wait "$sp" || rc=$?
+			for w in messaging stress build; do
 				echo "CENSUS sched=$s workload=$w cpus=$(nproc) loaded=no rc=$rc" | tee -a "$rundir/census.txt"
-				continue
-			fi
+			done
+			continue
+		fi
+		lines=()
+		for w in messaging stress build; do
 			k0=$(breakouts_kernel)
 			echo reset >"$FIG"
 			wrc=0
@@ -313,12 +323,14 @@ census() {
 			k1=$(breakouts_kernel)
 			figures "$s/$w" "$rundir"
 			state=$(cat /sys/kernel/sched_ext/state)
-			rc=0
-			kill -INT "$sp" 2>/dev/null
-			wait "$sp" || rc=$?
 			[[ $k0 == - || $k1 == - ]] && k1=- k0=0
-			echo "CENSUS sched=$s workload=$w cpus=$(nproc) loaded=yes state_after=$state workload_rc=$wrc rc=$rc kernel_breakouts=$([[ $k1 == - ]] && echo - || echo $((k1 - k0)))" |
-				tee -a "$rundir/census.txt"
+			lines+=("CENSUS sched=$s workload=$w cpus=$(nproc) loaded=yes state_after=$state workload_rc=$wrc kernel_breakouts=$([[ $k1 == - ]] && echo - || echo $((k1 - k0)))")
+		done
+		rc=0
+		kill -INT "$sp" 2>/dev/null
+		wait "$sp" || rc=$?
+		for l in "${lines[@]}"; do
+			echo "$l rc=$rc" | tee -a "$rundir/census.txt"
 		done
 	done
 	rmmod scx_loopguard_watch || echo "CENSUS-ERROR rmmod failed"

@@ -436,7 +436,10 @@ def boots(outdir):
 
 
 CENSUS_COLS = ("base", "cpus", "scheduler", "workload", "loaded", "kernel_breakouts", "module_breakouts",
-               "at_bound", "invocations", "rounds_max", "sched_rc", "state_after", "guest", "rounds_hist")
+               "at_bound", "invocations", "rounds_max", "sched_rc", "workload_rc", "state_after", "guest",
+               "rounds_hist")
+# What a scheduler that did not load said: libbpf's reason, else its last line.
+LOAD_ERROR_RE = re.compile(r"libbpf: (.*(?:not found|failed|error).*)")
 
 
 def run_outcome(rundir):
@@ -461,6 +464,7 @@ def census_rows(rundir, base):
             "kernel_breakouts": kv.get("kernel_breakouts", "-"), "module_breakouts": t.get("breakouts", "-"),
             "at_bound": t.get("at_bound", "-"), "invocations": t.get("invocations", "-"),
             "rounds_max": t.get("rounds_max", "-"), "sched_rc": kv.get("rc", "?"),
+            "workload_rc": kv.get("workload_rc", "-"),
             "state_after": kv.get("state_after", "-"), "guest": outcome,
             "rounds_hist": " ".join(f"{r}:{n}" for r, n in sorted(hist.items()) if n),
         })
@@ -485,12 +489,17 @@ def census(results, name, outdir, strict, rundirs):
         if r["loaded"] != "yes":
             err = ""
             for d in rundirs:
-                text = read_if_any(os.path.join(d, f"{r['scheduler']}-{r['workload']}.txt"))
-                lines = [l for l in text.splitlines() if l.strip()]
-                if lines:
-                    err = lines[-1][:160]
+                text = read_if_any(os.path.join(d, f"{r['scheduler']}.txt"))
+                lines = [l.strip() for l in text.splitlines() if l.strip()]
+                why = [m.group(1) for m in map(LOAD_ERROR_RE.search, lines) if m]
+                if why or lines:
+                    err = (why[0] if why else lines[-1])[:160]
             add(results, "not ok" if strict else "skip", what, f"did not load (exit {r['sched_rc']}): {err}")
             rc |= strict
+            continue
+        if r["workload_rc"] not in ("0", "-"):
+            add(results, "not ok", what, f"the workload failed (exit {r['workload_rc']}): nothing was measured")
+            rc = 1
             continue
         if r["module_breakouts"] == "-" or r["guest"] not in ("passed", "failed"):
             add(results, "not ok", what, f"no figures from the module, or the guest {r['guest']}")

@@ -657,8 +657,9 @@ t_census_verdict() {
 	CENSUS sched=scx_b workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=3
 	CENSUS sched=scx_c workload=messaging cpus=2 loaded=no rc=1
 	CENSUS sched=scx_d workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=0
+	CENSUS sched=scx_a workload=stress cpus=2 loaded=yes state_after=enabled workload_rc=1 rc=0 kernel_breakouts=0
 	EOT
-	printf 'libbpf: failed to open system Kconfig\n' >"$d/scx_c-messaging.txt"
+	printf 'INFO starting\nWARN libbpf: failed to open system Kconfig\nError: Failed to load BPF program\n' >"$d/scx_c.txt"
 	cat >"$d/figures.txt" <<-'EOT'
 	scenario scx_a/messaging
 	total invocations=500 rounds_max=2 at_bound=0 breakouts=0
@@ -673,17 +674,18 @@ t_census_verdict() {
 	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 0 "$d" 2>/dev/null
 	local got
 	got=$(cut -f1,2 "$r" | tr '\t' ' ' | xargs)
-	[[ $got == "ok census/scx_a/messaging/2cpu ok census/scx_b/messaging/2cpu skip census/scx_c/messaging/2cpu not ok census/scx_d/messaging/2cpu" ]] ||
+	[[ $got == "ok census/scx_a/messaging/2cpu ok census/scx_b/messaging/2cpu skip census/scx_c/messaging/2cpu not ok census/scx_d/messaging/2cpu not ok census/scx_a/stress/2cpu" ]] ||
 		{ echo "results: $got"; return 1; }
 	grep -q 'scx_b.*FINDING: break-outs kernel 3, module 3' "$r" || { echo "a break-out is not reported as a finding"; return 1; }
 	grep -q 'scx_a.*FINDING' "$r" && { echo "no break-out reported as a finding"; return 1; }
-	grep -q 'failed to open system Kconfig' "$r" || { echo "the load error is hidden"; return 1; }
-	grep -q '^7.3,2,scx_b,messaging,yes,3,3,3,500,32,0,enabled,passed,1:497 32:3$' "$out/7.3/census/census.csv" ||
+	grep -q 'did not load (exit 1): failed to open system Kconfig' "$r" || { echo "the load error is hidden"; return 1; }
+	grep -q 'scx_a/stress.*the workload failed' "$r" || { echo "a failed workload is not a failure"; return 1; }
+	grep -q '^7.3,2,scx_b,messaging,yes,3,3,3,500,32,0,0,enabled,passed,1:497 32:3$' "$out/7.3/census/census.csv" ||
 		{ echo "CSV: $(cat "$out/7.3/census/census.csv")"; return 1; }
 	[[ -s $out/7.3/census/census.txt ]] || { echo "no table"; return 1; }
 	: >"$r"
 	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 1 "$d" 2>/dev/null
-	[[ $(grep -c '^not ok' "$r") == 2 ]] || { echo "strict: a scheduler that did not load is not a failure"; return 1; }
+	[[ $(grep -c '^not ok' "$r") == 3 ]] || { echo "strict: a scheduler that did not load is not a failure"; return 1; }
 	: >"$d/census.txt"
 	: >"$r"
 	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 0 "$d" 2>/dev/null
