@@ -491,7 +491,8 @@ def census(results, name, outdir, strict, rundirs):
             for d in rundirs:
                 text = read_if_any(os.path.join(d, f"{r['scheduler']}.txt"))
                 lines = [l.strip() for l in text.splitlines() if l.strip()]
-                why = [m.group(1) for m in map(LOAD_ERROR_RE.search, lines) if m]
+                why = [m.group(1) for m in map(LOAD_ERROR_RE.search, lines)
+                       if m and "skipping" not in m.group(1)]
                 if why or lines:
                     err = (why[0] if why else lines[-1])[:160]
             add(results, "not ok" if strict else "skip", what, f"did not load (exit {r['sched_rc']}): {err}")
