@@ -25,7 +25,8 @@ for ((i = 1; i <= N; i++)); do
 			grep -q '^stdout-ok' "$OUT/logs/$name.log" &&
 			grep -q '^stderr-ok' "$OUT/logs/$name.log" || ok=no
 		printf '%s\t%s\t%s\t%s\n' "$fast" "$i" "$(tenths $(($(date +%s%N) - t0)))" "$ok" >>"$B/rounds.txt"
-		sed -n 's/.*boot_guest=\([^ ]*\) boot_host=\([^ ]*\).*/\1\t\2/p' "$OUT/logs/$name.outcome" >>"$B/start.txt"
+		sed -n 's/.*boot_guest=\([^ ]*\) boot_host=\([^ ]*\).*/\1\t\2/p' "$OUT/logs/$name.outcome" 2>/dev/null |
+			grep . >>"$B/start.txt" || printf -- '-\t-\n' >>"$B/start.txt"
 	done
 done
 paste "$B/rounds.txt" "$B/start.txt" | awk -F'\t' '

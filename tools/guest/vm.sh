@@ -53,6 +53,8 @@ accel() {
 		fi
 		local memo=$CACHE/accel boot
 		boot=$(cat /proc/sys/kernel/random/boot_id)
+		# Only a real kernel can answer (and the answer is kept).
+		[[ -s $KIMG ]] || { echo tcg; return; }
 		if [[ $(sed -n 1p "$memo" 2>/dev/null) != "$boot" ]]; then
 			mkdir -p "$CACHE"
 			printf '%s\n%s\n' "$boot" "$(probe_kvm)" >"$memo"
@@ -114,7 +116,11 @@ vng_args() {
 
 cmd_run() {
 	local name=$1 cpus=2 secs=300 mem=2G log rundir t0 opt start='' idle=0 cmd
-	KIMG=$(kernel_image "$2")
+	# No outcome of an earlier run may stand for this one, whatever stops it.
+	mkdir -p "$OUT/logs"
+	OUTCOME=$OUT/logs/$name.outcome
+	rm -f "$OUTCOME"
+	KIMG=$(kernel_image "$2") || exit 2
 	shift 2
 	OPTIND=1
 	while getopts c:t:m:s:i: opt; do
@@ -131,11 +137,8 @@ cmd_run() {
 	[[ ${1:-} == -- ]] && shift
 	(($# > 0)) || die "vm.sh run: no command"
 
-	mkdir -p "$OUT/logs"
 	log=$OUT/logs/$name.log
-	OUTCOME=$OUT/logs/$name.outcome
 	rundir=$OUT/runs/$name
-	rm -f "$OUTCOME"
 	vng_args "$cpus" "$mem"
 	# The guest's uptime when the command starts: boot-to-command.
 	cmd="read -r up _ </proc/uptime; echo \"$BOOT_MARK\$up\"; $(printf '%q ' "$@")"
@@ -229,6 +232,21 @@ BOOT_MARK='LOOPGUARD-BOOT uptime='
 BOOT_SECS=${BOOT_SECS:-240}
 BOOT_STALL='rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen'
 
+# end_log: the log's reader ends once every writer of the FIFO has gone. In
+# the chroot's PID namespace they all die with vng; with TOOLCHAIN=host a
+# QEMU could outlive it and keep the FIFO open: the reader is not waited
+# for longer than 5 s, so that a stray writer cannot hold the lock for ever.
+end_log() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$cat" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$cat" 2>/dev/null
+	wait "$cat" 2>/dev/null
+	rm -f "$fifo"
+}
+
 watch_guest() {
 	local log=$1 secs=$2 start=$3 idle=$4 pid cat t0 now size last_size=-1 quiet=0 started=0 tick=0 fifo
 	WATCH='' VNG_RC='' BOOT_HOST=''
@@ -279,24 +297,22 @@ watch_guest() {
 			pkill -KILL -P "$pid" 2>/dev/null
 			kill -KILL "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
-			wait "$cat"
-			rm -f "$fifo"
+			end_log
 			return 0
 		fi
 	done
 	VNG_RC=0
 	wait "$pid" || VNG_RC=$?
-	wait "$cat"
+	end_log
 	# A command that ended within the last poll: the time is an upper bound.
 	[[ -n $BOOT_HOST ]] || ! grep -q "^$BOOT_MARK" "$log" || BOOT_HOST=$(tenths $(($(date +%s%N) - t0)))
-	rm -f "$fifo"
 	WATCH=exited
 }
 
 
 cmd_shell() {
 	local cpus=2
-	KIMG=$(kernel_image "$1")
+	KIMG=$(kernel_image "$1") || exit 2
 	shift
 	[[ ${1:-} == -c ]] && cpus=$2
 	vng_args "$cpus" 2G

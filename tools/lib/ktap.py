@@ -467,6 +467,7 @@ def census_rows(rundir, base):
             "workload_rc": kv.get("workload_rc", "-"),
             "state_after": kv.get("state_after", "-"), "guest": outcome,
             "rounds_hist": " ".join(f"{r}:{n}" for r, n in sorted(hist.items()) if n),
+            "_dir": rundir,
         })
     return rows
 
@@ -488,13 +489,12 @@ def census(results, name, outdir, strict, rundirs):
         what = f"{name}/{r['scheduler']}/{r['workload']}/{r['cpus']}cpu"
         if r["loaded"] != "yes":
             err = ""
-            for d in rundirs:
-                text = read_if_any(os.path.join(d, f"{r['scheduler']}.txt"))
-                lines = [l.strip() for l in text.splitlines() if l.strip()]
-                why = [m.group(1) for m in map(LOAD_ERROR_RE.search, lines)
-                       if m and "skipping" not in m.group(1)]
-                if why or lines:
-                    err = (why[0] if why else lines[-1])[:160]
+            text = read_if_any(os.path.join(r["_dir"], f"{r['scheduler']}.txt"))
+            lines = [l.strip() for l in text.splitlines() if l.strip()]
+            why = [m.group(1) for m in map(LOAD_ERROR_RE.search, lines)
+                   if m and "skipping" not in m.group(1)]
+            if why or lines:
+                err = (why[0] if why else lines[-1])[:160]
             add(results, "not ok" if strict else "skip", what, f"did not load (exit {r['sched_rc']}): {err}")
             rc |= strict
             continue
@@ -512,7 +512,7 @@ def census(results, name, outdir, strict, rundirs):
             f"rounds max {r['rounds_max']} of {r['invocations']} invocations; exit {r['sched_rc']}")
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "census.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CENSUS_COLS, lineterminator="\n")
+        w = csv.DictWriter(f, fieldnames=CENSUS_COLS, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in CENSUS_COLS[:-1]}

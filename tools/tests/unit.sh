@@ -617,7 +617,7 @@ t_guest_watch() {
 	ln -sf "$T/tests/fake-vng" "$bin/vng"
 	: >"$k"
 	run_guest() { # MODE VM.SH-OPTIONS... -> outcome word
-		FAKE_VNG=$1 PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+		FAKE_VNG=$1 PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
 			"$T/guest/vm.sh" run "g-$1" "$k" "${@:2}" -- sh -c "echo hello; exit $([[ $1 == pass ]] || echo 5)" >/dev/null 2>&1
 		sed -n 's/^outcome=\([^ ]*\).*/\1/p' "$TMP/vmout/$BASE/logs/g-$1.outcome"
 	}
@@ -638,10 +638,16 @@ t_guest_watch() {
 	grep -q ' exit=5 boot_guest=[0-9.]* boot_host=[0-9.]* ' "$TMP/vmout/$BASE/logs/g-fail.outcome" ||
 		{ echo "no exit status or boot time: $(cat "$TMP/vmout/$BASE/logs/g-fail.outcome")"; return 1; }
 	# vm.sh itself: 0 only for a command that passed on a clean console.
-	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
 		"$T/guest/vm.sh" run g-ok "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a passing guest: vm.sh failed"; return 1; }
-	! FAKE_VNG=splat PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout \
+	! FAKE_VNG=splat PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
 		"$T/guest/vm.sh" run g-bad "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a splat: vm.sh exit 0"; return 1; }
+	# A run that stops early leaves no outcome of an earlier one behind.
+	local rc=0
+	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
+		"$T/guest/vm.sh" run g-ok "$TMP/no-such-bzImage" -t 20 -- true >/dev/null 2>&1 || rc=$?
+	((rc == 2)) || { echo "a missing kernel: vm.sh exit $rc, not 2"; return 1; }
+	[[ ! -e $TMP/vmout/$BASE/logs/g-ok.outcome ]] || { echo "an earlier run's outcome survived a run that stopped early"; return 1; }
 }
 # The census's verdicts: a scheduler that ran is ok, with a break-out as a
 # finding; one that did not load is a skip with its error (a failure in
