@@ -68,7 +68,8 @@ main() {
 		t0=$(date +%s)
 		msg MUTANT "$name: $(sed -n '1s/^Mutant [^:]*: //p' "$f")"
 		with_lock make_branch "$f" "$name"
-		"$T/build/kbuild.sh" "mutant-$name=lg/mutant/$name" ||
+		# The image is all the guest needs: a cached mutant builds nothing.
+		"$T/build/kbuild.sh" --images "mutant-$name=lg/mutant/$name" ||
 			die 1 "mutant $name does not build; see $OUT/logs/build-mutant/$name.log"
 		"$T/guest/vm.sh" run "mutant-$name" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
 			-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
@@ -84,7 +85,9 @@ main() {
 		total=$((total + 1))
 		table+=("$(printf '%-18s %-9s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$how")")
 	done
-	"$T/build/kbuild.sh" patched
+	# The tree back at lg/patched; the build directory is brought to
+	# whichever kernel a later stage builds against by that stage.
+	with_lock git_lg checkout -q -f lg/patched
 	printf '%s\n' "${table[@]}" >"$OUT/mutants.txt"
 	msg MUTANTS "$killed of $total killed on $BASE ($OUT/mutants.txt):"
 	printf '    %s\n' "${table[@]}" >&2
