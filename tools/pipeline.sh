@@ -23,14 +23,6 @@ IDLE_SUITE=60
 IDLE_STALL=20
 
 ktap() { "$T/lib/ktap.py" "$@"; }
-# checked NAME CMD...: run a checker that adds its own results; exit 0 or 1
-# are its verdicts, anything else (70: it crashed) is one failing result.
-checked() {
-	local name=$1 rc=0
-	shift
-	"$@" || rc=$?
-	((rc <= 1)) || ktap add "$RESULTS" "not ok" "$name" "the checker $(basename "$1") failed (exit $rc)"
-}
 
 # The new tests of this base: the names registered in the .c files of every
 # repo folder that kernel/BASE/series copies into the sched_ext selftests,
@@ -254,10 +246,6 @@ build_userspace() {
 
 # console_result NAME: one result for the console of a guest run, from what
 # vm.sh wrote of it (the verdict is ktap.py's console_verdict()).
-console_result() {
-	checked "$1/console" "$T/lib/ktap.py" console "$RESULTS" "$1" "$OUT/logs/$1.outcome" "$OUT/logs/$1.log"
-}
-
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
 kselftests() {
 	local name=$1 kernel=$2 cpus=$3 filter=${4:-}

@@ -11,25 +11,11 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
-LIST=$LG_TOP/tools/census/schedulers.txt
 CROOT=$CACHE/census-root
 DEST=$CACHE/census
 # Where the host's CA bundle goes in the root: cargo in a chroot does not
 # trust the chain this machine's own tools trust.
 CA=/usr/local/share/scx-loopguard-host-ca.crt
-
-# schedulers [NAME...]: "NAME VERSION" lines of the list, those named only.
-schedulers() {
-	local name ver
-	sed -e 's/#.*//' "$LIST" | while read -r name ver; do
-		[[ -n $name ]] || continue
-		[[ -z $ver ]] && die "$LIST: no version for $name"
-		if (($#)) && [[ " $* " != *" $name "* ]]; then
-			continue
-		fi
-		echo "$name $ver"
-	done
-}
 
 # build NAME VERSION: cargo install into the root's /opt/census (one target
 # directory for all, so that the crates they share are built once).
@@ -59,8 +45,9 @@ build() {
 }
 
 main() {
-	local name ver failed=()
-	[[ -f $LIST ]] || die "no $LIST"
+	local name ver failed=() list
+	list=$(census_list "$@") || exit
+	[[ -n $list ]] || die "no scheduler of tools/census/schedulers.txt is called ${*:-anything}"
 	LG_ROOT=census "$T/host/toolchain.sh" || die "the census's root could not be made"
 	cp /etc/ssl/certs/ca-certificates.crt "$CROOT$CA" 2>/dev/null ||
 		die "no CA bundle at /etc/ssl/certs/ca-certificates.crt on the host (cargo needs it)"
@@ -70,7 +57,7 @@ main() {
 			mkdir -p "$WORK/census/bin"
 			cp "$DEST/$name-$ver/bin/$name" "$WORK/census/bin/"
 		fi
-	done < <(schedulers "$@")
+	done <<<"$list"
 	((${#failed[@]} == 0)) || msg CENSUS "not built: ${failed[*]} (each is reported as such by the census)"
 	return 0
 }

@@ -126,6 +126,38 @@ run() {
 	"$@"
 }
 
+# checked NAME CMD...: run a checker that adds its own results; exit 0 or 1
+# are its verdicts, anything else (70: it crashed) is one failing result.
+checked() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	((rc <= 1)) || "$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "not ok" "$name" \
+		"the checker $(basename "$1") failed (exit $rc)"
+}
+
+# console_result NAME: the verdict on guest NAME's outcome and console.
+console_result() {
+	checked "$1/console" "$LG_TOP/tools/lib/ktap.py" console "$RESULTS" "$1" \
+		"$OUT/logs/$1.outcome" "$OUT/logs/$1.log"
+}
+
+# census_list [NAME...]: the "NAME VERSION" lines of the census's pinned
+# schedulers (tools/census/schedulers.txt), those named only. Call it as
+# list=$(census_list) || exit: a malformed list is an error.
+census_list() {
+	local list=$LG_TOP/tools/census/schedulers.txt name ver
+	[[ -f $list ]] || die "no $list"
+	while read -r name ver; do
+		[[ -n $name ]] || continue
+		[[ -n $ver ]] || die "$list: no version for $name"
+		if (($#)) && [[ " $* " != *" $name "* ]]; then
+			continue
+		fi
+		echo "$name $ver"
+	done < <(sed -e 's/#.*//' "$list")
+}
+
 # git_lg ARGS...: git on the kernel tree $LINUX, as the harness commits there.
 git_lg() {
 	run git -C "$LINUX" -c user.name=scx-loopguard -c user.email=scx-loopguard@localhost -c gc.auto=0 -c maintenance.auto=false \
