@@ -20,7 +20,7 @@ IDLE_SUITE=60
 # A healthy guest's heartbeat gaps were at most 8.3 s of guest time in a
 # full 'make test' (6.12's qmap run, the busiest); a frozen one prints
 # nothing at all.
-IDLE_STALL=20
+IDLE_STALL=15
 
 ktap() { "$T/lib/ktap.py" "$@"; }
 
