@@ -139,4 +139,5 @@ help:
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
 	@echo '  MUTANT="NAME..." (make mutants), EDIT=1 (make check on your work tree),'
-	@echo '  BOOTS=N (make boots), CENSUS_SECS=N (make census, seconds per workload)'
+	@echo '  BOOTS=N (make boots), CENSUS_SECS=N (make census, seconds per workload),'
+	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'

@@ -7,7 +7,11 @@
 #
 # 1. Overhead: perf bench sched messaging and pipe under scx_simple and
 #    scx_qmap, one guest boot per kernel and pair, alternating patched and
-#    baseline (A B A B ...), BENCH_PAIRS pairs (default 10).
+#    baseline (A B A B ...), BENCH_PAIRS pairs (default 10). The guests run
+#    with QEMU's -icount (BENCH_ICOUNT=SHIFT, default 0: one instruction is
+#    one ns of the guest's time, idle time skipped), so a run's time is the
+#    instructions the guest executed for it, not the host's noisy
+#    wall-clock; BENCH_ICOUNT= (empty) times by the wall-clock instead.
 # 2. Recovery: the dsp_loop_all_cpus kselftest BENCH_REPS times per watchdog
 #    timeout in BENCH_TIMEOUTS, on 2 and 1 vCPUs, patched only: the
 #    baseline never recovers (make test's negative control shows it freeze).
@@ -25,7 +29,12 @@ SCX=$WORK/userspace/sched_ext
 ST=$WORK/userspace/selftests
 MOD=$WORK/modules/patched/scx_loopguard_watch.ko
 PAIRS=${BENCH_PAIRS:-10}
-ITER=${BENCH_ITER:-2}
+ITER=${BENCH_ITER:-3}
+ICOUNT=${BENCH_ICOUNT-0}
+# The kernel the patched one is compared with: BENCH_AGAINST=patched
+# compares it with itself, which measures the method's noise floor.
+AGAINST=${BENCH_AGAINST:-baseline}
+[[ $AGAINST == baseline || $AGAINST == patched ]] || die "BENCH_AGAINST=$AGAINST: baseline or patched"
 REPS=${BENCH_REPS:-5}
 TIMEOUTS=${BENCH_TIMEOUTS:-250 500 1000 2000}
 if [[ ${1:-} == smoke ]]; then
@@ -35,6 +44,8 @@ fi
 rm -rf "$B"
 mkdir -p "$B"
 echo "${1:-full}" >"$B/mode"
+echo "${ICOUNT:-wallclock}" >"$B/icount"
+echo "$AGAINST" >"$B/against"
 t0=$(date +%s)
 
 boot() { # NAME KERNEL CPUS TIMEOUT GUEST-ARGS...
@@ -49,9 +60,11 @@ n=0 total=$((PAIRS * 2))
 for ((p = 1; p <= PAIRS; p++)); do
 	for k in patched baseline; do
 		n=$((n + 1))
-		msg BENCH "overhead: $k kernel, pair $p of $PAIRS (run $n of $total), elapsed $(elapsed "$t0")"
+		kernel=$k
+		[[ $k == baseline ]] && kernel=$AGAINST
+		msg BENCH "overhead: $k side ($kernel kernel), pair $p of $PAIRS (run $n of $total), elapsed $(elapsed "$t0")"
 		name=bench-$k-$p
-		boot "$name" "$k" 2 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER"
+		ICOUNT=$ICOUNT boot "$name" "$kernel" 2 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER"
 		sed -n "s/^BENCH /kernel=$k pair=$p /p" "$OUT/runs/$name/bench.txt" >>"$B/overhead.txt" 2>/dev/null
 	done
 done

@@ -29,7 +29,8 @@
 #       scheduler is loaded once and runs the three workloads in turn)
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
-#       and scx_qmap; one "BENCH ..." line per measurement
+#       and scx_qmap; one "BENCH ..." line per measurement, timed by the
+#       guest's clock (under ICOUNT, its instructions)
 #   guest.sh bench_recovery MODULE BINDIR RUNDIR REPS TIMEOUT_MS...
 #       the dsp_loop_all_cpus test REPS times per watchdog timeout, with the
 #       module loaded; its LOOPGUARD lines and the module's figures
@@ -43,6 +44,7 @@ banner() {
 # quiet test by this heartbeat, every 2 s, on the guest's output (not in the
 # files under RUNDIR).
 ( while sleep 2; do echo "LOOPGUARD-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+HEARTBEAT=$!
 
 # run_tests FILTERS: the runner once for all tests (no FILTERS), or once per
 # word of FILTERS (runner -t matches a substring of the test name).
@@ -338,24 +340,44 @@ census() {
 }
 
 bench_overhead() {
-	local scx=$1 rundir=$2 iter=$3 s i v sp
+	local scx=$1 rundir=$2 iter=$3 s i sp
 	banner start
 	for s in scx_simple scx_qmap; do
-		"$scx/$s" >"$rundir/$s.txt" 2>&1 &
+		# Nothing crosses to the host while a workload runs: the
+		# scheduler's output goes to the guest's /tmp, and the heartbeat
+		# pauses (each pause is seconds; the host waits 60).
+		"$scx/$s" >"/tmp/$s.txt" 2>&1 &
 		sp=$!
-		wait_enabled || echo "BENCH-ERROR $s not enabled"
+		wait_enabled "$sp" || echo "BENCH-ERROR $s not enabled"
+		kill -STOP "$HEARTBEAT"
 		for ((i = 1; i <= iter; i++)); do
-			# seconds for 4 groups x 40 tasks x 25 loops of messages
-			v=$(perf bench -f simple sched messaging -g 4 -l 25 2>/dev/null | tail -n1)
-			echo "BENCH sched=$s workload=messaging iter=$i value=$v unit=s"
-			# seconds for 5000 pipe round trips between two tasks
-			v=$(perf bench -f simple sched pipe -l 5000 2>/dev/null | tail -n1)
-			echo "BENCH sched=$s workload=pipe iter=$i value=$v unit=s"
-		done | tee -a "$rundir/bench.txt"
+			# 4 groups x 40 tasks x 25 loops of messages
+			timed "sched=$s workload=messaging iter=$i" perf bench sched messaging -g 4 -l 25
+			# 5000 pipe round trips between two tasks
+			timed "sched=$s workload=pipe iter=$i" perf bench sched pipe -l 5000
+		done >"/tmp/bench.txt"
+		kill -CONT "$HEARTBEAT"
+		tee -a "$rundir/bench.txt" </tmp/bench.txt
 		kill -INT "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
+		cp "/tmp/$s.txt" "$rundir/"
 	done
 	banner done
+}
+
+# timed KEYS CMD...: one "BENCH KEYS value=SECONDS unit=s" line, the time
+# CMD took from the guest's clock in ns (under ICOUNT, its instructions).
+timed() {
+	local keys=$1 t0 t1 rc=0
+	shift
+	t0=$(date +%s%N)
+	"$@" >/dev/null 2>&1 || rc=$?
+	t1=$(date +%s%N)
+	if ((rc)); then
+		echo "BENCH-ERROR $keys exit=$rc"
+		return
+	fi
+	printf 'BENCH %s value=%d.%09d unit=s\n' "$keys" $(((t1 - t0) / 1000000000)) $(((t1 - t0) % 1000000000))
 }
 
 bench_recovery() {

@@ -110,7 +110,17 @@ vng_args() {
 	# Multi-threaded TCG (one host thread per vCPU). The test kernel is
 	# built without CONFIG_JUMP_LABEL, see tools/build/loopguard.config; with it,
 	# TCG_THREAD=single avoids stale-int3 oopses but starves vCPUs.
-	[[ $a == tcg ]] && VNG+=(--disable-kvm "--qemu-opts=-accel tcg,thread=${TCG_THREAD:-multi}")
+	# ICOUNT=SHIFT: the guest's clocks follow the instructions it executes
+	# (2^SHIFT ns each), not the host's time, and idle time is skipped, not
+	# waited: what make bench's overhead figure measures with. It needs
+	# TCG, and single-threaded TCG (all vCPUs on one host thread).
+	if [[ -n ${ICOUNT:-} ]]; then
+		[[ $ICOUNT =~ ^[0-9]+$ ]] || die "ICOUNT=$ICOUNT: a shift, 0 to 10"
+		VNG+=(--disable-kvm "--qemu-opts=-accel tcg,thread=single -icount shift=$ICOUNT,sleep=off")
+		a=tcg-icount$ICOUNT
+	elif [[ $a == tcg ]]; then
+		VNG+=(--disable-kvm "--qemu-opts=-accel tcg,thread=${TCG_THREAD:-multi}")
+	fi
 	ACCEL_USED=$a
 }
 
