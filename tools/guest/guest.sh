@@ -252,6 +252,33 @@ census_trace_on() {
 	echo 1 >$t/$ev
 	echo 1 >$t/tracing_on
 	TRACE_ON=1
+	census_context_on
+}
+
+# A second trace buffer for the context of a break-out: every context
+# switch, until the first break-out stops it (its traceoff trigger), so
+# that it ends with one occurrence and what ran before it. Only the
+# tracepoint (6.12) can stop it; 7.3's event is a count.
+CTX=/sys/kernel/tracing/instances/loopguard-census
+census_context_on() {
+	local ev=events/sched_ext/sched_ext_dispatch_loop_breakout
+	[[ -n ${TRACE_ON:-} ]] || return 0
+	[[ -d $CTX ]] || mkdir "$CTX" 2>/dev/null || return 0
+	echo 0 >$CTX/tracing_on
+	echo >$CTX/trace
+	echo 1 >$CTX/events/sched/sched_switch/enable
+	echo 1 >$CTX/$ev/enable
+	echo '!traceoff' >$CTX/$ev/trigger 2>/dev/null
+	echo 'traceoff:1' >$CTX/$ev/trigger
+	echo 1 >$CTX/tracing_on
+}
+
+# census_context NAME: after a break-out, the context buffer's last lines
+# into RUNDIR/trace-NAME.txt; then it starts again.
+census_context() {
+	[[ -d $CTX ]] || return 0
+	grep -v '^#' $CTX/trace | tail -n 80 >"$1"
+	census_context_on
 }
 
 # workload NAME SECS: about SECS of it, on every CPU.
@@ -326,6 +353,8 @@ census() {
 			figures "$s/$w" "$rundir"
 			state=$(cat /sys/kernel/sched_ext/state)
 			[[ $k0 == - || $k1 == - ]] && k1=- k0=0
+			# A finding: the trace of one occurrence (6.12).
+			[[ $k1 != - ]] && ((k1 > k0)) && census_context "$rundir/trace-$s-$w.txt"
 			lines+=("CENSUS sched=$s workload=$w cpus=$(nproc) loaded=yes state_after=$state workload_rc=$wrc kernel_breakouts=$([[ $k1 == - ]] && echo - || echo $((k1 - k0)))")
 		done
 		rc=0

@@ -506,8 +506,13 @@ def census(results, name, outdir, strict, rundirs):
             add(results, "not ok", what, f"no figures from the module, or the guest {r['guest']}")
             rc = 1
             continue
-        found = r["module_breakouts"] != "0" or r["kernel_breakouts"] not in ("0", "-")
-        add(results, "ok", what, ("FINDING: " if found else "") +
+        found = ""
+        if r["module_breakouts"] != "0" or r["kernel_breakouts"] not in ("0", "-"):
+            found = "FINDING: "
+            trace = os.path.join(r["_dir"], f"trace-{r['scheduler']}-{r['workload']}.txt")
+            if os.path.exists(trace):
+                found += f"one traced in {trace}; "
+        add(results, "ok", what, found +
             f"break-outs kernel {r['kernel_breakouts']}, module {r['module_breakouts']}; "
             f"rounds max {r['rounds_max']} of {r['invocations']} invocations; exit {r['sched_rc']}")
     os.makedirs(outdir, exist_ok=True)
