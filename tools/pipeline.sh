@@ -454,7 +454,15 @@ FATAL=" toolchain tree series patched_kernel kernels modules sample userspace ed
 STAGES="$*"
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
-	if ! "stage_$s" && [[ $FATAL == *" $s "* ]]; then
+done
+# Each stage's time, in $LG_OUT/stages.txt (BASE STAGE SECONDS): the budget.
+mkdir -p "$LG_OUT"
+for s in "$@"; do
+	t=$(date +%s) rc=0
+	"stage_$s" || rc=$?
+	[[ $s == reset ]] && : >"$LG_OUT/stages.txt"
+	printf '%s\t%s\t%d\n' "$BASE" "$s" $(($(date +%s) - t)) >>"$LG_OUT/stages.txt"
+	if ((rc)) && [[ $FATAL == *" $s "* ]]; then
 		die "stage '$s' failed; stopping"
 	fi
 done
