@@ -18,8 +18,8 @@ TO_SUITE=${TO_SUITE:-900}
 TO_STALL=${TO_STALL:-240}
 IDLE_SUITE=60
 # A healthy guest's heartbeat gaps were at most 8.3 s of guest time in a
-# full 'make test' (6.12's qmap run, the busiest); a frozen one prints
-# nothing at all.
+# full 'make test' (6.12's patched qmap run, the busiest, which uses this
+# threshold too: 1.8 times that gap); a frozen one prints nothing at all.
 IDLE_STALL=15
 
 ktap() { "$T/lib/ktap.py" "$@"; }
@@ -244,8 +244,6 @@ build_userspace() {
 	echo "$key" >"$WORK/userspace/.key"
 }
 
-# console_result NAME: one result for the console of a guest run, from what
-# vm.sh wrote of it (the verdict is ktap.py's console_verdict()).
 # kselftests NAME KERNEL CPUS [FILTER]: one guest, the runner, parsed.
 kselftests() {
 	local name=$1 kernel=$2 cpus=$3 filter=${4:-}

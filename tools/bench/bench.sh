@@ -9,9 +9,10 @@
 #    scx_qmap, one guest boot per kernel and pair, alternating patched and
 #    baseline (A B A B ...), BENCH_PAIRS pairs (default 10). The guests run
 #    with QEMU's -icount (BENCH_ICOUNT=SHIFT, default 0: one instruction is
-#    one ns of the guest's time, idle time skipped), so a run's time is the
-#    instructions the guest executed for it, not the host's noisy
-#    wall-clock; BENCH_ICOUNT= (empty) times by the wall-clock instead.
+#    one ns of the guest's time; when every vCPU idles, time jumps to the
+#    next timer), so a run's time follows the instructions the guest
+#    executed for it, not the host's noisy wall-clock; BENCH_ICOUNT=
+#    (empty) times by the wall-clock instead.
 # 2. Recovery: the dsp_loop_all_cpus kselftest BENCH_REPS times per watchdog
 #    timeout in BENCH_TIMEOUTS, on 2 and 1 vCPUs, patched only: the
 #    baseline never recovers (make test's negative control shows it freeze).

@@ -101,9 +101,10 @@ def overhead(d, out):
         out.append("   takes (below 1: the patched kernel was faster)")
     else:
         out.append("1. Overhead on the normal path: patched/baseline of the guest time a run takes")
-        out.append("   under QEMU -icount shift=%s: time is instructions executed by all vCPUs" % icount)
-        out.append("   (2^shift ns each), with idle time skipped; below 1: the patched kernel")
-        out.append("   executed fewer")
+        out.append("   under QEMU -icount shift=%s: while a vCPU runs, time is the instructions" % icount)
+        out.append("   it executes (2^shift ns each); when all are idle, time jumps to the next")
+        out.append("   timer at no host cost. A run is perf's whole command, its fork and exec")
+        out.append("   included; below 1: the patched kernel took less")
     out.append("   (messaging: 4 x 40 tasks x 25 loops; pipe: 5000 round trips; per boot the")
     out.append("   median of BENCH_ITER runs; ratio: geometric mean over pairs of boots, with")
     out.append("   its 95% t-interval)")
@@ -218,7 +219,9 @@ def plot(d, ovh, rec, per):
     if ovh:
         labels = ["%s\n%s" % k for k, *_ in ovh]
         meds = [m for _, _, m, _, _, _ in ovh]
-        errs = [[m - lo for _, _, m, lo, _, _ in ovh], [hi - m for _, _, m, _, hi, _ in ovh]]
+        # One pair has no interval: no error bar.
+        errs = [[m - lo if lo else 0 for _, _, m, lo, _, _ in ovh],
+                [hi - m if hi else 0 for _, _, m, _, hi, _ in ovh]]
         ax[0].errorbar(range(len(ovh)), meds, yerr=errs, fmt="o", capsize=4)
         ax[0].axhline(1.0, color="grey", lw=0.8)
         ax[0].set_xticks(range(len(ovh)), labels, fontsize=8)

@@ -7,7 +7,8 @@
 # dispatch rounds per invocation; the kernel counts break-outs (7.3: its
 # event; 6.12: its tracepoint). Results in $OUT/census/: census.txt (the
 # table), census.csv, census-rounds.png; each guest's own files (the
-# scheduler's output, the module's figures) in $OUT/runs/census-Ncpu/. A break-out on a real scheduler is a
+# scheduler's output, the module's figures, 6.12's trace of a break-out) in
+# $OUT/runs/census-Ncpu/. A break-out on a real scheduler is a
 # finding, not a failure; a scheduler that does not load is reported with
 # its error.
 #
@@ -30,6 +31,7 @@ else
 	scheds=()
 	list=$(census_list) || exit
 	while read -r name _; do
+		[[ -n $name ]] || continue
 		if [[ -x $WORK/census/bin/$name ]]; then
 			scheds+=("$WORK/census/bin/$name")
 		else

@@ -252,13 +252,14 @@ census_trace_on() {
 	echo 1 >$t/$ev
 	echo 1 >$t/tracing_on
 	TRACE_ON=1
-	census_context_on
 }
 
 # A second trace buffer for the context of a break-out: every context
 # switch, until the first break-out stops it (its traceoff trigger), so
-# that it ends with one occurrence and what ran before it. Only the
-# tracepoint (6.12) can stop it; 7.3's event is a count.
+# that it ends with one occurrence and what ran before it. The trigger has
+# a filter that always holds: a trigger without one runs before the event
+# is recorded, and would stop the buffer without the break-out in it. Only
+# the tracepoint (6.12) can stop it; 7.3's event is a count.
 CTX=/sys/kernel/tracing/instances/loopguard-census
 census_context_on() {
 	local ev=events/sched_ext/sched_ext_dispatch_loop_breakout
@@ -268,17 +269,15 @@ census_context_on() {
 	echo >$CTX/trace
 	echo 1 >$CTX/events/sched/sched_switch/enable
 	echo 1 >$CTX/$ev/enable
-	echo '!traceoff' >$CTX/$ev/trigger 2>/dev/null
-	echo 'traceoff:1' >$CTX/$ev/trigger
+	echo '!traceoff:1 if nr_loops > 0' >$CTX/$ev/trigger 2>/dev/null
+	echo 'traceoff:1 if nr_loops > 0' >$CTX/$ev/trigger
 	echo 1 >$CTX/tracing_on
 }
 
-# census_context NAME: after a break-out, the context buffer's last lines
-# into RUNDIR/trace-NAME.txt; then it starts again.
+# census_context FILE: after a break-out, the context buffer's last lines.
 census_context() {
 	[[ -d $CTX ]] || return 0
 	grep -v '^#' $CTX/trace | tail -n 80 >"$1"
-	census_context_on
 }
 
 # workload NAME SECS: about SECS of it, on every CPU.
@@ -345,6 +344,8 @@ census() {
 		fi
 		lines=()
 		for w in messaging stress build; do
+			# Each workload's trace starts empty and armed.
+			census_context_on
 			k0=$(breakouts_kernel)
 			echo reset >"$FIG"
 			wrc=0
@@ -374,19 +375,16 @@ bench_overhead() {
 	for s in scx_simple scx_qmap; do
 		# Nothing crosses to the host while a workload runs: the
 		# scheduler's output goes to the guest's /tmp, and the heartbeat
-		# pauses (each pause is seconds; the host waits 60).
+		# pauses for one run at a time (seconds; the host waits 60).
 		"$scx/$s" >"/tmp/$s.txt" 2>&1 &
 		sp=$!
 		wait_enabled "$sp" || echo "BENCH-ERROR $s not enabled"
-		kill -STOP "$HEARTBEAT"
 		for ((i = 1; i <= iter; i++)); do
 			# 4 groups x 40 tasks x 25 loops of messages
 			timed "sched=$s workload=messaging iter=$i" perf bench sched messaging -g 4 -l 25
 			# 5000 pipe round trips between two tasks
 			timed "sched=$s workload=pipe iter=$i" perf bench sched pipe -l 5000
-		done >"/tmp/bench.txt"
-		kill -CONT "$HEARTBEAT"
-		tee -a "$rundir/bench.txt" </tmp/bench.txt
+		done | tee -a "$rundir/bench.txt"
 		kill -INT "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
 		cp "/tmp/$s.txt" "$rundir/"
@@ -399,9 +397,11 @@ bench_overhead() {
 timed() {
 	local keys=$1 t0 t1 rc=0
 	shift
+	kill -STOP "$HEARTBEAT"
 	t0=$(date +%s%N)
 	"$@" >/dev/null 2>&1 || rc=$?
 	t1=$(date +%s%N)
+	kill -CONT "$HEARTBEAT"
 	if ((rc)); then
 		echo "BENCH-ERROR $keys exit=$rc"
 		return

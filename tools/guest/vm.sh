@@ -115,7 +115,7 @@ vng_args() {
 	# waited: what make bench's overhead figure measures with. It needs
 	# TCG, and single-threaded TCG (all vCPUs on one host thread).
 	if [[ -n ${ICOUNT:-} ]]; then
-		[[ $ICOUNT =~ ^[0-9]+$ ]] || die "ICOUNT=$ICOUNT: a shift, 0 to 10"
+		[[ $ICOUNT =~ ^([0-9]|10)$ ]] || die "ICOUNT=$ICOUNT: a shift, 0 to 10"
 		VNG+=(--disable-kvm "--qemu-opts=-accel tcg,thread=single -icount shift=$ICOUNT,sleep=off")
 		a=tcg-icount$ICOUNT
 	elif [[ $a == tcg ]]; then

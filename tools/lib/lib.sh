@@ -136,7 +136,8 @@ checked() {
 		"the checker $(basename "$1") failed (exit $rc)"
 }
 
-# console_result NAME: the verdict on guest NAME's outcome and console.
+# console_result NAME: one result for the console of guest run NAME, from
+# what vm.sh wrote of it (the verdict is ktap.py's console_verdict()).
 console_result() {
 	checked "$1/console" "$LG_TOP/tools/lib/ktap.py" console "$RESULTS" "$1" \
 		"$OUT/logs/$1.outcome" "$OUT/logs/$1.log"
