@@ -48,7 +48,7 @@ rust:
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample) rustfmt userspace rust_series rust rust_baseline; done
 	@tools/pipeline.sh report
 
-## bench: cost and benefit of the guard, patched against baseline (6.12, BENCH_PAIRS=10); not pass/fail
+## bench: cost and benefit of the guard, patched against baseline (6.12): the overhead in instructions (QEMU -icount, BENCH_PAIRS=6 boots each), recovery times, IRQs-off windows; not pass/fail
 bench:
 	@BASE=6.12 $(P) $(SETUP) kernels modules userspace bench
 
@@ -140,4 +140,4 @@ help:
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
 	@echo '  MUTANT="NAME..." (make mutants), EDIT=1 (make check on your work tree),'
 	@echo '  BOOTS=N (make boots), CENSUS_SECS=N (make census, seconds per workload),'
-	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'
+	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'
