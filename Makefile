@@ -21,7 +21,7 @@ export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # KDIR= and no BASE, the base of that tree). Optional: KDIR=/path/to/linux,
 # ACCEL=auto|kvm|tcg, CPUS=N, TOOLCHAIN=chroot|host, MIRROR=URL (default:
 # this machine's apt sources), SOAK=N (rounds of 'make soak').
-export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT BOOTS CENSUS_SECS
+export BASE ACCEL CPUS TOOLCHAIN MIRROR SOAK TESTS KERNEL MUTANT EDIT BOOTS CENSUS_SECS SCHEDULERS
 TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 
 # KDIR is the base tree for the set-up, except for apply/unapply, where it
@@ -139,5 +139,5 @@ help:
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
 	@echo '  MUTANT="NAME..." (make mutants), EDIT=1 (make check on your work tree),'
-	@echo '  BOOTS=N (make boots), CENSUS_SECS=N (make census, seconds per workload),'
+	@echo '  BOOTS=N (make boots), CENSUS_SECS=N and SCHEDULERS="NAME..." (make census),'
 	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'

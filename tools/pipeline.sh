@@ -403,7 +403,8 @@ stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 stage_bench() { "$T/bench/bench.sh"; }
 # make census (tools/census/): the production schedulers, built once in a
 # root of their own, then run; make test runs the machinery with scx_simple.
-stage_census_build() { "$T/census/build.sh"; }
+# SCHEDULERS="NAME...": those of the list only.
+stage_census_build() { "$T/census/build.sh" ${SCHEDULERS:-}; }
 stage_census() { "$T/census/census.sh"; }
 stage_census_smoke() { "$T/census/census.sh" smoke; }
 stage_boots() { "$T/bench/boots.sh"; }

@@ -12,7 +12,8 @@
 # finding, not a failure; a scheduler that does not load is reported with
 # its error.
 #
-#   census.sh            the census (CENSUS_SECS per workload, default 20)
+#   census.sh            the census (CENSUS_SECS per workload, default 20;
+#                        SCHEDULERS="NAME...": those of the list only)
 #   census.sh smoke      make test's run of the machinery: the in-tree
 #                        scx_simple, 2 vCPUs, 4 s per workload, strict
 . "$(dirname "$0")/../lib/lib.sh"
@@ -29,7 +30,9 @@ if [[ ${1:-} == smoke ]]; then
 	cpus_list=(2) secs=4 strict=1
 else
 	scheds=()
-	list=$(census_list) || exit
+	# shellcheck disable=SC2086 # one word per name
+	list=$(census_list ${SCHEDULERS:-}) || exit
+	[[ -n $list ]] || die "SCHEDULERS=$SCHEDULERS: none of them is in tools/census/schedulers.txt"
 	while read -r name _; do
 		[[ -n $name ]] || continue
 		if [[ -x $WORK/census/bin/$name ]]; then
