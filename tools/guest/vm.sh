@@ -161,9 +161,15 @@ cmd_run() {
 	# booting (see watch_guest) never ran the test: it is booted once more.
 	fresh_rundir "$rundir"
 	with_lock watch_guest "$log" "$secs" "$start" "$idle"
+	# QEMU itself can die while the kernel boots (seen once under
+	# multi-threaded TCG: an assertion in its memory map code): that is
+	# not the kernel's doing, and no test ran yet either.
+	if [[ $WATCH == exited ]] && qemu_crashed "$log" && ! grep -q "^$BOOT_MARK" "$log"; then
+		WATCH=boot-stall
+	fi
 	if [[ $WATCH == boot-stall ]]; then
 		mv "$log" "$log.boot-failed"
-		msg RETRY "$name: the guest stalled while booting, before the test (TCG); booting again (first log: $log.boot-failed)"
+		msg RETRY "$name: the guest stalled or QEMU crashed while booting, before the test (TCG); booting again (first log: $log.boot-failed)"
 		fresh_rundir "$rundir"
 		with_lock watch_guest "$log" "$secs" "$start" "$idle"
 		[[ $WATCH == boot-stall ]] && WATCH=no-start
@@ -171,6 +177,11 @@ cmd_run() {
 	[[ $V == 1 ]] && cat "$log" >&2
 	finish "$name" "$log" "$t0"
 	[[ $RESULT == passed ]]
+}
+
+# qemu_crashed LOG: QEMU aborted (an assertion or a fatal error of its own).
+qemu_crashed() {
+	grep -qE '^qemu-system-[^:]*: .*(Assertion .* failed|[Ff]atal)' "$1"
 }
 
 fresh_rundir() {
@@ -199,7 +210,10 @@ finish() {
 	exited)
 		# Any timestamped kernel line: the first ones, before the
 		# serial console is up, never reach the log.
-		if ((VNG_RC == 255)); then
+		if qemu_crashed "$log"; then
+			RESULT=harness-error
+			msg ERROR "$name: QEMU crashed, not the guest: $(grep -m1 -E '^qemu-system-' "$log" | cut -c1-160) (log: $log)"
+		elif ((VNG_RC == 255)); then
 			RESULT=panic
 			msg PANIC "$name: guest panicked after $(elapsed "$t0") (log: $log)"
 		elif ! grep -qE '^\[ *[0-9]+\.[0-9]+\] ' "$log"; then

@@ -627,6 +627,13 @@ t_guest_watch() {
 	done
 	got=$(run_guest hang -t 3)
 	[[ $got == hang ]] || { echo "a guest that never exits: '$got', want hang"; return 1; }
+	# QEMU dying is not a kernel panic; while booting, it is booted again.
+	got=$(run_guest qemu-crash -t 20)
+	[[ $got == harness-error ]] || { echo "QEMU crashed twice: '$got', want harness-error"; return 1; }
+	got=$(FAKE_VNG_STATE=$TMP/crashed-once run_guest qemu-crash-once -t 20)
+	# (the command exits 5 in any mode but pass: it ran)
+	[[ $got == failed && -e $TMP/vmout/$BASE/logs/g-qemu-crash-once.log.boot-failed ]] ||
+		{ echo "QEMU crashed once while booting: '$got', want failed (the command ran) after a second boot"; return 1; }
 	got=$(run_guest freeze -t 20 -s 'FAKE-TEST-START' -i 2)
 	[[ $got == frozen ]] || { echo "a guest silent after the start: '$got', want frozen"; return 1; }
 	got=$(run_guest hang -t 3 -s 'FAKE-TEST-START' -i 2)
