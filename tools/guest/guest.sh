@@ -29,8 +29,9 @@
 #       scheduler is loaded once and runs the three workloads in turn)
 #   guest.sh bench_overhead SCXDIR RUNDIR ITER
 #       perf bench sched messaging and pipe, ITER times each, under scx_simple
-#       and scx_qmap; one "BENCH ..." line per measurement, timed by the
-#       guest's clock (under ICOUNT, its instructions)
+#       and scx_qmap, after one untimed run of each; one "BENCH ..." line
+#       per measurement: its CPU time (perf's task-clock; under ICOUNT, its
+#       instructions) and its elapsed time
 #   guest.sh bench_recovery MODULE BINDIR RUNDIR REPS TIMEOUT_MS...
 #       the dsp_loop_all_cpus test REPS times per watchdog timeout, with the
 #       module loaded; its LOOPGUARD lines and the module's figures

@@ -145,9 +145,10 @@ console_result() {
 
 # census_list [NAME...]: the "NAME VERSION" lines of the census's pinned
 # schedulers (tools/census/schedulers.txt), those named only. Call it as
-# list=$(census_list) || exit: a malformed list is an error.
+# list=$(census_list) || exit: a malformed list, or none of it left, is an
+# error.
 census_list() {
-	local list=$LG_TOP/tools/census/schedulers.txt name ver
+	local list=$LG_TOP/tools/census/schedulers.txt name ver n=0
 	[[ -f $list ]] || die "no $list"
 	while read -r name ver; do
 		[[ -n $name ]] || continue
@@ -156,7 +157,9 @@ census_list() {
 			continue
 		fi
 		echo "$name $ver"
+		n=$((n + 1))
 	done < <(sed -e 's/#.*//' "$list")
+	((n)) || die "no scheduler of $list is called ${*:-anything}"
 }
 
 # git_lg ARGS...: git on the kernel tree $LINUX, as the harness commits there.
