@@ -5,7 +5,8 @@
 //!
 //! Reading it formats the figures with `single_open()`, so each read(2) sequence from offset 0
 //! sees one consistent text. Writing `reset` zeroes them, and `reset max_loops=N` also sets the
-//! bound that invocations are held to; anything else is `EINVAL`.
+//! bound that invocations are held to; `trace_stop` arms the trace stop at the next break-out;
+//! anything else is `EINVAL`.
 
 use crate::Figures;
 use core::fmt;
@@ -196,6 +197,15 @@ unsafe extern "C" fn write(
     }
     let cmd = &cmd[..n];
     let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
+    if count > n {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: `single_open()` made the `seq_file` the file's private data.
+    let figures = unsafe { figures_of((*file).private_data.cast()) };
+    if cmd == b"trace_stop" {
+        figures.arm_trace_stop();
+        return count as isize;
+    }
     // "reset", or "reset max_loops=N" to also set the bound the invocations are held to.
     let max_loops = match cmd.strip_prefix(b"reset") {
         Some(b"") => None,
@@ -209,11 +219,6 @@ unsafe extern "C" fn write(
         },
         None => return EINVAL.to_errno() as isize,
     };
-    if count > n {
-        return EINVAL.to_errno() as isize;
-    }
-    // SAFETY: `single_open()` made the `seq_file` the file's private data.
-    let figures = unsafe { figures_of((*file).private_data.cast()) };
     figures.reset(max_loops);
     count as isize
 }

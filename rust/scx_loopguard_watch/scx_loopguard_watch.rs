@@ -22,6 +22,11 @@
 //! by writing `reset max_loops=N` to the figures file: that count does not depend on any kick.
 //! The figures are in `/sys/kernel/debug/scx_loopguard/figures`. The format is described in
 //! `rust/README.md` of scx-loopguard.
+//!
+//! Writing `trace_stop` to the figures file arms a one-shot trace stop: at the next invocation
+//! with a self-kick, the module writes one line into the top-level ftrace buffer and turns that
+//! buffer off, so that the buffer ends with one break-out and what ran before it. 7.3's
+//! break-out event is only a count, and has no record of one occurrence.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use kernel::{
@@ -210,6 +215,51 @@ impl CpuFigures {
     }
 }
 
+/// `fmt::Write` into a fixed buffer, truncating, that always leaves room for a NUL.
+struct LineBuf {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl core::fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Writes one line about a break-out into the top-level ftrace buffer, then turns that buffer
+/// off. Callable from a probe handler.
+fn trace_breakout(cpu: usize, rounds: u64) {
+    use core::fmt::Write;
+    let mut line = LineBuf {
+        buf: [0; 96],
+        len: 0,
+    };
+    let _ = writeln!(
+        line,
+        "scx_loopguard_watch: dispatch-loop break-out cpu={cpu} rounds={rounds}"
+    );
+    // `write_str()` never fills the last byte, and the buffer started zeroed.
+    let text = line.buf.as_ptr().cast::<kernel::ffi::c_char>();
+    #[cfg(trace_puts_size)]
+    // SAFETY: `text` is NUL-terminated and `line.len` bytes long before the NUL; the string is
+    // copied into the ring buffer, whose writers are lockless and may run in any context.
+    unsafe {
+        bindings::__trace_puts(0, text, line.len as kernel::ffi::c_int)
+    };
+    #[cfg(not(trace_puts_size))]
+    // SAFETY: As above; this kernel's `__trace_puts()` takes the length from the NUL.
+    unsafe {
+        bindings::__trace_puts(0, text)
+    };
+    // SAFETY: Always safe to call: it only clears the buffer's record-enable flag.
+    unsafe { bindings::tracing_off() };
+}
+
 /// Everything the probes count, shared by the probes and the debugfs file.
 pub(crate) struct Figures {
     /// One entry per possible CPU id, `nr_cpu_ids` of them.
@@ -220,6 +270,8 @@ pub(crate) struct Figures {
     kick_symbol: AtomicUsize,
     /// The bound invocations are held to, 0 until a reader sets it.
     max_loops: AtomicU64,
+    /// Whether the next break-out stops the trace; see `trace_breakout()`.
+    trace_stop: AtomicBool,
 }
 
 impl Figures {
@@ -236,6 +288,7 @@ impl Figures {
                 points: AtomicUsize::new(0),
                 kick_symbol: AtomicUsize::new(0),
                 max_loops: AtomicU64::new(0),
+                trace_stop: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?)
@@ -264,6 +317,11 @@ impl Figures {
         if let Some(m) = max_loops {
             self.max_loops.store(m, Relaxed);
         }
+    }
+
+    /// Arms the one-shot trace stop at the next break-out.
+    pub(crate) fn arm_trace_stop(&self) {
+        self.trace_stop.store(true, Relaxed);
     }
 
     /// Writes the figures in the documented text format.
@@ -420,6 +478,9 @@ impl KretprobeHandler for Balance {
             c.win_sum_ns.fetch_add(win, Relaxed);
             c.win_max_ns.fetch_max(win, Relaxed);
             c.win_hist[slot_log2(win)].fetch_add(1, Relaxed);
+            if self.0.trace_stop.swap(false, Relaxed) {
+                trace_breakout(this_cpu(), rounds);
+            }
         }
         let max = self.0.max_loops.load(Relaxed);
         if max != 0 && rounds == max {

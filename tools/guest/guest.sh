@@ -27,11 +27,11 @@
 #       line per pair into RUNDIR/census.txt, the module's figures into
 #       RUNDIR/figures.txt, the scheduler's output into RUNDIR/NAME.txt (each
 #       scheduler is loaded once and runs the three workloads in turn)
-#   guest.sh bench_overhead SCXDIR RUNDIR ITER
-#       perf bench sched messaging and pipe, ITER times each, under scx_simple
-#       and scx_qmap, after one untimed run of each; one "BENCH ..." line
-#       per measurement: its CPU time (perf's task-clock; under ICOUNT, its
-#       instructions) and its elapsed time
+#   guest.sh bench_overhead SCXDIR RUNDIR ITER WARM SCHEDULER...
+#       perf bench sched messaging and pipe, ITER times each, under each
+#       SCHEDULER (of SCXDIR), after WARM untimed runs of each; one
+#       "BENCH ..." line per measurement: its CPU time (perf's task-clock;
+#       under ICOUNT, its instructions) and its elapsed time
 #   guest.sh bench_recovery MODULE BINDIR RUNDIR REPS TIMEOUT_MS...
 #       the dsp_loop_all_cpus test REPS times per watchdog timeout, with the
 #       module loaded; its LOOPGUARD lines and the module's figures
@@ -119,10 +119,44 @@ figures() {
 	} >>"$2/figures.txt"
 }
 
+# trace_stop_on: the top-level trace buffer emptied and recording every
+# context switch, and the module armed to write one line at its next
+# break-out and turn the buffer off (its figures file's trace_stop).
+TRACE=/sys/kernel/tracing
+trace_stop_on() {
+	mountpoint -q $TRACE || mount -t tracefs none $TRACE 2>/dev/null
+	echo 0 >$TRACE/tracing_on
+	echo >$TRACE/trace
+	echo 1 >$TRACE/events/sched/sched_switch/enable
+	echo 1 >$TRACE/tracing_on
+	echo trace_stop >"$FIG"
+}
+
+# trace_stop_result FILE: the buffer's last lines into FILE; prints
+# "marker-last" if the module stopped it with its line last, "running" if
+# nothing stopped it, "no-marker" if it stopped otherwise; then its number
+# of context switches.
+trace_stop_result() {
+	local on last
+	on=$(cat $TRACE/tracing_on)
+	echo 0 >$TRACE/tracing_on
+	echo 0 >$TRACE/events/sched/sched_switch/enable
+	grep -v '^#' $TRACE/trace | tail -n 80 >"$1"
+	last=$(tail -n 1 "$1")
+	if ((on)); then
+		echo -n running
+	elif [[ $last =~ scx_loopguard_watch:\ dispatch-loop\ break-out\ cpu=[0-9]+\ rounds=[0-9]+$ ]]; then
+		echo -n marker-last
+	else
+		echo -n no-marker
+	fi
+	echo " $(grep -c ' sched_switch: ' "$1")"
+}
+
 rust() {
 	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
 	local legit=${7:-scx_simple scx_qmap}
-	local t s rc i ok=0 sp
+	local t s rc i ok=0 sp ts='not-run 0'
 	banner start
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	# Plain int3 kprobes, no jump optimisation: fewer text patches under TCG.
@@ -134,10 +168,13 @@ rust() {
 		return
 	fi
 	# The looping scheduler: the kselftests, which cross-check with the module.
+	# The first one's break-outs also stop the trace.
 	for t in $tests; do
 		echo reset >"$FIG"
+		[[ $t == dsp_loop_all_cpus ]] && trace_stop_on
 		(cd "$st" && stdbuf -oL -eL ./runner -q -t "$t" 2>&1) | tee -a "$rundir/runner.txt"
 		figures "$t" "$rundir"
+		[[ $t == dsp_loop_all_cpus ]] && ts=$(trace_stop_result "$rundir/trace-breakout.txt")
 	done
 	# Legitimate schedulers under load: the false-positive guard.
 	for s in $legit; do
@@ -187,6 +224,8 @@ rust() {
 	fi
 	{
 		echo "open_across_unload $held"
+		echo "trace_stop ${ts% *}"
+		echo "trace_switches ${ts#* }"
 		echo "cycles $ok/$cycles"
 		echo "stale_probes $(grep -c -E 'balance_scx|do_pick_task_scx|flush_dispatch_buf|scx_bpf_consume|scx_bpf_dsq_move_to_local|kick_cpu' /sys/kernel/debug/kprobes/list 2>/dev/null)"
 		echo "debugfs_left $(test -e /sys/kernel/debug/scx_loopguard && echo 1 || echo 0)"
@@ -255,17 +294,23 @@ census_trace_on() {
 	TRACE_ON=1
 }
 
-# A second trace buffer for the context of a break-out: every context
-# switch, until the first break-out stops it (its traceoff trigger), so
-# that it ends with one occurrence and what ran before it. The trigger has
-# a filter that always holds: a trigger without one runs before the event
-# is recorded, and would stop the buffer without the break-out in it. Only
-# the tracepoint (6.12) can stop it; 7.3's event is a count.
-CTX=/sys/kernel/tracing/instances/loopguard-census
+# A trace buffer for the context of a break-out: every context switch,
+# until the first break-out stops it, so that it ends with one occurrence
+# and what ran before it. With the tracepoint (6.12), a second buffer that
+# the tracepoint's traceoff trigger stops. The trigger has a filter that
+# always holds: a trigger without one runs before the event is recorded,
+# and would stop the buffer without the break-out in it. 7.3's event is a
+# count: there, the module stops the top-level buffer (trace_stop_on).
+CTX=$TRACE/instances/loopguard-census
 census_context_on() {
 	local ev=events/sched_ext/sched_ext_dispatch_loop_breakout
-	[[ -n ${TRACE_ON:-} ]] || return 0
+	if [[ -z ${TRACE_ON:-} ]]; then
+		CTXF=$TRACE/trace
+		trace_stop_on
+		return
+	fi
 	[[ -d $CTX ]] || mkdir "$CTX" 2>/dev/null || return 0
+	CTXF=$CTX/trace
 	echo 0 >$CTX/tracing_on
 	echo >$CTX/trace
 	echo 1 >$CTX/events/sched/sched_switch/enable
@@ -277,8 +322,8 @@ census_context_on() {
 
 # census_context FILE: after a break-out, the context buffer's last lines.
 census_context() {
-	[[ -d $CTX ]] || return 0
-	grep -v '^#' $CTX/trace | tail -n 80 >"$1"
+	[[ -r ${CTXF:-} ]] || return 0
+	grep -v '^#' "$CTXF" | tail -n 80 >"$1"
 }
 
 # workload NAME SECS: about SECS of it, on every CPU.
@@ -355,7 +400,7 @@ census() {
 			figures "$s/$w" "$rundir"
 			state=$(cat /sys/kernel/sched_ext/state)
 			[[ $k0 == - || $k1 == - ]] && k1=- k0=0
-			# A finding: the trace of one occurrence (6.12).
+			# A finding: the trace of one occurrence.
 			[[ $k1 != - ]] && ((k1 > k0)) && census_context "$rundir/trace-$s-$w.txt"
 			lines+=("CENSUS sched=$s workload=$w cpus=$(nproc) loaded=yes state_after=$state workload_rc=$wrc kernel_breakouts=$([[ $k1 == - ]] && echo - || echo $((k1 - k0)))")
 		done
@@ -371,23 +416,24 @@ census() {
 }
 
 bench_overhead() {
-	local scx=$1 rundir=$2 iter=$3 s i sp
+	local scx=$1 rundir=$2 iter=$3 warm=$4 s i sp
+	shift 4
 	banner start
-	for s in scx_simple scx_qmap; do
+	for s in "$@"; do
 		# Nothing crosses to the host while a workload runs: the
 		# scheduler's output goes to the guest's /tmp, and the heartbeat
 		# pauses for one run at a time (seconds; the host waits 60).
 		"$scx/$s" >"/tmp/$s.txt" 2>&1 &
 		sp=$!
 		wait_enabled "$sp" || echo "BENCH-ERROR $s not enabled"
-		# One untimed run of each: perf and its pages come in over 9p
-		# the first time, and I/O waits on the host, not on the guest.
-		for ((i = 0; i <= iter; i++)); do
+		# Untimed runs first: perf and its pages come in over 9p the
+		# first time, and I/O waits on the host, not on the guest.
+		for ((i = 1 - warm; i <= iter; i++)); do
 			# 4 groups x 40 tasks x 25 loops of messages
 			timed "sched=$s workload=messaging iter=$i" perf bench sched messaging -g 4 -l 25
 			# 5000 pipe round trips between two tasks
 			timed "sched=$s workload=pipe iter=$i" perf bench sched pipe -l 5000
-		done | grep -v ' iter=0 ' | tee -a "$rundir/bench.txt"
+		done | grep -v -E ' iter=(0|-[0-9]+) ' | tee -a "$rundir/bench.txt"
 		kill -INT "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
 		cp "/tmp/$s.txt" "$rundir/"

@@ -6,8 +6,9 @@
 
 RUNDIR/figures.txt has one block per scenario, as guest.sh rust writes it:
 "scenario NAME", the module's figures file, "end". RUNDIR/result.txt has the
-load/unload cycle outcome. One KTAP result per scenario and one for the
-cycles are appended to RESULTS; the figures are printed, and written as
+load/unload cycle outcome and the trace stop's. One KTAP result per
+scenario, one for the cycles and one for the trace stop are appended to
+RESULTS; the figures are printed, and written as
 one "LOOPGUARD-MOD ..." line per scenario to RUNDIR/summary.txt. The
 SCHEDULERs are the legitimate ones that ran (default: scx_simple scx_qmap).
 """
@@ -143,6 +144,15 @@ def main():
         "rmmod refused while the figures file was open, and unloaded once it was closed"
         if held == "refused-then-unloaded" else
         "figures file held open across rmmod: %s (the module must not go while open)" % held)
+
+    # The module's trace stop, armed for dsp_loop_all_cpus: the top-level
+    # buffer must have stopped with the module's line last, and context
+    # switches before it.
+    stop, switches = res.get("trace_stop", "?"), num(res, "trace_switches")
+    ok = stop == "marker-last" and switches > 0
+    add("ok" if ok else "not ok", "module-trace-stop",
+        "the first break-out stopped the trace, its line last after %d context switches" % switches
+        if ok else "trace stop: %s, %d context switches (see trace-breakout.txt)" % (stop, switches))
 
     with open(os.path.join(rundir, "summary.txt"), "w", encoding="utf-8") as f:
         f.write("".join(l + "\n" for l in lines))

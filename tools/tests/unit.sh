@@ -560,6 +560,21 @@ t_checker_crash() {
 	"$T/lib/ktap.py" has-splat "$TMP/no-such.log" 2>/dev/null || rc=$?
 	((rc == 2)) || { echo "has-splat on a missing log: exit $rc, not 2"; return 1; }
 }
+# The module's trace stop: ok only if the buffer stopped with the module's
+# line last and context switches before it.
+t_trace_stop_verdict() {
+	local d=$TMP/ts r=$TMP/ts.txt c want stop n got
+	mkdir -p "$d"
+	for c in "ok|marker-last|12" "not ok|marker-last|0" "not ok|running|40" "not ok|no-marker|40" "not ok||"; do
+		IFS='|' read -r want stop n <<<"$c"
+		printf 'cycles 1/1\nstale_probes 0\ndebugfs_left 0\n' >"$d/result.txt"
+		[[ -z $stop ]] || printf 'trace_stop %s\ntrace_switches %s\n' "$stop" "$n" >>"$d/result.txt"
+		: >"$r"
+		"$T/lib/modcheck.py" "$d" m "$r" 32 1 2>/dev/null
+		got=$(awk -F'\t' '$2 == "m/module-trace-stop" { print $1 }' "$r")
+		[[ $got == "$want" ]] || { echo "trace stop '$stop' after $n switches: '$got', want '$want'"; return 1; }
+	done
+}
 # outcome WORD: a vm.sh outcome file, $TMP/outcome, saying WORD.
 outcome() {
 	echo "outcome=$1 exit=0 boot_guest=3.1 boot_host=4.2 secs=9 accel=tcg cpus=2 kernel=/k" >"$TMP/outcome"
