@@ -413,7 +413,7 @@ stage_bench_smoke() {
 	if "$T/bench/bench.sh" smoke && out=$(cat "$OUT/bench-smoke/report.txt") &&
 		grep -q '^1\. Overhead' <<<"$out" && grep -q '^2\. Recovery' <<<"$out" &&
 		grep -q '^3\. Per break-out' <<<"$out" && [[ -s $OUT/bench-smoke/overhead.csv ]]; then
-		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, 1 run; in $OUT/bench-smoke)"
+		ktap add "$RESULTS" ok bench/smoke "all three sections produced (1 pair, scx_simple, 1 run; in $OUT/bench-smoke)"
 	else
 		ktap add "$RESULTS" "not ok" bench/smoke "make bench smoke run failed, see $OUT/bench-smoke"
 	fi

@@ -19,8 +19,9 @@
 #    baseline never recovers (make test's negative control shows it freeze).
 # 3. IRQs-off window and break-out-to-reschedule latency: from the Rust
 #    module during the recovery runs.
-# 'smoke' is one pair, one rep, one timeout: it keeps the code from rotting,
-# and its timings mean nothing.
+# 'smoke' is one pair, scx_simple only, one run of each workload with no
+# warm-up, one rep, one timeout: it keeps the code from rotting, and its
+# timings mean nothing.
 . "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
@@ -42,8 +43,9 @@ OCPUS=${BENCH_CPUS:-1}
 [[ $AGAINST == baseline || $AGAINST == patched ]] || die "BENCH_AGAINST=$AGAINST: baseline or patched"
 REPS=${BENCH_REPS:-5}
 TIMEOUTS=${BENCH_TIMEOUTS:-250 500 1000 2000}
+SCHEDS=(scx_simple scx_qmap) WARM=1
 if [[ ${1:-} == smoke ]]; then
-	PAIRS=1 ITER=1 REPS=1 TIMEOUTS=1000
+	PAIRS=1 ITER=1 REPS=1 TIMEOUTS=1000 SCHEDS=(scx_simple) WARM=0
 fi
 
 rm -rf "$B"
@@ -69,7 +71,7 @@ for ((p = 1; p <= PAIRS; p++)); do
 		[[ $k == baseline ]] && kernel=$AGAINST
 		msg BENCH "overhead: $k side ($kernel kernel), pair $p of $PAIRS (run $n of $total), elapsed $(elapsed "$t0")"
 		name=bench-$k-$p
-		ICOUNT=$ICOUNT boot "$name" "$kernel" "$OCPUS" 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER"
+		ICOUNT=$ICOUNT boot "$name" "$kernel" "$OCPUS" 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER" "$WARM" "${SCHEDS[@]}"
 		sed -n "s/^BENCH /kernel=$k pair=$p /p" "$OUT/runs/$name/bench.txt" >>"$B/overhead.txt" 2>/dev/null
 	done
 done
