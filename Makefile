@@ -38,7 +38,7 @@ all:
 ## test: both bases: unit checks, the exported series (and the Rust one), checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, the Rust doctests, sample and module; 7.3's mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
 test:
 	@tools/pipeline.sh reset unit
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-10} SOAK=$${SOAK:-3} $(P) $(SETUP) base_tests; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-5} SOAK=$${SOAK:-3} $(P) $(SETUP) base_tests; done
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
 

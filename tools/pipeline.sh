@@ -19,8 +19,12 @@ TO_STALL=${TO_STALL:-240}
 IDLE_SUITE=60
 # A healthy guest's heartbeat gaps were at most 8.3 s of guest time in a
 # full 'make test' (6.12's patched qmap run, the busiest, which uses this
-# threshold too: 1.8 times that gap); a frozen one prints nothing at all.
+# threshold: 1.8 times that gap); a frozen one prints nothing at all.
 IDLE_STALL=15
+# The guests whose test is expected to freeze them (the baseline's): 1.45
+# times that gap, 3 to 6 times a typical one (2-4 s). Too short would call
+# a baseline frozen that was only slow, so no shorter.
+IDLE_FROZEN=12
 
 ktap() { "$T/lib/ktap.py" "$@"; }
 
@@ -201,7 +205,7 @@ stage_rust() {
 stage_rust_baseline() {
 	local name=rust-baseline
 	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
+		-s "$NEW_STARTED" -i "$IDLE_FROZEN" -- \
 		"$T/guest/guest.sh" rust "$WORK/modules/baseline/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" 1 dsp_loop_all_cpus || true
 	if grep -q 'scx_loopguard_watch: watching ' "$OUT/logs/$name.log" 2>/dev/null; then
 		stall_verdict "$name" "dsp_loop_all_cpus with the module loaded"
@@ -292,7 +296,7 @@ stage_baseline() {
 baseline_run() {
 	local name=$1 t=$2
 	"$T/guest/vm.sh" run "$name" baseline -c "$GUEST_CPUS" -t "$TO_STALL" \
-		-s "$NEW_STARTED" -i "$IDLE_STALL" -- \
+		-s "$NEW_STARTED" -i "$IDLE_FROZEN" -- \
 		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$t" || true
 	stall_verdict "$name" "$t"
 }
@@ -351,11 +355,12 @@ stage_soak() {
 # The seed's reproducer: scx_qmap -l under CPU-bound load. The fixed kernel
 # ejects qmap through the watchdog and carries on; the baseline freezes.
 stage_qmap() {
-	local k name res
+	local k name res idle
 	for k in patched baseline; do
-		name=$k-qmap
+		name=$k-qmap idle=$IDLE_STALL
+		[[ $k == baseline ]] && idle=$IDLE_FROZEN
 		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
-			-s 'BPF scheduler "qmap" enabled' -i "$IDLE_STALL" -- \
+			-s 'BPF scheduler "qmap" enabled' -i "$idle" -- \
 			"$T/guest/guest.sh" qmap "$SCX" "$OUT/runs/$name" 100 60 || true
 		res=$(cat "$OUT/runs/$name/result.txt" 2>/dev/null)
 		if [[ $k == baseline ]]; then

@@ -26,7 +26,8 @@
 //! Writing `trace_stop` to the figures file arms a one-shot trace stop: at the next invocation
 //! with a self-kick, the module writes one line into the top-level ftrace buffer and turns that
 //! buffer off, so that the buffer ends with one break-out and what ran before it. 7.3's
-//! break-out event is only a count, and has no record of one occurrence.
+//! break-out event is only a count, and has no record of one occurrence. This needs
+//! `CONFIG_TRACING`.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use kernel::{
@@ -231,8 +232,11 @@ impl core::fmt::Write for LineBuf {
     }
 }
 
-/// Writes one line about a break-out into the top-level ftrace buffer, then turns that buffer
-/// off. Callable from a probe handler.
+/// Writes one line about a break-out into the ftrace buffer that `trace_printk()` writes to (the
+/// top-level one, unless an instance has taken `trace_printk_dest`), then turns the top-level
+/// buffer off. Callable from a probe handler, with a runqueue lock held and IRQs off: the ring
+/// buffer's writers are lockless and may nest, any reader wake-up is deferred to an irq_work, and
+/// `tracing_off()` only sets a flag. Needs `CONFIG_TRACING`.
 fn trace_breakout(cpu: usize, rounds: u64) {
     use core::fmt::Write;
     let mut line = LineBuf {
@@ -243,20 +247,23 @@ fn trace_breakout(cpu: usize, rounds: u64) {
         line,
         "scx_loopguard_watch: dispatch-loop break-out cpu={cpu} rounds={rounds}"
     );
-    // `write_str()` never fills the last byte, and the buffer started zeroed.
+    // `write_str()` never fills the last byte, and the buffer started zeroed: `text` is
+    // NUL-terminated, `line.len` bytes before the NUL, and never empty (the format is not).
     let text = line.buf.as_ptr().cast::<kernel::ffi::c_char>();
+    // The address printed before the line: none (shown as `0`).
     #[cfg(trace_puts_size)]
-    // SAFETY: `text` is NUL-terminated and `line.len` bytes long before the NUL; the string is
-    // copied into the ring buffer, whose writers are lockless and may run in any context.
+    // SAFETY: `text` is valid for reads of `line.len` bytes, at least one; the function copies
+    // them into the ring buffer before it returns, and may be called in any context (see above).
     unsafe {
         bindings::__trace_puts(0, text, line.len as kernel::ffi::c_int)
     };
     #[cfg(not(trace_puts_size))]
-    // SAFETY: As above; this kernel's `__trace_puts()` takes the length from the NUL.
+    // SAFETY: `text` is NUL-terminated; this kernel's `__trace_puts()` takes the length from the
+    // NUL and copies the string before it returns, in any context (see above).
     unsafe {
         bindings::__trace_puts(0, text)
     };
-    // SAFETY: Always safe to call: it only clears the buffer's record-enable flag.
+    // SAFETY: No preconditions: it sets the top-level buffer's record-disable flag.
     unsafe { bindings::tracing_off() };
 }
 

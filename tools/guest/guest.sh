@@ -121,10 +121,12 @@ figures() {
 
 # trace_stop_on: the top-level trace buffer emptied and recording every
 # context switch, and the module armed to write one line at its next
-# break-out and turn the buffer off (its figures file's trace_stop).
+# break-out and turn the buffer off (its figures file's trace_stop). Fails
+# without tracefs.
 TRACE=/sys/kernel/tracing
 trace_stop_on() {
 	mountpoint -q $TRACE || mount -t tracefs none $TRACE 2>/dev/null
+	[[ -w $TRACE/tracing_on ]] || return 1
 	echo 0 >$TRACE/tracing_on
 	echo >$TRACE/trace
 	echo 1 >$TRACE/events/sched/sched_switch/enable
@@ -133,19 +135,22 @@ trace_stop_on() {
 }
 
 # trace_stop_result FILE: the buffer's last lines into FILE; prints
-# "marker-last" if the module stopped it with its line last, "running" if
-# nothing stopped it, "no-marker" if it stopped otherwise; then its number
-# of context switches.
+# "marker-last" if the module stopped it with its line the last of its CPU
+# (another CPU may record between the line and the stop), "running" if
+# nothing stopped it, "no-marker" if it stopped otherwise; then the number
+# of context switches in FILE.
 trace_stop_result() {
-	local on last
-	on=$(cat $TRACE/tracing_on)
+	local on
+	on=$(cat $TRACE/tracing_on 2>/dev/null)
 	echo 0 >$TRACE/tracing_on
 	echo 0 >$TRACE/events/sched/sched_switch/enable
 	grep -v '^#' $TRACE/trace | tail -n 80 >"$1"
-	last=$(tail -n 1 "$1")
-	if ((on)); then
+	if ((${on:-1})); then
 		echo -n running
-	elif [[ $last =~ scx_loopguard_watch:\ dispatch-loop\ break-out\ cpu=[0-9]+\ rounds=[0-9]+$ ]]; then
+	elif awk '/ scx_loopguard_watch: dispatch-loop break-out cpu=[0-9]+ rounds=[0-9]+$/ {
+			m = NR; match($0, /\[[0-9]+\]/); c = substr($0, RSTART, RLENGTH); next }
+		m && index($0, c) { later = 1 }
+		END { exit !(m && !later) }' "$1"; then
 		echo -n marker-last
 	else
 		echo -n no-marker
@@ -156,7 +161,7 @@ trace_stop_result() {
 rust() {
 	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
 	local legit=${7:-scx_simple scx_qmap}
-	local t s rc i ok=0 sp ts='not-run 0'
+	local t s rc i ok=0 sp ts='not-run 0' tr
 	banner start
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	# Plain int3 kprobes, no jump optimisation: fewer text patches under TCG.
@@ -171,10 +176,11 @@ rust() {
 	# The first one's break-outs also stop the trace.
 	for t in $tests; do
 		echo reset >"$FIG"
-		[[ $t == dsp_loop_all_cpus ]] && trace_stop_on
+		tr=no
+		[[ $t == dsp_loop_all_cpus ]] && { trace_stop_on && tr=yes || ts='no-tracefs 0'; }
 		(cd "$st" && stdbuf -oL -eL ./runner -q -t "$t" 2>&1) | tee -a "$rundir/runner.txt"
 		figures "$t" "$rundir"
-		[[ $t == dsp_loop_all_cpus ]] && ts=$(trace_stop_result "$rundir/trace-breakout.txt")
+		[[ $tr == yes ]] && ts=$(trace_stop_result "$rundir/trace-breakout.txt")
 	done
 	# Legitimate schedulers under load: the false-positive guard.
 	for s in $legit; do
@@ -306,8 +312,8 @@ census_context_on() {
 	local ev=events/sched_ext/sched_ext_dispatch_loop_breakout
 	if [[ -z ${TRACE_ON:-} ]]; then
 		CTXF=$TRACE/trace
-		trace_stop_on
-		return
+		trace_stop_on || CTXF=
+		return 0
 	fi
 	[[ -d $CTX ]] || mkdir "$CTX" 2>/dev/null || return 0
 	CTXF=$CTX/trace
@@ -320,9 +326,14 @@ census_context_on() {
 	echo 1 >$CTX/tracing_on
 }
 
-# census_context FILE: after a break-out, the context buffer's last lines.
+# census_context FILE: after a break-out, the context buffer's last lines;
+# from the module's stop, only if it stopped the buffer with its line.
 census_context() {
 	[[ -r ${CTXF:-} ]] || return 0
+	if [[ $CTXF == "$TRACE/trace" ]]; then
+		[[ $(trace_stop_result "$1") == marker-last* ]] || rm -f "$1"
+		return 0
+	fi
 	grep -v '^#' "$CTXF" | tail -n 80 >"$1"
 }
 
