@@ -184,12 +184,12 @@ rust() {
 	done
 	# Legitimate schedulers under load: the false-positive guard.
 	for s in $legit; do
-		load_start
 		"$scx/$s" >"$rundir/$s.txt" 2>&1 &
 		sp=$!
-		# Count from when it runs: loading a BPF scheduler takes seconds
-		# under TCG.
+		# Load and count from when it runs: loading a BPF scheduler takes
+		# seconds under TCG, and more under load.
 		wait_enabled "$sp"
+		load_start
 		echo reset >"$FIG"
 		sleep 5
 		figures "$s" "$rundir"
