@@ -119,13 +119,19 @@ figures() {
 	} >>"$2/figures.txt"
 }
 
+TRACE=/sys/kernel/tracing
+trace_mount() { mountpoint -q $TRACE || mount -t tracefs none $TRACE 2>/dev/null; }
+
+# trace_tail BUFFER FILE: a trace buffer's last 80 lines, without the
+# header, into FILE.
+trace_tail() { grep -v '^#' "$1" | tail -n 80 >"$2"; }
+
 # trace_stop_on: the top-level trace buffer emptied and recording every
 # context switch, and the module armed to write one line at its next
 # break-out and turn the buffer off (its figures file's trace_stop). Fails
 # without tracefs.
-TRACE=/sys/kernel/tracing
 trace_stop_on() {
-	mountpoint -q $TRACE || mount -t tracefs none $TRACE 2>/dev/null
+	trace_mount
 	[[ -w $TRACE/tracing_on ]] || return 1
 	echo 0 >$TRACE/tracing_on
 	echo >$TRACE/trace
@@ -144,7 +150,7 @@ trace_stop_result() {
 	on=$(cat $TRACE/tracing_on 2>/dev/null)
 	echo 0 >$TRACE/tracing_on
 	echo 0 >$TRACE/events/sched/sched_switch/enable
-	grep -v '^#' $TRACE/trace | tail -n 80 >"$1"
+	trace_tail $TRACE/trace "$1"
 	if ((${on:-1})); then
 		echo -n running
 	elif awk '/ scx_loopguard_watch: dispatch-loop break-out cpu=[0-9]+ rounds=[0-9]+$/ {
@@ -284,19 +290,19 @@ breakouts_kernel() {
 	if [[ -r $ev ]] && grep -q '^SCX_EV_DISPATCH_LOOP_BREAKOUT ' "$ev"; then
 		awk '$1 == "SCX_EV_DISPATCH_LOOP_BREAKOUT" { print $2 }' "$ev"
 	elif [[ -n ${TRACE_ON:-} ]]; then
-		cat /sys/kernel/tracing/per_cpu/cpu*/stats | awk '$1 == "entries:" || $1 == "overrun:" { n += $2 } END { print n + 0 }'
+		cat $TRACE/per_cpu/cpu*/stats | awk '$1 == "entries:" || $1 == "overrun:" { n += $2 } END { print n + 0 }'
 	else
 		echo -
 	fi
 }
 census_trace_on() {
-	local t=/sys/kernel/tracing ev=events/sched_ext/sched_ext_dispatch_loop_breakout/enable
-	mountpoint -q $t || mount -t tracefs none $t 2>/dev/null
-	[[ -w $t/$ev ]] || return 0
-	echo 0 >$t/tracing_on
-	echo >$t/trace
-	echo 1 >$t/$ev
-	echo 1 >$t/tracing_on
+	local ev=events/sched_ext/sched_ext_dispatch_loop_breakout/enable
+	trace_mount
+	[[ -w $TRACE/$ev ]] || return 0
+	echo 0 >$TRACE/tracing_on
+	echo >$TRACE/trace
+	echo 1 >$TRACE/$ev
+	echo 1 >$TRACE/tracing_on
 	TRACE_ON=1
 }
 
@@ -334,7 +340,7 @@ census_context() {
 		[[ $(trace_stop_result "$1") == marker-last* ]] || rm -f "$1"
 		return 0
 	fi
-	grep -v '^#' "$CTXF" | tail -n 80 >"$1"
+	trace_tail "$CTXF" "$1"
 }
 
 # workload NAME SECS: about SECS of it, on every CPU.
