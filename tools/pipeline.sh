@@ -76,7 +76,7 @@ build_modules() {
 		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
 		dest=$WORK/kernels/$key/$MOD-$src.ko
 		if [[ ! -f $dest ]]; then
-			"$T/build/kbuild.sh" "$k"
+			"$T/build/kbuild.sh" "$k" || die 1 "cannot bring the build directory to the $k kernel"
 			rm -rf "$WORK/module"
 			mkdir -p "$WORK/module"
 			cp "$MODSRC"/* "$WORK/module/"
@@ -88,7 +88,7 @@ build_modules() {
 		mkdir -p "$WORK/modules/$k"
 		cp "$dest" "$WORK/modules/$k/$MOD.ko"
 	done
-	"$T/build/kbuild.sh" patched
+	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory back to the patched kernel"
 	msg RUST "$MOD.ko built for baseline and patched"
 }
 
@@ -105,7 +105,7 @@ build_sample() {
 	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
 	dest=$WORK/kernels/$key/$SAMPLE.ko
 	if [[ ! -f $dest ]]; then
-		"$T/build/kbuild.sh" patched
+		"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory to the patched kernel"
 		rm -rf "$WORK/sample"
 		mkdir -p "$WORK/sample"
 		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
@@ -231,7 +231,7 @@ build_userspace() {
 	fi
 	mkdir -p "$ST" "$SCX" "$OUT/logs"
 	# The selftests take the kernel's BTF from the build directory.
-	"$T/build/kbuild.sh" patched
+	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory to the patched kernel"
 	# lg/local = lg/patched + the project's own tests (tools/ only): the
 	# kernel build in $KB stays valid across this checkout.
 	git -C "$linux" checkout -q -f "$ref"
@@ -460,13 +460,24 @@ for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"
 done
 # Each stage's time, in $LG_OUT/stages.txt (BASE STAGE SECONDS): the budget.
+# The exit status is the report's, the one reader of the results: non-zero
+# when a result is not ok or there is none. A test stage that fails without
+# recording why becomes a failing result of its own, so the report sees it.
 mkdir -p "$LG_OUT"
+status=0
 for s in "$@"; do
 	t=$(date +%s) rc=0
+	rows=$(ktap rows "$RESULTS")
 	"stage_$s" || rc=$?
 	[[ $s == reset ]] && : >"$LG_OUT/stages.txt"
 	printf '%s\t%s\t%d\n' "$BASE" "$s" $(($(date +%s) - t)) >>"$LG_OUT/stages.txt"
 	if ((rc)) && [[ $FATAL == *" $s "* ]]; then
 		die "stage '$s' failed; stopping"
+	elif [[ $s == report ]]; then
+		status=$rc
+	elif [[ $s != reset ]]; then
+		ktap stage "$RESULTS" "stage/$s" "$rc" "$rows" ||
+			die "the stage's checker failed (ktap.py stage)"
 	fi
 done
+exit "$status"

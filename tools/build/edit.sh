@@ -50,7 +50,7 @@ edit_snapshot() {
 		snap=$(git_lg commit-tree "$tree" -p "$(git -C "$EDIT" rev-parse HEAD)" \
 			-m "scx-loopguard: the edits in $EDIT not yet committed") || die "cannot snapshot $EDIT"
 	fi
-	git_lg branch -q -f lg/edit-build "$snap"
+	git_lg branch -q -f lg/edit-build "$snap" || die "cannot point lg/edit-build at the snapshot of $EDIT"
 	msg EDIT "lg/edit-build $(git_lg rev-parse --short lg/edit-build): $EDIT as it is now"
 }
 

@@ -96,7 +96,7 @@ guest_vng() {
 
 vng_args() {
 	local cpus=$1 mem=$2 a
-	a=$(accel)
+	a=$(accel) || exit 2
 	VNG=("$(guest_vng)" --run "$KIMG" --cpus "$cpus" --memory "$mem" --verbose
 		--append "panic=-1 oops=panic softlockup_panic=0 rcupdate.rcu_cpu_stall_timeout=20"
 		--append "hung_task_timeout_secs=30")

@@ -51,6 +51,13 @@
                                     append one result (ok, not ok, skip)
   ktap.py report RESULTS            print RESULTS as a KTAP document ending in
                                     "N passed, N failed"; exit 1 on a failure
+                                    or when RESULTS holds no result at all
+  ktap.py rows RESULTS              print how many results RESULTS holds
+  ktap.py stage RESULTS NAME RC ROWS
+                                    a pipeline stage NAME ended with status
+                                    RC, RESULTS holding ROWS results when it
+                                    started: a non-zero RC that recorded no
+                                    failure of its own is one failing result
 
 Any command exits 70 if it crashes, never 0 or 1.
 """
@@ -410,6 +417,15 @@ def report(results, out=sys.stdout):
     return 1 if failed or not rows else 0
 
 
+def stage_verdict(rows, rc, before):
+    """(status, comment) for a pipeline stage that exited RC, or None when
+    there is nothing to add: a stage that failed without recording a
+    failure of its own would otherwise be lost on the way to the report."""
+    if rc == 0 or any(r[0] == "not ok" for r in rows[before:]):
+        return None
+    return "not ok", f"the stage exited {rc} and recorded no failure of its own; see the messages above"
+
+
 def boots(outdir):
     """Per guest: base, name, CPUs, accelerator, the guest's uptime and the
     host's seconds when the command started, the whole run, the outcome."""
@@ -590,6 +606,15 @@ def main(argv):
         return 0
     if len(argv) == 2 and argv[0] == "report":
         return report(argv[1])
+    if len(argv) == 2 and argv[0] == "rows":
+        print(len(load(argv[1])))
+        return 0
+    if len(argv) == 5 and argv[0] == "stage":
+        results, name, rc, before = argv[1:]
+        verdict = stage_verdict(load(results), int(rc), int(before))
+        if verdict:
+            add(results, verdict[0], name, verdict[1])
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 

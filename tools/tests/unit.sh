@@ -368,6 +368,37 @@ t_report() {
 	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
 		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
 }
+# The pipeline's exit status is the report's: non-zero on a failing result
+# or on none at all, 0 when every result is ok (a skip is not a failure).
+pipeline_report() { # RESULTS-TEXT -> the exit status of 'pipeline.sh report'
+	local o=$TMP/pipeline-out rc=0
+	rm -rf "$o"
+	mkdir -p "$o"
+	printf '%b' "$1" >"$o/results.txt"
+	LG_OUT=$o "$T/pipeline.sh" report >/dev/null 2>&1 || rc=$?
+	echo "$rc"
+}
+t_pipeline_status() {
+	local rc
+	rc=$(pipeline_report 'ok\ta\t\nnot ok\tb\twhy\n')
+	((rc != 0)) || { echo "a not ok result, but pipeline.sh report exited 0"; return 1; }
+	rc=$(pipeline_report 'ok\ta\t\nskip\tc\tnot here\n')
+	((rc == 0)) || { echo "every result ok, but pipeline.sh report exited $rc"; return 1; }
+	rc=$(pipeline_report '')
+	((rc != 0)) || { echo "no result at all, but pipeline.sh report exited 0"; return 1; }
+}
+# A test stage that fails without recording why is a failing result of its
+# own; one that recorded its failure is not counted twice.
+t_stage_status() {
+	local r=$TMP/stage.txt
+	printf 'ok\ta\t\n' >"$r"
+	LG_RESULT_PREFIX= "$T/lib/ktap.py" stage "$r" stage/x 0 1 2>/dev/null
+	LG_RESULT_PREFIX= "$T/lib/ktap.py" stage "$r" stage/y 2 1 2>/dev/null
+	printf 'not ok\tz\twhy\n' >>"$r"
+	LG_RESULT_PREFIX= "$T/lib/ktap.py" stage "$r" stage/z 1 2 2>/dev/null
+	[[ $(cut -f1,2 "$r" | paste -sd,) == $'ok\ta,not ok\tstage/y,not ok\tz' ]] ||
+		{ echo "stage results: $(cut -f1,2 "$r" | paste -sd,)"; return 1; }
+}
 # The 7.3 base: its tree shape, and a tree's base taken from KDIR.
 fake_tree_73() {
 	mkdir -p "$1/kernel/sched/ext"
