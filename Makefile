@@ -35,7 +35,7 @@ SETUP := toolchain tree series
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: both bases: unit checks, the exported series (and the Rust one), checkpatch, every prefix built, all selftests, 1-CPU runs, the baseline negative control, the Rust doctests, sample and module; 7.3's mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
+## test: both bases: unit checks, the exported series (and the Rust one), checkpatch (in the tree and --no-tree), every prefix built, all selftests, 1-CPU runs, the baseline negative control, the failure-path gate (a kernel whose watchdog never fires), the Rust doctests, sample and module; 7.3's mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
 test:
 	@tools/pipeline.sh reset unit
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-5} SOAK=$${SOAK:-3} $(P) $(SETUP) base_tests; done
@@ -66,10 +66,10 @@ census:
 soak:
 	@$(P) reset $(SETUP) patched_kernel userspace soak report
 
-## mutants: kernels with subtly wrong loop guards (mutants/BASE/), each of which the witness must fail; both bases unless BASE=, MUTANT="NAME..." picks
+## mutants: kernels with subtly wrong loop guards (mutants/BASE/), each of which the witness must fail, and what the series' own tests do on each (a report; MUTANT_UPSTREAM=0 skips it); both bases unless BASE=, MUTANT="NAME..." picks
 mutants:
 	@tools/pipeline.sh reset
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel userspace mutants; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b MUTANT_UPSTREAM=$${MUTANT_UPSTREAM:-1} $(P) $(SETUP) patched_kernel userspace mutants; done
 	@tools/pipeline.sh report
 
 ## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline|/path/to/bzImage (BASE=7.3 by default); EDIT=1: on what your work tree (make edit) holds, edits not committed included
@@ -138,6 +138,6 @@ help:
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
-	@echo '  MUTANT="NAME..." (make mutants), EDIT=1 (make check on your work tree),'
+	@echo '  MUTANT="NAME..." and MUTANT_UPSTREAM=0|1 (make mutants), EDIT=1 (make check on your work tree),'
 	@echo '  BOOTS=N (make boots), CENSUS_SECS=N and SCHEDULERS="NAME..." (make census),'
 	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A scheduler whose ops.dispatch() traps one CPU in the dispatch loop.
+ * A scheduler whose ops.dispatch() traps CPUs in the dispatch loop.
  *
- * Tasks go from ops.enqueue() to a shared DSQ. Once user space sets @armed,
- * ops.dispatch() on @loop_cpu stops consuming it and inserts PID 1 into the
- * local DSQ instead. PID 1 is not in BPF custody, so the insertion is
+ * Only SCHED_EXT tasks are switched (SCX_OPS_SWITCH_PARTIAL), so that the
+ * test itself stays on the fair class and can report a failure however the
+ * looping CPUs fare. Tasks go from ops.enqueue() to a shared DSQ. Once user
+ * space sets @armed, ops.dispatch() on @loop_cpu, or on every CPU if
+ * @all_cpus is set, stops consuming it and inserts PID 1 into the local DSQ
+ * instead. PID 1 is not queued on this scheduler, so the insertion is
  * dropped and the local DSQ stays empty, but the round still counts as
  * progress and the core calls ops.dispatch() again. Only the
  * SCX_DSP_MAX_LOOPS bound gets the CPU out; the tasks pinned to it then
@@ -18,10 +21,20 @@ char _license[] SEC("license") = "GPL";
 #define SHARED_DSQ	0
 
 const volatile s32 loop_cpu;
+const volatile bool all_cpus;
 bool armed;
+u64 nr_looping_cpus;
 u64 nr_breakouts;
 
 UEI_DEFINE(uei);
+
+/* whether a CPU has looped yet, so that each is counted once */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, bool);
+} looping SEC(".maps");
 
 void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
 {
@@ -31,10 +44,18 @@ void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
 void BPF_STRUCT_OPS(dispatch_loop_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct task_struct *p;
+	u32 zero = 0;
+	bool *seen;
 
-	if (cpu != loop_cpu || !READ_ONCE(armed)) {
+	if (!READ_ONCE(armed) || (!all_cpus && cpu != loop_cpu)) {
 		scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
 		return;
+	}
+
+	seen = bpf_map_lookup_elem(&looping, &zero);
+	if (seen && !*seen) {
+		*seen = true;
+		__sync_fetch_and_add(&nr_looping_cpus, 1);
 	}
 
 	p = bpf_task_from_pid(1);
@@ -64,6 +85,7 @@ struct sched_ext_ops dispatch_loop_ops = {
 	.dispatch		= (void *)dispatch_loop_dispatch,
 	.init			= (void *)dispatch_loop_init,
 	.exit			= (void *)dispatch_loop_exit,
+	.flags			= SCX_OPS_SWITCH_PARTIAL,
 	.name			= "dispatch_loop",
 	.timeout_ms		= 1000U,
 };

@@ -28,19 +28,6 @@ IDLE_FROZEN=12
 
 ktap() { "$T/lib/ktap.py" "$@"; }
 
-# The new tests of this base: the names registered in the .c files of every
-# repo folder that kernel/BASE/series copies into the sched_ext selftests,
-# the upstream test and the project's deep witness alike.
-ST_DEST=tools/testing/selftests/sched_ext
-new_tests() {
-	local src f
-	for src in $(sed -e 's/#.*//' "$SERIES_DIR/series" | tr ' ' '\n' | sed -n "s|^\([^=]*\)=$ST_DEST\$|\1|p"); do
-		for f in "$LG_TOP/$src"/*.c; do
-			[[ $f == *.bpf.c ]] && continue
-			sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$f"
-		done
-	done
-}
 # The start marker of a baseline run: the kernel names a new test's
 # scheduler. 6.12 says 'BPF scheduler "NAME" enabled'. On 7.3 that line may
 # never reach the console: printing is threaded there, and the printer
@@ -313,8 +300,8 @@ stall_verdict() {
 # a looping test must freeze the guest or fail, as in stage_baseline.
 stage_check_args() {
 	[[ -n ${TESTS:-} ]] || die "make check needs TESTS=\"NAME...\" (e.g. TESTS=dispatch_loop; runner -t matches a part of a name)"
-	[[ ${KERNEL:-patched} == @(patched|baseline|edit) || -f ${KERNEL:-} ]] ||
-		die "KERNEL=$KERNEL: use patched, baseline or the path of a bzImage (EDIT=1: your work tree)"
+	[[ ${KERNEL:-patched} == @(patched|baseline|edit) || -f ${KERNEL:-} || -f $WORK/kernels/${KERNEL:-}/bzImage ]] ||
+		die "KERNEL=$KERNEL: use patched, baseline, a kernel the harness built (e.g. no-watchdog, the failure-path gate's) or the path of a bzImage (EDIT=1: your work tree)"
 }
 stage_check() {
 	local k=${KERNEL:-patched} t
@@ -328,6 +315,7 @@ stage_check() {
 		;;
 	*)
 		msg CHECK "your kernel $k; the tests' user space is built from lg/local and loads there by CO-RE"
+		[[ -f $k ]] || k=$WORK/kernels/$k/bzImage
 		kselftests check-own "$(realpath "$k")" "$GUEST_CPUS" "$TESTS"
 		;;
 	esac
@@ -400,6 +388,9 @@ stage_figures() {
 stage_mutants() { "$T/build/mutants.sh" ${MUTANT:-}; }
 MUTANTS_SMOKE=${MUTANTS_SMOKE:-kick-prev-only kick-no-irq-work}
 stage_mutants_smoke() { "$T/build/mutants.sh" $MUTANTS_SMOKE; }
+# The failure-path gate: the series' tests on a kernel whose watchdog never
+# fires must fail with their own message and let the runner go on.
+stage_failpath() { "$T/build/mutants.sh" --gate; }
 
 stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 
@@ -443,9 +434,9 @@ stage_reset() {
 base_tests() {
 	case $BASE in
 	7.3) echo export checkpatch bisect kernels modules sample rustfmt userspace patched patched_1cpu \
-		rust_series rust baseline rust_baseline mutants_smoke census_smoke write_figures ;;
+		rust_series rust baseline rust_baseline failpath mutants_smoke census_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
-		patched_1cpu soak rust_series rust qmap baseline rust_baseline bench_smoke write_figures ;;
+		patched_1cpu soak rust_series rust qmap baseline rust_baseline failpath bench_smoke write_figures ;;
 	esac
 }
 

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Trap one CPU in the ops.dispatch() loop and check that the kernel breaks
- * out of it: the break-outs are counted, and the watchdog ejects the
- * scheduler for the tasks it starves.
+ * Trap CPUs in the ops.dispatch() loop and check that the kernel breaks out
+ * of it: the break-outs are counted, and the watchdog ejects the scheduler
+ * for the tasks it starves. dispatch_loop_one_cpu traps one CPU, and
+ * dispatch_loop_all_cpus every CPU the test may use, which is what locks a
+ * machine up for good when the loop is not bounded.
  *
  * The 6.12.y form: break-outs are counted from their tracepoint.
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
+#include <errno.h>
 #include <sched.h>
 #include <scx/common.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,11 +22,34 @@
 #include "dispatch_loop.bpf.skel.h"
 #include "scx_test.h"
 
-/* CPU-bound tasks pinned to the looping CPU: one may keep running, one starves */
-#define NR_VICTIMS	2
+#ifndef SCHED_EXT
+#define SCHED_EXT 7
+#endif
 
-static pid_t victims[NR_VICTIMS];
+/*
+ * CPU-bound SCHED_EXT tasks pinned to each looping CPU: one may keep
+ * running, as the CPU keeps its current task when it dispatches nothing,
+ * and the other starves.
+ */
+#define VICTIMS_PER_CPU	2
+
+/*
+ * The watchdog looks every timeout_ms / 2 for a task that has waited
+ * timeout_ms, so the stall exit is due 1.5 * timeout_ms after arming. The
+ * test ends as soon as it comes; waiting for ten times timeout_ms only
+ * matters on a kernel that fails, and leaves room for slow or emulated
+ * machines.
+ */
+#define EJECT_WAIT_TIMEOUTS	10
+
 static bool has_tp;
+
+struct dispatch_loop_ctx {
+	struct dispatch_loop *skel;
+	cpu_set_t cpus;		/* the CPUs that loop */
+	int nr_victims;
+	pid_t *victims;
+};
 
 static __u64 now_ms(void)
 {
@@ -32,125 +59,192 @@ static __u64 now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-static enum scx_test_status setup(void **ctx)
+static enum scx_test_status setup(void **ctx_ptr, bool all_cpus)
 {
+	struct dispatch_loop_ctx *ctx;
 	struct dispatch_loop *skel;
 	cpu_set_t cpus;
-	int cpu;
+	int cpu = 0;
 
-	/* the first CPU this task may run on is online */
+	/* the CPUs this task may run on are online */
 	SCX_FAIL_IF(sched_getaffinity(0, sizeof(cpus), &cpus), "sched_getaffinity");
-	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &cpus); cpu++)
-		;
-	SCX_FAIL_IF(cpu == CPU_SETSIZE, "No CPU to run on");
+	if (!all_cpus) {
+		while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &cpus))
+			cpu++;
+		SCX_FAIL_IF(cpu == CPU_SETSIZE, "No CPU to run on");
+		CPU_ZERO(&cpus);
+		CPU_SET(cpu, &cpus);
+	}
 
 	skel = dispatch_loop__open();
 	SCX_FAIL_IF(!skel, "Failed to open");
 	skel->rodata->loop_cpu = cpu;
+	skel->rodata->all_cpus = all_cpus;
 	/* without the tracepoint, load anyway: the loop is what is tested */
 	has_tp = libbpf_find_vmlinux_btf_id("sched_ext_dispatch_loop_breakout",
 					    BPF_TRACE_RAW_TP) >= 0;
 	bpf_program__set_autoload(skel->progs.dispatch_loop_breakout, has_tp);
-	SCX_FAIL_IF(dispatch_loop__load(skel), "Failed to load skel");
+	if (dispatch_loop__load(skel)) {
+		dispatch_loop__destroy(skel);
+		SCX_FAIL("Failed to load skel");
+	}
 
-	*ctx = skel;
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx)
+		ctx->victims = calloc(CPU_COUNT(&cpus) * VICTIMS_PER_CPU, sizeof(pid_t));
+	if (!ctx || !ctx->victims) {
+		free(ctx);
+		dispatch_loop__destroy(skel);
+		SCX_FAIL("Failed to allocate context");
+	}
+	ctx->skel = skel;
+	ctx->cpus = cpus;
+	*ctx_ptr = ctx;
+
 	return SCX_TEST_PASS;
 }
 
-static void stop_victims(void)
+static enum scx_test_status setup_one_cpu(void **ctx_ptr)
+{
+	return setup(ctx_ptr, false);
+}
+
+static enum scx_test_status setup_all_cpus(void **ctx_ptr)
+{
+	return setup(ctx_ptr, true);
+}
+
+static pid_t start_victim(void)
+{
+	pid_t parent = getpid();
+	pid_t pid;
+
+	pid = fork();
+	if (pid)
+		return pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	for (;;)
+		;
+}
+
+static void stop_victims(struct dispatch_loop_ctx *ctx)
 {
 	int i;
 
-	for (i = 0; i < NR_VICTIMS; i++) {
-		if (victims[i] > 0) {
-			kill(victims[i], SIGKILL);
-			waitpid(victims[i], NULL, 0);
-			victims[i] = 0;
-		}
+	for (i = 0; i < ctx->nr_victims; i++) {
+		kill(ctx->victims[i], SIGKILL);
+		waitpid(ctx->victims[i], NULL, 0);
 	}
+	ctx->nr_victims = 0;
 }
 
-static enum scx_test_status run(void *ctx)
+static enum scx_test_status start_victims(struct dispatch_loop_ctx *ctx)
 {
-	struct dispatch_loop *skel = ctx;
+	struct sched_param param = {};
+	cpu_set_t cpus;
+	pid_t pid;
+	int cpu, i;
+
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &ctx->cpus))
+			continue;
+		CPU_ZERO(&cpus);
+		CPU_SET(cpu, &cpus);
+		for (i = 0; i < VICTIMS_PER_CPU; i++) {
+			pid = start_victim();
+			SCX_FAIL_IF(pid < 0, "fork");
+			ctx->victims[ctx->nr_victims++] = pid;
+			SCX_FAIL_IF(sched_setaffinity(pid, sizeof(cpus), &cpus),
+				    "Failed to pin a task to CPU %d (%d)", cpu, errno);
+			SCX_FAIL_IF(sched_setscheduler(pid, SCHED_EXT, &param),
+				    "Failed to switch a task to SCHED_EXT (%d)", errno);
+		}
+	}
+
+	return SCX_TEST_PASS;
+}
+
+static enum scx_test_status run(void *ctx_ptr)
+{
+	struct dispatch_loop_ctx *ctx = ctx_ptr;
+	struct dispatch_loop *skel = ctx->skel;
 	__u32 timeout_ms = skel->struct_ops.dispatch_loop_ops->timeout_ms;
+	enum scx_test_status status;
 	struct bpf_link *link, *tp_link = NULL;
 	__u64 armed_at, waited;
 	bool exited;
-	cpu_set_t cpus;
-	int i;
 
-	CPU_ZERO(&cpus);
-	CPU_SET(skel->rodata->loop_cpu, &cpus);
-	for (i = 0; i < NR_VICTIMS; i++) {
-		victims[i] = fork();
-		SCX_FAIL_IF(victims[i] < 0, "fork");
-		if (!victims[i]) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			for (;;)
-				;
-		}
-		SCX_FAIL_IF(sched_setaffinity(victims[i], sizeof(cpus), &cpus),
-			    "Failed to pin a victim to CPU %d", skel->rodata->loop_cpu);
-	}
+	status = start_victims(ctx);
+	if (status != SCX_TEST_PASS)
+		return status;
 
-	if (has_tp)
+	if (has_tp) {
 		tp_link = bpf_program__attach(skel->progs.dispatch_loop_breakout);
+		SCX_FAIL_IF(!tp_link, "Failed to attach to the break-out tracepoint");
+	}
 	link = bpf_map__attach_struct_ops(skel->maps.dispatch_loop_ops);
-	if (!link || (!tp_link && has_tp)) {
-		stop_victims();
-		bpf_link__destroy(link);
+	if (!link) {
 		bpf_link__destroy(tp_link);
-		SCX_ERR("Failed to attach scheduler");
-		return SCX_TEST_FAIL;
+		SCX_FAIL("Failed to attach scheduler");
 	}
 
 	skel->bss->armed = true;
 	armed_at = now_ms();
 
-	/*
-	 * The watchdog looks every timeout_ms / 2 for a task that has waited
-	 * timeout_ms, so the stall exit is due 1.5 * timeout_ms after arming.
-	 * Allow twice that for slow or emulated machines. Without the bound
-	 * on the loop, the machine locks up instead.
-	 */
+	/* without the bound on the loop, the machine locks up here instead */
 	for (;;) {
 		exited = UEI_EXITED(skel, uei);
 		waited = now_ms() - armed_at;
-		if (exited || waited >= 3 * timeout_ms)
+		if (exited || waited >= EJECT_WAIT_TIMEOUTS * timeout_ms)
 			break;
 		usleep(10000);
 	}
 
-	stop_victims();
+	/*
+	 * Detach before the victims are killed: if the scheduler is still
+	 * there, the starved ones can't run to die.
+	 */
 	bpf_link__destroy(link);
 	bpf_link__destroy(tp_link);
+	stop_victims(ctx);
 
-	/* once detached, the scheduler has exited, ejected or not */
 	SCX_FAIL_IF(!exited, "Not ejected within %llu ms (timeout_ms %u)",
 		    (unsigned long long)waited, timeout_ms);
-	printf("# loop CPU %d, %llu break-outs, ejected after %llu ms (timeout_ms %u)\n",
-	       skel->rodata->loop_cpu, (unsigned long long)skel->bss->nr_breakouts,
-	       (unsigned long long)waited, timeout_ms);
-
 	SCX_EQ(skel->data->uei.kind, EXIT_KIND(SCX_EXIT_ERROR_STALL));
-	SCX_GT(skel->bss->nr_breakouts, 0);
+	if (has_tp)
+		SCX_GT(skel->bss->nr_breakouts, 0);
+	SCX_EQ(skel->bss->nr_looping_cpus, CPU_COUNT(&ctx->cpus));
 
 	return SCX_TEST_PASS;
 }
 
-static void cleanup(void *ctx)
+static void cleanup(void *ctx_ptr)
 {
-	stop_victims();
-	dispatch_loop__destroy(ctx);
+	struct dispatch_loop_ctx *ctx = ctx_ptr;
+
+	stop_victims(ctx);
+	dispatch_loop__destroy(ctx->skel);
+	free(ctx->victims);
+	free(ctx);
 }
 
-struct scx_test dispatch_loop = {
-	.name = "dispatch_loop",
-	.description = "Verify that a looping ops.dispatch() is bounded and ejected",
-	.setup = setup,
+struct scx_test dispatch_loop_one_cpu = {
+	.name = "dispatch_loop_one_cpu",
+	.description = "Verify that a looping ops.dispatch() on one CPU is bounded and ejected",
+	.setup = setup_one_cpu,
 	.run = run,
 	.cleanup = cleanup,
 };
 
-REGISTER_SCX_TEST(&dispatch_loop)
+REGISTER_SCX_TEST(&dispatch_loop_one_cpu)
+
+struct scx_test dispatch_loop_all_cpus = {
+	.name = "dispatch_loop_all_cpus",
+	.description = "Verify that a looping ops.dispatch() on every CPU is bounded and ejected",
+	.setup = setup_all_cpus,
+	.run = run,
+	.cleanup = cleanup,
+};
+
+REGISTER_SCX_TEST(&dispatch_loop_all_cpus)

@@ -11,7 +11,17 @@
 # One guest per mutant runs the witness's tests. Killed (a test failed, or
 # the guest froze, panicked or splatted) is a pass; survived is a failure,
 # and so is a run that cannot tell. NAME... picks mutants by name (default:
-# all). The tree is left at lg/patched, built.
+# all). With MUTANT_UPSTREAM=1, a second guest per mutant runs the series'
+# own tests, and the table says which of them fail there: a report, not a
+# verdict (the slim upstream tests are not meant to kill every mutant).
+# The tree is left at lg/patched, built.
+#
+#   mutants.sh --gate
+#
+# The failure-path gate: the kernel of mutants/BASE/gate-no-watchdog.patch,
+# whose loop is bounded but whose watchdog never fires, on which the
+# series' tests must each fail with their own message, within their bound,
+# and let the runner go on.
 . "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
@@ -22,6 +32,11 @@ WITNESS_TESTS="dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial"
 GUEST_CPUS=${CPUS:-2}
 TO_MUTANT=${TO_MUTANT:-300}
 IDLE_MUTANT=30
+UPSTREAM_TESTS=$(new_tests upstream | xargs)
+# The gate's bound per test: the tests wait ten times their 1000 ms
+# ops.timeout_ms for the exit that never comes, and get 15 s more for
+# setting up and tearing down under TCG.
+GATE_SECS_PER_TEST=25
 
 # mutant_files [NAME...]: the mutant patches of this base, all or by name.
 mutant_files() {
@@ -57,6 +72,37 @@ make_branch() {
 	git_lg commit -q --no-verify -m "mutant: $name" -m "$(sed -n '1p' "$p")"
 }
 
+# upstream_report NAME: the series' own tests on mutant NAME, in a guest of
+# their own (so that they cannot blur the witness's verdict): what each did.
+upstream_report() {
+	local name=mutant-$1-upstream
+	"$T/guest/vm.sh" run "$name" "mutant-$1" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$UPSTREAM_TESTS" >/dev/null 2>&1
+	"$T/lib/ktap.py" tests "$OUT/runs/$name/runner.txt" "$OUT/logs/$name.outcome" $UPSTREAM_TESTS ||
+		echo "unknown (the report failed)"
+}
+
+gate() {
+	local f=$MUTANTS/gate-no-watchdog.patch name=no-watchdog
+	[[ -f $f ]] || die "no $f"
+	[[ -x $ST/runner ]] || die "no selftests in $ST; run 'make userspace' first"
+	msg GATE "$name: $(sed -n '1s/^Gate [^:]*: //p' "$f")"
+	with_lock make_branch "$f" "gate-$name"
+	"$T/build/kbuild.sh" --images "$name=lg/mutant/gate-$name" ||
+		die 1 "the gate kernel $name does not build; see $OUT/logs/build-mutant/gate-$name.log"
+	with_lock git_lg checkout -q -f lg/patched
+	# One runner for every test of the series: each failure must let the
+	# runner go on to the next test, and to its summary after the last.
+	"$T/guest/vm.sh" run "failpath" "$name" -c "$GUEST_CPUS" \
+		-t $((120 + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
+		"$T/guest/guest.sh" failpath "$ST" "$OUT/runs/failpath" dispatch_loop
+	checked failpath "$T/lib/ktap.py" failpath "$RESULTS" failpath "$OUT/logs/failpath.outcome" \
+		"$OUT/runs/failpath/runner.txt" "$OUT/runs/failpath/time.txt" "$GATE_SECS_PER_TEST" $UPSTREAM_TESTS
+	console_result failpath
+}
+
 main() {
 	local files f name verdict how t0 killed=0 total=0 table=()
 	mapfile -t files < <(mutant_files "$@")
@@ -84,6 +130,7 @@ main() {
 		[[ $verdict == killed ]] && killed=$((killed + 1))
 		total=$((total + 1))
 		table+=("$(printf '%-18s %-9s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$how")")
+		[[ ${MUTANT_UPSTREAM:-0} == 1 ]] && table+=("$(printf '%-18s %s' '' "upstream tests: $(upstream_report "$name")")")
 	done
 	# The tree back at lg/patched; the build directory is brought to
 	# whichever kernel a later stage builds against by that stage.
@@ -94,4 +141,8 @@ main() {
 	((killed == total))
 }
 
-main "$@"
+if [[ ${1:-} == --gate ]]; then
+	gate
+else
+	main "$@"
+fi

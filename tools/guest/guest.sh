@@ -5,6 +5,10 @@
 #   guest.sh selftests BINDIR RUNDIR [FILTERS]
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
+#   guest.sh failpath BINDIR RUNDIR FILTER
+#       the runner once, for the tests matching FILTER, on a kernel whose
+#       watchdog never fires; its output into RUNDIR/runner.txt, and how many
+#       seconds it took into RUNDIR/time.txt
 #   guest.sh soak BINDIR RUNDIR N FILTERS
 #       run the tests matching each word of FILTERS, N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
@@ -65,6 +69,17 @@ selftests() {
 	banner start
 	cd "$bin" || exit 2
 	run_tests "$filter" | tee "$rundir/runner.txt"
+	banner done
+}
+
+failpath() {
+	local bin=$1 rundir=$2 filter=$3 t0 t1
+	banner start
+	cd "$bin" || exit 2
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	stdbuf -oL -eL ./runner -q -t "$filter" 2>&1 | tee "$rundir/runner.txt"
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo "runner_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" | tee "$rundir/time.txt"
 	banner done
 }
 

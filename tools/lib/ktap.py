@@ -24,6 +24,15 @@
   ktap.py stall RESULTS NAME OUTCOME WHAT OUT TIMEOUT
                                     one result for a run that must freeze
                                     the guest or fail (the negative control)
+  ktap.py failpath RESULTS NAME OUTCOME OUT TIME BOUND TEST...
+                                    the failure-path gate: on a kernel whose
+                                    watchdog never fires, each TEST must fail
+                                    with its own "Not ejected within"
+                                    message, the runner must go on to its
+                                    summary, and the run (TIME, guest.sh's)
+                                    must end within BOUND seconds per TEST
+  ktap.py tests OUT OUTCOME TEST...  one line on what each TEST did in a
+                                    guest (a report, not a result)
   ktap.py kunit LOG SUITE FOCUS NAME RESULTS
                                     the KUnit SUITE in the kernel log LOG:
                                     one result NAME for the suite (every
@@ -261,6 +270,58 @@ def first_error(text, test):
             msg = lines[i + 1].strip() if i + 1 < len(lines) else ""
             return f"{line[5:].strip()} {msg}".strip()
     return ""
+
+
+# What the upstream tests print when the scheduler was never ejected.
+NOT_EJECTED = "Not ejected within"
+
+
+def failpath_verdicts(text, outcome, secs, bound, tests):
+    """[(status, test or None, comment)] for the failure-path gate: one row
+    per TEST (it failed with its own message), and one for the run (the
+    guest ended, the runner reached its summary, in time)."""
+    rows = []
+    got = dict((n, st) for st, n in parse_runner(text))
+    for t in tests:
+        err = first_error(text, t)
+        if got.get(t) == "not ok" and NOT_EJECTED in err:
+            rows.append(("ok", t, f"failed with its own message: {err}"))
+        elif t not in got:
+            rows.append(("not ok", t, "no result: the test never ran or never ended"))
+        else:
+            rows.append(("not ok", t, f"{got[t]}, expected a failure saying '{NOT_EJECTED}' ({err or 'no ERR line'})"))
+    how = outcome["outcome"]
+    limit = bound * len(tests)
+    if how not in ("passed", "failed"):
+        rows.append(("not ok", None, f"the guest did not end by itself ({how})"))
+    elif "RESULTS:" not in text:
+        rows.append(("not ok", None, "the runner never printed its summary: it did not go on"))
+    elif secs is None:
+        rows.append(("not ok", None, "no runner time recorded"))
+    elif secs > limit:
+        rows.append(("not ok", None, f"the runner took {secs:.1f} s, over {limit} s ({bound} s per test)"))
+    else:
+        rows.append(("ok", None, f"the runner went on and ended in {secs:.1f} s (bound {limit} s, {bound} s per test)"))
+    return rows
+
+
+def tests_report(text, outcome, tests):
+    """One line: what each of TESTS did in a guest run, and how it ended."""
+    got = dict((n.split(" ")[0], "hung" if " (no result" in n else st) for st, n in parse_runner(text))
+    parts = []
+    for t in tests:
+        st = got.get(t)
+        if st == "not ok":
+            err = first_error(text, t)
+            parts.append(f"{t} fails" + (f" ({err})" if err else ""))
+        elif st in ("ok", "skip"):
+            parts.append(f"{t} {'passes' if st == 'ok' else 'skips'}")
+        else:
+            parts.append(f"{t} never ended")
+    how = outcome["outcome"]
+    if how not in ("passed", "failed"):
+        parts.append(f"the guest: {how}")
+    return "; ".join(parts)
 
 
 def mutant_verdict(text, outcome, tests):
@@ -583,6 +644,17 @@ def main(argv):
         add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
         print(f"{verdict}\t{how}")
         return 0 if verdict == "killed" else 1
+    if len(argv) >= 4 and argv[0] == "tests":
+        print(tests_report(read_if_any(argv[1]), outcome_of(argv[2]), argv[3:]))
+        return 0
+    if len(argv) >= 8 and argv[0] == "failpath":
+        results, name, outcome, out, timef, bound = argv[1:7]
+        secs = keyvals(read_if_any(timef).split()).get("runner_secs")
+        rows = failpath_verdicts(read_if_any(out), outcome_of(outcome),
+                                 None if secs is None else float(secs), int(bound), argv[7:])
+        for status, test, comment in rows:
+            add(results, status, f"{name}/{test}" if test else f"{name}/runner", comment)
+        return 1 if any(st == "not ok" for st, _, _ in rows) else 0
     if len(argv) == 6 and argv[0] == "kunit":
         log, suite, focus, name, results = argv[1:]
         rows = kunit_verdicts(read_if_any(log), suite, focus)

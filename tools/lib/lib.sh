@@ -174,6 +174,22 @@ series_entries() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_DIR/series"
 }
 
+# new_tests [upstream]: the new tests of this base, the names registered in
+# the .c files of every repo folder that kernel/BASE/series copies into the
+# sched_ext selftests: the upstream tests and the project's deep witness
+# alike, or with "upstream" those of the series only (no @local entry).
+ST_DEST=tools/testing/selftests/sched_ext
+new_tests() {
+	local src f
+	for src in $(series_entries | { if [[ ${1:-} == upstream ]]; then grep -v '@local'; else cat; fi; } |
+		tr ' ' '\n' | sed -n "s|^\([^=]*\)=$ST_DEST\$|\1|p"); do
+		for f in "$LG_TOP/$src"/*.c; do
+			[[ $f == *.bpf.c ]] && continue
+			sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$f"
+		done
+	done
+}
+
 # patch_subject MBOX: the subject of a git format-patch file, without its
 # [PATCH ...] prefix, unfolded (a long Subject: header continues on the
 # next line).

@@ -2,11 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # checkpatch.pl --strict on every exported patch of the series, as
 # export.sh wrote it into $OUT/series, and of the Rust series in
-# $OUT/series-rust (results checkpatch/rust/NAME) if this base has one. A patch passes with 0 errors, 0 warnings and 0
-# checks, except for these, each matched narrowly and named in the result:
+# $OUT/series-rust (results checkpatch/rust/NAME) if this base has one; each
+# twice: from the top of the tree, as today's tree checks it, and from an
+# empty directory with --no-tree (results checkpatch/no-tree/...), as a
+# reviewer runs it on a mailed patch. The second matters: with a .git in
+# reach, checkpatch looks commit ids up instead of checking how they are
+# cited, and an id it cannot find hides the format error (GIT_COMMIT_ID).
+# A patch passes with 0 errors, 0 warnings and 0 checks, except for these,
+# each matched narrowly and named in the result:
 #
-#   UNKNOWN_COMMIT_ID   the tree is a source tarball with no upstream history,
-#                       so no upstream commit id can be looked up
+#   UNKNOWN_COMMIT_ID   in the tree only: the tree is a source tarball with no
+#                       upstream history, so no upstream commit id can be
+#                       looked up (the --no-tree run checks the citation)
 #   FILE_PATH_CHANGES   a new file under a path that MAINTAINERS already lists
 #   VOLATILE            "const volatile" in a *.bpf.c file: the BPF rodata
 #                       idiom, settable before load, as upstream's tests use it
@@ -50,27 +57,38 @@ accepted() {
 	esac
 }
 
+# check WHERE NAME-PREFIX CHECKPATCH-ARGS...: every patch, from WHERE.
 rc=0
-for p in $(exported_patches "$DIR") $(exported_patches "$OUT/series-rust" 2>/dev/null); do
-	name=checkpatch/$([[ $p == "$OUT/series-rust/"* ]] && echo rust/)$(basename "$p" .patch)
-	# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
-	out=$(cd "$LINUX" && in_chroot ./scripts/checkpatch.pl --strict --terse --show-types --no-summary "$p" 2>&1)
-	bad=() ok=()
-	while IFS= read -r l; do
-		[[ -n $l ]] || continue
-		if e=$(accepted "$p" "$l"); then
-			ok+=("$e")
+check() {
+	local where=$1 prefix=$2 p name out bad ok l e
+	shift 2
+	for p in $(exported_patches "$DIR") $(exported_patches "$OUT/series-rust" 2>/dev/null); do
+		name=$prefix$([[ $p == "$OUT/series-rust/"* ]] && echo rust/)$(basename "$p" .patch)
+		# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
+		out=$(cd "$where" && in_chroot "$LINUX/scripts/checkpatch.pl" "$@" --strict --terse \
+			--show-types --no-summary "$p" 2>&1)
+		bad=() ok=()
+		while IFS= read -r l; do
+			[[ -n $l ]] || continue
+			if e=$(accepted "$p" "$l"); then
+				ok+=("$e")
+			else
+				bad+=("$l")
+			fi
+		done <<<"$out"
+		if ((${#bad[@]})); then
+			printf '    %s\n' "${bad[@]}" >&2
+			"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "not ok" "$name" "${#bad[@]} problem(s)"
+			rc=1
 		else
-			bad+=("$l")
+			"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" ok "$name" \
+				"0 errors, 0 warnings, 0 checks$( ((${#ok[@]})) && printf '; accepted: %s' "$(printf '%s\n' "${ok[@]}" | sort -u | paste -sd ';')")"
 		fi
-	done <<<"$out"
-	if ((${#bad[@]})); then
-		printf '    %s\n' "${bad[@]}" >&2
-		"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" "not ok" "$name" "${#bad[@]} problem(s)"
-		rc=1
-	else
-		"$LG_TOP/tools/lib/ktap.py" add "$RESULTS" ok "$name" \
-			"0 errors, 0 warnings, 0 checks$( ((${#ok[@]})) && printf '; accepted: %s' "$(printf '%s\n' "${ok[@]}" | sort -u | paste -sd ';')")"
-	fi
-done
+	done
+}
+check "$LINUX" checkpatch/
+no_history=''
+bare=$(mktemp -d)
+check "$bare" checkpatch/no-tree/ --no-tree
+rmdir "$bare"
 exit "$rc"

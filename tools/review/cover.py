@@ -25,21 +25,9 @@ import textwrap
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import ktap  # noqa: E402 - the harness's parsers
 
-# The upstream test's figures line, a KTAP comment.
-UPSTREAM_RE = re.compile(r"^# loop CPU (\d+), (\d+) break-outs, ejected after (\d+) ms \(timeout_ms (\d+)\)")
-
-
 def results(out):
     """(status, name, comment) of every result in results.txt."""
-    rows = []
-    path = os.path.join(out, "results.txt")
-    if not os.path.exists(path):
-        return rows
-    for line in open(path, encoding="utf-8", errors="replace"):
-        m = re.match(r"^(ok|not ok|skip)\t([^\t]+)\t?(.*)$", line.rstrip("\n"))
-        if m:
-            rows.append(m.groups())
-    return rows
+    return ktap.load(os.path.join(out, "results.txt"))
 
 
 def spread(vals):
@@ -62,16 +50,16 @@ def witness(out, base):
     return figs
 
 
-def upstream(out, base):
-    """[(run, break-outs, eject ms, timeout ms)] of the upstream test on BASE."""
-    rows = []
-    for f in sorted(glob.glob(os.path.join(out, base, "runs", "patched-*", "runner.txt"))):
-        run = os.path.basename(os.path.dirname(f))
-        for line in open(f, encoding="utf-8", errors="replace"):
-            m = UPSTREAM_RE.match(line)
-            if m:
-                rows.append((run, int(m.group(2)), int(m.group(3)), int(m.group(4))))
-    return rows
+def upstream_tests(base):
+    """The names of the tests the series adds on BASE (the .name of each
+    struct scx_test in the repo folder its test patch copies in)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    folder = os.path.join(here, "selftests", "" if base == "7.3" else base)
+    names = []
+    for f in sorted(glob.glob(os.path.join(folder, "*.c"))):
+        if not f.endswith(".bpf.c"):
+            names += re.findall(r'^\s*\.name\s*=\s*"([^"]+)"', ktap.read(f), re.M)
+    return names
 
 
 def testing(out, base):
@@ -101,16 +89,16 @@ def testing(out, base):
 def figures_of(out, base, rows):
     lines = []
     mine = [(s, n[len(base) + 1:], c) for s, n, c in rows if n.startswith(base + "/")]
-    up = collections.OrderedDict()
-    for run, brk, ms, to in upstream(out, base):
-        up.setdefault((run, to), []).append((brk, ms))
-    if up:
-        lines.append("Linux %s, dispatch_loop (the test of this series), min/median/max:" % base)
-        lines.append("  %-14s %4s %-20s %-16s %s" % ("run", "runs", "break-outs", "ejected after ms",
-                                                    "timeout_ms"))
-        for (run, to), rs in up.items():
-            lines.append("  %-14s %4d %-20s %-16s %d" % (run, len(rs), spread([b for b, _ in rs]),
-                                                        spread([m for _, m in rs]), to))
+    tests = upstream_tests(base)
+    runs = collections.OrderedDict()
+    for s, n, c in mine:
+        run, _, test = n.rpartition("/")
+        if test in tests and not run.startswith("baseline"):
+            runs.setdefault(run, []).append("%s %s" % (test, s))
+    if runs:
+        lines.append("Linux %s, the tests of this series, per guest:" % base)
+        for run, rs in runs.items():
+            lines += textwrap.wrap("  %s: %s" % (run, ", ".join(rs)), 72, subsequent_indent="      ")
         lines.append("")
     figs = witness(out, base)
     if figs:

@@ -607,6 +607,35 @@ t_trace_stop_verdict() {
 	done
 }
 # outcome WORD: a vm.sh outcome file, $TMP/outcome, saying WORD.
+# The failure-path gate: each test must fail with its own message, the
+# runner must reach its summary, within the bound, and the guest must end.
+t_failpath_verdict() {
+	local r=$TMP/fp.txt o=$TMP/fpo.txt tm=$TMP/fpt.txt
+	local fail='TEST: a\nERR: a.c:1\nNot ejected within 10000 ms (timeout_ms 1000)\nnot ok 1 a #\n'
+	fp() { # RUNNER-TEXT OUTCOME SECS -> the statuses, comma-separated
+		printf '%b' "$1" >"$o"
+		outcome "$2"
+		echo "runner_secs=$3" >"$tm"
+		: >"$r"
+		LG_RESULT_PREFIX= "$T/lib/ktap.py" failpath "$r" fp "$TMP/outcome" "$o" "$tm" 25 a 2>/dev/null
+		[[ $? -le 1 ]] || echo crashed
+		cut -f1 "$r" | paste -sd,
+	}
+	[[ $(fp "${fail}RESULTS:\n" failed 12.0) == "ok,ok" ]] || { echo "a clean failure path is refused"; return 1; }
+	[[ $(fp 'TEST: a\nok 1 a #\nRESULTS:\n' passed 3.0) == "not ok,ok" ]] || { echo "a pass on a kernel that never ejects is accepted"; return 1; }
+	[[ $(fp 'TEST: a\nERR: a.c:1\nExpected x == y\nnot ok 1 a #\nRESULTS:\n' failed 3.0) == "not ok,ok" ]] ||
+		{ echo "a failure without its own message is accepted"; return 1; }
+	[[ $(fp "$fail" failed 12.0) == "ok,not ok" ]] || { echo "a runner that did not go on is accepted"; return 1; }
+	[[ $(fp "${fail}RESULTS:\n" failed 30.0) == "ok,not ok" ]] || { echo "a run over its bound is accepted"; return 1; }
+	[[ $(fp 'TEST: a\n' frozen 0) == "not ok,not ok" ]] || { echo "a hang is accepted"; return 1; }
+}
+# What the series' own tests did on a mutant: a report line.
+t_tests_report() {
+	local o=$TMP/tr.txt
+	printf 'TEST: a\nok 1 a #\nTEST: b\nERR: b.c:9\nNot ejected\nnot ok 2 b #\nTEST: c\n' >"$o"
+	outcome frozen
+	[[ $("$T/lib/ktap.py" tests "$o" "$TMP/outcome" a b c) == "a passes; b fails (b.c:9 Not ejected); c never ended; the guest: frozen" ]]
+}
 outcome() {
 	echo "outcome=$1 exit=0 boot_guest=3.1 boot_host=4.2 secs=9 accel=tcg cpus=2 kernel=/k" >"$TMP/outcome"
 }
