@@ -5,6 +5,12 @@
 #   guest.sh selftests BINDIR RUNDIR [FILTERS]
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
+#   guest.sh kselftest INSTALLDIR RUNDIR TIMEOUT
+#       run_kselftest.sh of the kselftest framework's install (timeout
+#       overridden to TIMEOUT s), line-buffered: its output into
+#       RUNDIR/kselftest.txt, the runner's own lines (the framework's "# "
+#       taken off) into RUNDIR/runner.txt, and the guest's uptime at each
+#       test's start and at the end into RUNDIR/times.txt
 #   guest.sh failpath BINDIR RUNDIR FILTER
 #       the runner once, for the tests matching FILTER, on a kernel whose
 #       watchdog never fires; its output into RUNDIR/runner.txt, and how many
@@ -69,6 +75,24 @@ selftests() {
 	banner start
 	cd "$bin" || exit 2
 	run_tests "$filter" | tee "$rundir/runner.txt"
+	banner done
+}
+
+kselftest() {
+	local dir=$1 rundir=$2 to=$3 l
+	banner start
+	cd "$dir" || exit 2
+	stdbuf -oL -eL ./run_kselftest.sh --override-timeout "$to" 2>&1 | tee "$rundir/kselftest.txt" |
+		while IFS= read -r l; do
+			case $l in
+			"# TEST: "*) echo "$(cut -d' ' -f1 /proc/uptime) ${l#\# TEST: }" >>"$rundir/times.txt" ;;
+			esac
+			case $l in
+			"# "*) printf '%s\n' "${l#\# }" >>"$rundir/runner.txt" ;;
+			esac
+			printf '%s\n' "$l"
+		done
+	echo "$(cut -d' ' -f1 /proc/uptime) END" >>"$rundir/times.txt"
 	banner done
 }
 

@@ -31,6 +31,13 @@
                                     message, the runner must go on to its
                                     summary, and the run (TIME, guest.sh's)
                                     must end within BOUND seconds per TEST
+  ktap.py kselftest RESULTS NAME OUT TIMES LIMIT TEST...
+                                    the kselftest framework's run
+                                    (run_kselftest.sh's OUT): result NAME
+                                    is its own verdict on the runner, and
+                                    NAME/time says how long TEST... took
+                                    (TIMES: "UPTIME TEST" per start, then
+                                    "UPTIME END"): within LIMIT s in all
   ktap.py tests OUT OUTCOME TEST...  one line on what each TEST did in a
                                     guest (a report, not a result)
   ktap.py kunit LOG SUITE FOCUS NAME RESULTS
@@ -302,6 +309,43 @@ def failpath_verdicts(text, outcome, secs, bound, tests):
         rows.append(("not ok", None, f"the runner took {secs:.1f} s, over {limit} s ({bound} s per test)"))
     else:
         rows.append(("ok", None, f"the runner went on and ended in {secs:.1f} s (bound {limit} s, {bound} s per test)"))
+    return rows
+
+
+# The kselftest framework's line for one program, e.g.
+# "ok 1 selftests: sched_ext: runner" or "not ok 1 ... # TIMEOUT 45 seconds".
+KSFT_RE = re.compile(r"^(ok|not ok) \d+ selftests: (\S+): (\S+)(?: # (.*))?$")
+
+
+def kselftest_verdicts(text, times, limit, tests):
+    """[(status, suffix, comment)]: the framework's own verdict on each
+    program (suffix None), and how long TESTS took (suffix "time")."""
+    rows = []
+    for line in text.splitlines():
+        m = KSFT_RE.match(line.rstrip("\r"))
+        if m:
+            rows.append((m.group(1), None, f"run_kselftest.sh: {m.group(1)} {m.group(2)}:{m.group(3)}"
+                         + (f" # {m.group(4)}" if m.group(4) else "")))
+    if not rows:
+        rows.append(("not ok", None, "run_kselftest.sh reported no program"))
+    stamps = []
+    for line in times.splitlines():
+        w = line.split(None, 1)
+        if len(w) == 2:
+            stamps.append((float(w[0]), w[1].strip()))
+    took = {}
+    for (t0, name), (t1, _) in zip(stamps, stamps[1:]):
+        if name in tests:
+            took[name] = t1 - t0
+    missing = [t for t in tests if t not in took]
+    if missing:
+        rows.append(("not ok", "time", f"no start and end seen for {', '.join(missing)}"))
+    else:
+        total = sum(took.values())
+        each = ", ".join(f"{t} {took[t]:.1f} s" for t in tests)
+        status = "ok" if total <= limit else "not ok"
+        rows.append((status, "time", f"the new tests took {total:.1f} s ({each}); "
+                     f"the framework allows {limit} s for the whole runner"))
     return rows
 
 
@@ -644,6 +688,12 @@ def main(argv):
         add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
         print(f"{verdict}\t{how}")
         return 0 if verdict == "killed" else 1
+    if len(argv) >= 6 and argv[0] == "kselftest":
+        results, name, out, timesf, limit = argv[1:6]
+        rows = kselftest_verdicts(read_if_any(out), read_if_any(timesf), int(limit), argv[6:])
+        for status, suffix, comment in rows:
+            add(results, status, f"{name}/{suffix}" if suffix else name, comment)
+        return 1 if any(st == "not ok" for st, _, _ in rows) else 0
     if len(argv) >= 4 and argv[0] == "tests":
         print(tests_report(read_if_any(argv[1]), outcome_of(argv[2]), argv[3:]))
         return 0

@@ -629,6 +629,26 @@ t_failpath_verdict() {
 	[[ $(fp "${fail}RESULTS:\n" failed 30.0) == "ok,not ok" ]] || { echo "a run over its bound is accepted"; return 1; }
 	[[ $(fp 'TEST: a\n' frozen 0) == "not ok,not ok" ]] || { echo "a hang is accepted"; return 1; }
 }
+# The kselftest framework's run: its own verdict on the runner, and the new
+# tests' time held to the framework's default timeout.
+t_kselftest_verdict() {
+	local r=$TMP/ks.txt o=$TMP/kso.txt tm=$TMP/kst.txt
+	ks() { # FRAMEWORK-TEXT TIMES -> the statuses, comma-separated
+		printf '%b' "$1" >"$o"
+		printf '%b' "$2" >"$tm"
+		: >"$r"
+		LG_RESULT_PREFIX= "$T/lib/ktap.py" kselftest "$r" k "$o" "$tm" 45 a b 2>/dev/null
+		[[ $? -le 1 ]] || echo crashed
+		cut -f1 "$r" | paste -sd,
+	}
+	local good='TAP version 13\n1..1\nok 1 selftests: sched_ext: runner\n'
+	[[ $(ks "$good" '1.0 x\n5.0 a\n8.0 b\n9.0 END\n') == "ok,ok" ]] || { echo "a good run is refused"; return 1; }
+	[[ $(ks 'not ok 1 selftests: sched_ext: runner # TIMEOUT 45 seconds\n' '5.0 a\n8.0 b\n9.0 END\n') == "not ok,ok" ]] ||
+		{ echo "the framework's failure is not a failure"; return 1; }
+	[[ $(ks "$good" '5.0 a\n48.0 b\n52.0 END\n') == "ok,not ok" ]] || { echo "new tests over 45 s are accepted"; return 1; }
+	[[ $(ks "$good" '5.0 a\n') == "ok,not ok" ]] || { echo "a test that never ended is accepted"; return 1; }
+	[[ $(ks '' '') == "not ok,not ok" ]] || { echo "no run at all is accepted"; return 1; }
+}
 # What the series' own tests did on a mutant: a report line.
 t_tests_report() {
 	local o=$TMP/tr.txt
