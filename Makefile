@@ -29,7 +29,7 @@ TEST_BASES := $(or $(BASE),$(if $(KDIR),auto,7.3 6.12))
 P := KDIR=$(KDIR) tools/pipeline.sh
 SETUP := toolchain tree series
 
-.PHONY: all test check edit refresh mutants rust bench boots census soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
+.PHONY: all test check edit refresh mutants rust lockdep bench boots census soak unit vm kernels toolchain tree series userspace apply unapply help clean distclean
 
 ## all: build the patched kernel and the selftests, boot it, run them all
 all:
@@ -61,6 +61,10 @@ census:
 	@tools/pipeline.sh reset
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel modules userspace census_build census; done
 	@tools/pipeline.sh report
+
+## lockdep: the series' tests once on the patched kernel built with lockdep (tools/build/lockdep.config), in a build directory of its own (CACHE/lockdep/BASE; about 15 min cold); BASE=7.3 by default
+lockdep:
+	@$(P) reset $(SETUP) patched_kernel userspace lockdep_kernel lockdep report
 
 ## soak: the new tests SOAK=N times in a row (default 10) on the patched kernel
 soak:

@@ -408,6 +408,25 @@ stage_figures() {
 stage_mutants() { "$T/build/mutants.sh" ${MUTANT:-}; }
 MUTANTS_SMOKE=${MUTANTS_SMOKE:-kick-prev-only kick-no-irq-work}
 stage_mutants_smoke() { "$T/build/mutants.sh" $MUTANTS_SMOKE; }
+# make lockdep: the series' tests on the patched kernel built with lockdep
+# (tools/build/lockdep.config) in a build directory of its own
+# (CACHE/lockdep/BASE, or O=DIR's DIR/lockdep/BASE), one guest.
+# The console's splat scan is the verdict on the locking; the kernel must
+# say that its lock validator runs.
+stage_lockdep_kernel() {
+	LG_KBUILD=${LG_KBUILD:-$CACHE}/lockdep LG_KCONFIG=$T/build/lockdep.config \
+		"$T/build/kbuild.sh" --images lockdep=lg/patched
+}
+stage_lockdep() {
+	local name=lockdep
+	"$T/guest/vm.sh" run "$name" lockdep -c "$GUEST_CPUS" -t "$TO_SUITE" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
+		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$(new_tests upstream | xargs)" || true
+	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
+	checked "$name/validator" "$T/lib/ktap.py" lockdep "$RESULTS" "$name/validator" "$OUT/logs/$name.log"
+	console_result "$name"
+}
+
 # The failure-path gate: the series' tests on a kernel whose watchdog never
 # fires must fail with their own message and let the runner go on.
 stage_failpath() { "$T/build/mutants.sh" --gate; }

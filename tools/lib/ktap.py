@@ -38,6 +38,8 @@
                                     NAME/time says how long TEST... took
                                     (TIMES: "UPTIME TEST" per start, then
                                     "UPTIME END"): within LIMIT s in all
+  ktap.py lockdep RESULTS NAME LOG  the kernel of LOG ran its lock validator,
+                                    and it stayed on
   ktap.py tests OUT OUTCOME TEST...  one line on what each TEST did in a
                                     guest (a report, not a result)
   ktap.py kunit LOG SUITE FOCUS NAME RESULTS
@@ -86,6 +88,8 @@ import sys
 SPLATS = [
     r"\bBUG: ",
     r"\bWARNING: (CPU: \d+ PID: \d+|at )",
+    # lockdep's and RCU-lockdep's reports
+    r"\bWARNING: (possible (circular|recursive|irq)|inconsistent lock|suspicious RCU|bad unlock|held lock|lock held)",
     r"\bOops\b",
     r"\bkernel BUG at\b",
     r"general protection fault",
@@ -347,6 +351,17 @@ def kselftest_verdicts(text, times, limit, tests):
         rows.append((status, "time", f"the new tests took {total:.1f} s ({each}); "
                      f"the framework allows {limit} s for the whole runner"))
     return rows
+
+
+def lockdep_verdict(text):
+    """(status, comment): the kernel's lock validator ran and stayed on
+    (it turns itself off after its first report, or when it runs out)."""
+    if "Lock dependency validator" not in text:
+        return "not ok", "the kernel did not start its lock validator (no CONFIG_PROVE_LOCKING?)"
+    off = [l.strip() for l in text.splitlines() if "lockdep is turned off" in l or "turning off the locking correctness validator" in l]
+    if off:
+        return "not ok", f"the lock validator turned itself off: {off[0]}"
+    return "ok", "the lock validator ran throughout"
 
 
 def tests_report(text, outcome, tests):
@@ -694,6 +709,10 @@ def main(argv):
         for status, suffix, comment in rows:
             add(results, status, f"{name}/{suffix}" if suffix else name, comment)
         return 1 if any(st == "not ok" for st, _, _ in rows) else 0
+    if len(argv) == 4 and argv[0] == "lockdep":
+        status, comment = lockdep_verdict(read_if_any(argv[3]))
+        add(argv[1], status, argv[2], comment)
+        return 0 if status == "ok" else 1
     if len(argv) >= 4 and argv[0] == "tests":
         print(tests_report(read_if_any(argv[1]), outcome_of(argv[2]), argv[3:]))
         return 0
