@@ -11,9 +11,11 @@
 # A patch passes with 0 errors, 0 warnings and 0 checks, except for these,
 # each matched narrowly and named in the result:
 #
-#   UNKNOWN_COMMIT_ID   in the tree only: the tree is a source tarball with no
-#                       upstream history, so no upstream commit id can be
-#                       looked up (the --no-tree run checks the citation)
+#   UNKNOWN_COMMIT_ID   no upstream commit id can be looked up: in the tree,
+#                       a source tarball's import has no upstream history;
+#                       from the empty directory there is no git at all.
+#                       How each id is cited (GIT_COMMIT_ID) is still checked
+#                       there, as no lookup stands in for it
 #   FILE_PATH_CHANGES   a new file under a path that MAINTAINERS already lists
 #   VOLATILE            "const volatile" in a *.bpf.c file: the BPF rodata
 #                       idiom, settable before load, as upstream's tests use it
@@ -24,7 +26,7 @@
 DIR=$OUT/series
 ls "$DIR"/0001-*.patch >/dev/null 2>&1 || die "no exported series in $DIR; the export stage comes first"
 
-no_history=$([[ $(git -C "$LINUX" rev-list --count lg/base) == 1 ]] && echo 1)
+no_history=$([[ $(git -C "$LINUX" rev-list --count lg/base) == 1 ]] && echo "no upstream history in a tarball tree")
 
 # covered PATH: MAINTAINERS has an F: pattern that is a prefix of PATH.
 covered() {
@@ -39,7 +41,7 @@ accepted() {
 	n=$(sed -n 's/^[^:]*:\([0-9]*\):.*/\1/p' <<<"$line")
 	case $kind in
 	UNKNOWN_COMMIT_ID)
-		[[ -n $no_history ]] && echo "$kind (no upstream history in a tarball tree)"
+		[[ -n $no_history ]] && echo "$kind ($no_history)"
 		;;
 	FILE_PATH_CHANGES)
 		for f in $(git apply --numstat --summary "$patch" | sed -n 's/^ create mode [0-9]* //p'); do
@@ -87,7 +89,7 @@ check() {
 	done
 }
 check "$LINUX" checkpatch/
-no_history=''
+no_history="no git repository to look ids up in"
 bare=$(mktemp -d)
 check "$bare" checkpatch/no-tree/ --no-tree
 rmdir "$bare"
