@@ -11,7 +11,9 @@ T=$LG_TOP/tools
 ST=$WORK/userspace/selftests
 SCX=$WORK/userspace/sched_ext
 # The same selftests as the kselftest framework installs them (make install
-# of tools/testing/selftests, TARGETS=sched_ext), with run_kselftest.sh.
+# of tools/testing/selftests, TARGETS=sched_ext), with run_kselftest.sh. Its
+# top Makefile skips sched_ext unless told otherwise (SKIP_TARGETS ?= bpf
+# sched_ext), so a CI that runs every target never runs these tests.
 KSFT=$WORK/userspace/kselftest
 GUEST_CPUS=${CPUS:-2}
 # Per-run host timeouts, in seconds: generous for TCG (a guest can take 50 s
@@ -237,7 +239,7 @@ build_userspace() {
 	rm -rf "$KSFT"
 	step USER "sched_ext selftests, installed by the kselftest framework" logto "$OUT/logs/build-kselftest.log" \
 		with_lock in_chroot make "${q[@]}" -j"$(nproc)" -C "$linux/tools/testing/selftests" \
-		TARGETS=sched_ext O="$KB" KSFT_INSTALL_PATH="$KSFT" LLVM=1 install ||
+		TARGETS=sched_ext SKIP_TARGETS= O="$KB" KSFT_INSTALL_PATH="$KSFT" LLVM=1 install ||
 		die 1 "the kselftest framework's install of the sched_ext selftests failed"
 	git -C "$linux" checkout -q -f lg/patched
 	echo "$key" >"$WORK/userspace/.key"
