@@ -81,6 +81,10 @@ selftests() {
 kselftest() {
 	local dir=$1 rundir=$2 to=$3 l
 	banner start
+	# The framework writes each program's output to /dev/stdout, opened
+	# anew: it must be this process's stdout, as on any distribution, not
+	# the console the guest's init may have linked it to.
+	[[ $(readlink /dev/stdout) == /proc/self/fd/1 ]] || ln -sfn /proc/self/fd/1 /dev/stdout
 	cd "$dir" || exit 2
 	stdbuf -oL -eL ./run_kselftest.sh --override-timeout "$to" 2>&1 | tee "$rundir/kselftest.txt" |
 		while IFS= read -r l; do
