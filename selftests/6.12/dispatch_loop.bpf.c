@@ -5,9 +5,9 @@
  * Only SCHED_EXT tasks are switched (SCX_OPS_SWITCH_PARTIAL), so that the
  * test itself stays on the fair class and can report a failure however the
  * looping CPUs fare. Tasks go from ops.enqueue() to a shared DSQ. Once user
- * space sets @armed, ops.dispatch() on @loop_cpu, or on every CPU if
- * @all_cpus is set, stops consuming it and inserts PID 1 into the local DSQ
- * instead. PID 1 is not queued on this scheduler, so the insertion is
+ * space sets @armed, ops.dispatch() on the CPUs set in @trap_cpus stops
+ * consuming it and inserts the test process, @fair_pid, into the local DSQ
+ * instead. That task is not queued on this scheduler, so the insertion is
  * dropped and the local DSQ stays empty, but the round still counts as
  * progress and the core calls ops.dispatch() again. Only the
  * SCX_DSP_MAX_LOOPS bound gets the CPU out; the tasks pinned to it then
@@ -24,21 +24,20 @@ char _license[] SEC("license") = "GPL";
 
 #define SHARED_DSQ	0
 
-const volatile s32 loop_cpu;
-const volatile bool all_cpus;
+const volatile s32 fair_pid;
 bool armed;
-u64 nr_looping_cpus;
+u64 nr_trapped_cpus;
 u64 nr_breakouts;
 
 UEI_DEFINE(uei);
 
-/* whether a CPU has looped yet, so that each is counted once */
+/* per CPU: set by user space if it is to loop; 2 once it has */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);	/* the number of possible CPUs, set by user space */
 	__type(key, u32);
-	__type(value, bool);
-} looping SEC(".maps");
+	__type(value, u8);
+} trap_cpus SEC(".maps");
 
 void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
 {
@@ -48,23 +47,28 @@ void BPF_STRUCT_OPS(dispatch_loop_enqueue, struct task_struct *p, u64 enq_flags)
 void BPF_STRUCT_OPS(dispatch_loop_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct task_struct *p;
-	u32 zero = 0;
-	bool *seen;
+	u32 key = cpu;
+	u8 *trap;
 
-	if (!READ_ONCE(armed) || (!all_cpus && cpu != loop_cpu)) {
+	trap = bpf_map_lookup_elem(&trap_cpus, &key);
+	if (!READ_ONCE(armed) || !trap || !*trap) {
 		scx_bpf_consume(SHARED_DSQ);
 		return;
 	}
 
-	seen = bpf_map_lookup_elem(&looping, &zero);
-	if (seen && !*seen) {
-		*seen = true;
-		__sync_fetch_and_add(&nr_looping_cpus, 1);
+	if (*trap == 1) {
+		*trap = 2;
+		__sync_fetch_and_add(&nr_trapped_cpus, 1);
 	}
 
-	p = bpf_task_from_pid(1);
+	p = bpf_task_from_pid(fair_pid);
 	if (!p)
 		return;
+	/*
+	 * The insertion is dropped as the task isn't ours, but the core still
+	 * counts it as a task dispatched in this round, and that is what keeps
+	 * it calling ops.dispatch() until the bound.
+	 */
 	scx_bpf_dispatch(p, SCX_DSQ_LOCAL, 0, 0);
 	bpf_task_release(p);
 }

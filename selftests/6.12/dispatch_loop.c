@@ -3,8 +3,8 @@
  * Trap CPUs in the ops.dispatch() loop and check that the kernel breaks out
  * of it: the break-outs are counted, and the watchdog ejects the scheduler
  * for the tasks it starves. dispatch_loop_one_cpu traps one CPU, and
- * dispatch_loop_all_cpus every CPU the test may use, which is what locks a
- * machine up for good when the loop is not bounded.
+ * dispatch_loop_all_cpus every CPU the test may use: when the loop is not
+ * bounded, that locks the machine up for good.
  *
  * The 6.12.y form: break-outs are counted from their tracepoint.
  */
@@ -15,6 +15,7 @@
 #include <scx/common.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -64,6 +65,8 @@ static enum scx_test_status setup(void **ctx_ptr, bool all_cpus)
 	struct dispatch_loop_ctx *ctx;
 	struct dispatch_loop *skel;
 	cpu_set_t cpus;
+	__u32 key;
+	__u8 trap = 1;
 	int cpu = 0;
 
 	/* the CPUs this task may run on are online */
@@ -78,15 +81,23 @@ static enum scx_test_status setup(void **ctx_ptr, bool all_cpus)
 
 	skel = dispatch_loop__open();
 	SCX_FAIL_IF(!skel, "Failed to open");
-	skel->rodata->loop_cpu = cpu;
-	skel->rodata->all_cpus = all_cpus;
+	skel->rodata->fair_pid = getpid();
 	/* without the tracepoint, load anyway: the loop is what is tested */
 	has_tp = libbpf_find_vmlinux_btf_id("sched_ext_dispatch_loop_breakout",
 					    BPF_TRACE_RAW_TP) >= 0;
 	bpf_program__set_autoload(skel->progs.dispatch_loop_breakout, has_tp);
-	if (dispatch_loop__load(skel)) {
+	if (bpf_map__set_max_entries(skel->maps.trap_cpus, libbpf_num_possible_cpus()) ||
+	    dispatch_loop__load(skel)) {
 		dispatch_loop__destroy(skel);
 		SCX_FAIL("Failed to load skel");
+	}
+	for (key = 0; key < CPU_SETSIZE; key++) {
+		if (CPU_ISSET(key, &cpus) &&
+		    bpf_map__update_elem(skel->maps.trap_cpus, &key, sizeof(key),
+					 &trap, sizeof(trap), BPF_ANY)) {
+			dispatch_loop__destroy(skel);
+			SCX_FAIL("Failed to set CPU %u to loop", key);
+		}
 	}
 
 	ctx = calloc(1, sizeof(*ctx));
@@ -125,7 +136,7 @@ static pid_t start_victim(void)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(1);
 	for (;;)
-		;
+		asm volatile("" ::: "memory");
 }
 
 static void stop_victims(struct dispatch_loop_ctx *ctx)
@@ -212,9 +223,12 @@ static enum scx_test_status run(void *ctx_ptr)
 	SCX_FAIL_IF(!exited, "Not ejected within %llu ms (timeout_ms %u)",
 		    (unsigned long long)waited, timeout_ms);
 	SCX_EQ(skel->data->uei.kind, EXIT_KIND(SCX_EXIT_ERROR_STALL));
+	SCX_FAIL_IF(!strstr(skel->data->uei.msg, "failed to run"),
+		    "Expected a starved task, got \"%s\"", skel->data->uei.msg);
+	/* every CPU set to loop called ops.dispatch() while armed */
+	SCX_EQ(skel->bss->nr_trapped_cpus, CPU_COUNT(&ctx->cpus));
 	if (has_tp)
 		SCX_GT(skel->bss->nr_breakouts, 0);
-	SCX_EQ(skel->bss->nr_looping_cpus, CPU_COUNT(&ctx->cpus));
 
 	return SCX_TEST_PASS;
 }
@@ -236,7 +250,6 @@ struct scx_test dispatch_loop_one_cpu = {
 	.run = run,
 	.cleanup = cleanup,
 };
-
 REGISTER_SCX_TEST(&dispatch_loop_one_cpu)
 
 struct scx_test dispatch_loop_all_cpus = {
@@ -246,5 +259,4 @@ struct scx_test dispatch_loop_all_cpus = {
 	.run = run,
 	.cleanup = cleanup,
 };
-
 REGISTER_SCX_TEST(&dispatch_loop_all_cpus)
