@@ -176,7 +176,7 @@ static enum scx_test_status start_victims(struct dispatch_loop_ctx *ctx)
 	return SCX_TEST_PASS;
 }
 
-static enum scx_test_status run(void *ctx_ptr)
+static enum scx_test_status dispatch_loop_run(void *ctx_ptr)
 {
 	struct dispatch_loop_ctx *ctx = ctx_ptr;
 	struct dispatch_loop *skel = ctx->skel;
@@ -247,16 +247,18 @@ struct scx_test dispatch_loop_one_cpu = {
 	.name = "dispatch_loop_one_cpu",
 	.description = "Verify that a looping ops.dispatch() on one CPU is bounded and ejected",
 	.setup = setup_one_cpu,
-	.run = run,
+	.run = dispatch_loop_run,
 	.cleanup = cleanup,
 };
+
 REGISTER_SCX_TEST(&dispatch_loop_one_cpu)
 
 struct scx_test dispatch_loop_all_cpus = {
 	.name = "dispatch_loop_all_cpus",
 	.description = "Verify that a looping ops.dispatch() on every CPU is bounded and ejected",
 	.setup = setup_all_cpus,
-	.run = run,
+	.run = dispatch_loop_run,
 	.cleanup = cleanup,
 };
+
 REGISTER_SCX_TEST(&dispatch_loop_all_cpus)
