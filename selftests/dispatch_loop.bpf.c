@@ -6,10 +6,10 @@
  * test itself stays on the fair class and can report a failure however the
  * looping CPUs fare. Tasks go from ops.enqueue() to a shared DSQ. Once user
  * space sets @armed, ops.dispatch() on the CPUs set in @trap_cpus stops
- * consuming it and inserts the test process, @fair_pid, into the local DSQ
- * instead. That task is not queued on this scheduler, so the insertion is
- * dropped and the local DSQ stays empty, but the round still counts as
- * progress and the core calls ops.dispatch() again. Only the
+ * consuming it and inserts kthreadd (PID 2, as scx_qmap -l does) into the
+ * local DSQ instead. kthreadd is not queued on this scheduler, so the
+ * insertion is dropped and the local DSQ stays empty, but the round still
+ * counts as progress and the core calls ops.dispatch() again. Only the
  * SCX_DSP_MAX_LOOPS bound gets the CPU out; the tasks pinned to it then
  * starve in the shared DSQ and the watchdog must eject the scheduler.
  */
@@ -20,7 +20,6 @@ char _license[] SEC("license") = "GPL";
 
 #define SHARED_DSQ	0
 
-const volatile s32 fair_pid;
 bool armed;
 u64 nr_trapped_cpus;
 u64 nr_breakouts;
@@ -57,15 +56,20 @@ void BPF_STRUCT_OPS(dispatch_loop_dispatch, s32 cpu, struct task_struct *prev)
 		__sync_fetch_and_add(&nr_trapped_cpus, 1);
 	}
 
-	p = bpf_task_from_pid(fair_pid);
-	if (!p)
+	/* PID 2 of the initial PID namespace, whatever the test's own */
+	p = bpf_task_from_pid(2);
+	if (!p) {
+		scx_bpf_error("kthreadd (PID 2) not found");
 		return;
+	}
 	/*
-	 * The insertion is dropped as the task isn't ours, but the core still
-	 * counts it as a task dispatched in this round, and that is what keeps
-	 * it calling ops.dispatch() until the bound.
+	 * kthreadd is not queued on the BPF scheduler, so finish_dispatch()
+	 * drops the insertion, but the core still counts it as a task
+	 * dispatched in this round, and that is what keeps it calling
+	 * ops.dispatch() until the bound.
 	 */
-	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, 0, 0);
+	if (!scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, 0, 0))
+		scx_bpf_error("the insertion of kthreadd was refused");
 	bpf_task_release(p);
 }
 
