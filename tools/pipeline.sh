@@ -420,13 +420,8 @@ stage_lockdep_kernel() {
 		"$T/build/kbuild.sh" --images lockdep=lg/patched
 }
 stage_lockdep() {
-	local name=lockdep
-	"$T/guest/vm.sh" run "$name" lockdep -c "$GUEST_CPUS" -t "$TO_SUITE" \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$(new_tests upstream | xargs)" || true
-	checked "$name" "$T/lib/ktap.py" runner "$OUT/runs/$name/runner.txt" "$name" "$RESULTS"
-	checked "$name/validator" "$T/lib/ktap.py" lockdep "$RESULTS" "$name/validator" "$OUT/logs/$name.log"
-	console_result "$name"
+	kselftests lockdep lockdep "$GUEST_CPUS" "$(new_tests upstream | xargs)"
+	checked lockdep/validator "$T/lib/ktap.py" lockdep "$RESULTS" lockdep/validator "$OUT/logs/lockdep.log"
 }
 
 # The failure-path gate: the series' tests on a kernel whose watchdog never

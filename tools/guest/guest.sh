@@ -105,7 +105,7 @@ failpath() {
 	banner start
 	cd "$bin" || exit 2
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	stdbuf -oL -eL ./runner -q -t "$filter" 2>&1 | tee "$rundir/runner.txt"
+	run_tests "$filter" | tee "$rundir/runner.txt"
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "runner_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" | tee "$rundir/time.txt"
 	banner done
