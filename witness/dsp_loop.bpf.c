@@ -15,6 +15,13 @@
  * loop sees an inserted task and counts the round as progress. This loops
  * whatever the load is.
  *
+ * To test the bound's edge, user space can also give ops.dispatch() a
+ * success @schedule: it fails a number of calls, counted per invocation or
+ * on from an invocation that broke out, and on the next call moves a
+ * task from the shared DSQ to the local one, a round that makes progress.
+ * dsp_loop_one_cpu runs its trap in phases of different schedules, see
+ * enum dsp_phase.
+ *
  * Without a bound on that loop the CPU spins in it forever with IRQs
  * disabled and the machine locks up. With the bound, the loop gives up after
  * SCX_DSP_MAX_LOOPS rounds, kicks its own CPU with no flags to come back
@@ -60,10 +67,12 @@ char _license[] SEC("license") = "GPL";
 s32 loop_cpu = -1;
 u32 max_loops;
 bool has_tp;		/* obs_breakout_tp is loaded */
+u32 rq_bal_keep;	/* 6.12's SCX_RQ_BAL_KEEP, from vmlinux BTF */
 
 /* set by user space at run time */
 bool armed;
 bool watching;
+u32 schedule;		/* SCHEDULE(), see dsp_loop.h */
 
 /*
  * bpf_ktime_get_ns() (CLOCK_MONOTONIC) and bpf_jiffies64() of the first
@@ -116,6 +125,26 @@ static bool should_loop(s32 cpu)
 	return READ_ONCE(armed) && (loop_cpu < 0 || cpu == loop_cpu);
 }
 
+/*
+ * The success round of a schedule: move a task from the shared DSQ, where
+ * the other victim waits, to the local DSQ. The kernel must stop looping
+ * right after it. It is a round without an insert, so it is counted here.
+ */
+static void dispatch_success(struct cpu_obs *o)
+{
+	o->sched_calls = 0;
+	if (o->in_window) {
+		o->cur_rounds++;
+		o->cur_last_insert = false;
+	}
+	if (!dsq_move_to_local(SHARED_DSQ))
+		return;
+	if (o->in_window)
+		o->cur_success = true;
+	if (READ_ONCE(watching))
+		o->sched_successes++;
+}
+
 void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct cpu_obs *o = this_obs();
@@ -126,6 +155,12 @@ void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
 
 	if (!should_loop(cpu)) {
 		dsq_move_to_local(SHARED_DSQ);
+		return;
+	}
+
+	/* the schedule in force when this invocation began, see window_enter() */
+	if (o && o->cur_succeed_after && ++o->sched_calls > o->cur_succeed_after) {
+		dispatch_success(o);
 		return;
 	}
 
@@ -221,6 +256,8 @@ struct sched_ext_ops dsp_loop_ops = {
  *   kick        the core's kick helper, with its target CPU and flags
  *   deferred    kick_cpus_irq_workfn(), the kick's irq_work, and the
  *               resched_curr() calls it makes
+ *   tick        update_process_times(), whose irq_work_tick() runs lazy
+ *               irq_work
  *
  * An invocation of exactly @max_loops rounds reached the bound, whether or
  * not it kicked. It must have kicked its own CPU once, with no flags, and
@@ -229,7 +266,28 @@ struct sched_ext_ops dsp_loop_ops = {
  * asks it to reschedule (or finds a class above SCX running there, which 7.3
  * rightly leaves alone), and only then does the next invocation come on that
  * CPU. A next invocation that comes first is "untied": the CPU came back for
- * another reason (a tick, a wake-up), not because of the kick.
+ * another reason (a tick, a wake-up), not because of the kick. The kick's
+ * irq_work is a hard one (7.3), or a plain one that behaves the same without
+ * PREEMPT_RT (6.12): it runs from the raised list as soon as IRQs are back
+ * on, and never from the tick's irq_work_tick(), where a lazy one would
+ * wait for the next tick. That is an order, checked as such, not a time.
+ *
+ * An invocation whose success round moved a task to the local DSQ made
+ * progress, however many rounds it took: it must not kick, and its pick must
+ * take the local DSQ's first task. An invocation that reached the bound with
+ * a queued task running must keep running it, as the kernel does when it
+ * finds nothing else.
+ *
+ * 7.3 can call do_pick_task_scx() twice in one pick: after a RETRY_TASK
+ * return, and after a NULL pick for the ext dl_server, the core goes on
+ * picking with IRQs still disabled. Such a second invocation is no sign of
+ * how the kick worked, so a break-out still pending then is left for the
+ * next invocation to judge. 6.12 balances once per pick.
+ *
+ * Core scheduling would break the per-CPU accounting (6.12 balances the SMT
+ * siblings from one CPU, 7.3 dispatches for them), but it is only enabled
+ * once a task gets a cookie, which nothing here gives, so a CONFIG_SCHED_CORE
+ * kernel runs the paths watched here as any other does.
  *
  * Each CPU only touches its own entry, from paths that run with IRQs
  * disabled, except kicks outside an invocation, which can nest with IRQs and
@@ -285,20 +343,48 @@ static u32 lat_slot(u64 v)
 	return r < LAT_SLOTS ? r : LAT_SLOTS - 1;
 }
 
-static __always_inline int window_enter(void)
+static __always_inline struct phase_obs *phase_of(struct cpu_obs *o)
+{
+	u32 i = o->cur_phase;
+
+	if (i >= NR_PHASES)
+		return NULL;
+	/* keep the compiler from forming the pointer before the check */
+	barrier_var(i);
+	return &o->ph[i];
+}
+
+static __always_inline int window_enter(struct task_struct *prev)
 {
 	struct cpu_obs *o = this_obs();
+	struct phase_obs *ph;
+	bool reopened;
+	u32 sched;
 	u64 lat;
 
 	if (!o)
 		return 0;
 
+	sched = READ_ONCE(schedule);
+	o->cur_phase = SCHED_PHASE(sched);
+	o->cur_succeed_after = SCHED_AFTER(sched);
+	/* across: the count goes on only from an invocation that broke out */
+	if (!(sched & SCHED_ACROSS) || !o->last_bound)
+		o->sched_calls = 0;
+	ph = phase_of(o);
+	reopened = o->pick_open;
+	o->pick_open = false;
+	if (reopened && READ_ONCE(watching))
+		o->pick_reopened++;
+
 	/* the next invocation after a break-out: was it the kick's doing? */
-	if (o->pending != PEND_NONE && READ_ONCE(watching)) {
+	if (o->pending != PEND_NONE && !reopened && READ_ONCE(watching)) {
 		switch (o->pending) {
 		case PEND_RESCHED:
 			lat = bpf_ktime_get_ns() - o->bound_at;
 			o->tied++;
+			if (ph)
+				ph->tied++;
 			o->lat_sum += lat;
 			if (lat > o->lat_max)
 				o->lat_max = lat;
@@ -309,11 +395,18 @@ static __always_inline int window_enter(void)
 			break;
 		default:
 			o->untied++;
+			if (ph)
+				ph->untied++;
 			break;
 		}
 	}
-	o->pending = PEND_NONE;
+	if (!reopened)
+		o->pending = PEND_NONE;
 
+	o->cur_success = false;
+	o->cur_last_insert = false;
+	o->cur_prev_queued = prev->sched_class == &ext_sched_class &&
+			     (prev->scx.flags & SCX_TASK_QUEUED);
 	o->cur_rounds = 0;
 	o->cur_self_kicks = 0;
 	o->cur_bad_kicks = 0;
@@ -323,10 +416,28 @@ static __always_inline int window_enter(void)
 	return 0;
 }
 
-static __always_inline int window_exit(void)
+/* what a success invocation showed, in its phase */
+static __always_inline void count_success(struct cpu_obs *o, struct phase_obs *ph,
+					  u32 rounds, enum pick_result res)
+{
+	ph->succ++;
+	if (res == PICK_LOCAL)
+		ph->succ_local++;
+	if (o->cur_self_kicks || o->cur_bad_kicks)
+		ph->succ_kicked++;
+	if (o->last_bound)
+		ph->succ_after_bound++;
+	if (!ph->succ_rounds_min || rounds < ph->succ_rounds_min)
+		ph->succ_rounds_min = rounds;
+	if (rounds > ph->succ_rounds_max)
+		ph->succ_rounds_max = rounds;
+}
+
+static __always_inline int window_exit(enum pick_result res)
 {
 	struct cpu_obs *o = this_obs();
-	bool at_bound;
+	struct phase_obs *ph;
+	bool at_bound, success;
 	u32 rounds;
 	u64 now;
 
@@ -334,10 +445,24 @@ static __always_inline int window_exit(void)
 		return 0;
 
 	o->in_window = false;
+	o->pick_open = res == PICK_OPEN;
 	rounds = o->cur_rounds;
-	at_bound = rounds == max_loops;
-	if (!READ_ONCE(watching))
+	success = o->cur_success;
+	/* a round that made progress ends the loop whatever its number */
+	at_bound = rounds == max_loops && !success;
+	ph = phase_of(o);
+	if (!READ_ONCE(watching) || !ph) {
+		if (rounds)
+			o->last_bound = at_bound;
 		return 0;
+	}
+
+	if (rounds)
+		ph->invocations++;
+	if (success)
+		count_success(o, ph, rounds, res);
+	if (rounds)
+		o->last_bound = at_bound;
 
 	o->invocations++;
 	o->rounds += rounds;
@@ -357,8 +482,18 @@ static __always_inline int window_exit(void)
 
 	now = bpf_ktime_get_ns();
 	o->at_bound++;
-	if (o->cur_self_kicks == 1 && !o->cur_bad_kicks)
+	ph->at_bound++;
+	if (o->cur_self_kicks == 1 && !o->cur_bad_kicks) {
 		o->bound_kicked++;
+		ph->bound_kicked++;
+	}
+	if (!o->cur_last_insert)
+		o->bound_empty_last++;
+	/* the kernel keeps running a queued task when it finds nothing else */
+	if (o->cur_prev_queued && res == PICK_PREV)
+		o->bound_kept++;
+	else if (o->cur_prev_queued && res != PICK_OPEN)
+		o->bound_dropped++;
 	if (!o->first_bound_at)
 		o->first_bound_at = now;
 	o->bound_at = now;
@@ -366,30 +501,56 @@ static __always_inline int window_exit(void)
 	return 0;
 }
 
-/* 6.12: balance_scx() runs balance_one() and its loop. */
+/*
+ * 6.12: balance_scx() runs balance_one() and its loop. It returns whether
+ * there is a task to run, and flags the rq to keep running @prev; otherwise
+ * pick_task_scx() takes the local DSQ's first task.
+ */
 SEC("fentry/balance_scx")
-int BPF_PROG(obs_balance_enter)
+int BPF_PROG(obs_balance_enter, struct rq *rq, struct task_struct *prev)
 {
-	return window_enter();
+	return window_enter(prev);
 }
 
 SEC("fexit/balance_scx")
-int BPF_PROG(obs_balance_exit)
+int BPF_PROG(obs_balance_exit, struct rq *rq, struct task_struct *prev,
+	     struct rq_flags *rf, int ret)
 {
-	return window_exit();
+	if (!ret)
+		return window_exit(PICK_NONE);
+	if (rq->scx.flags & rq_bal_keep)
+		return window_exit(PICK_PREV);
+	if (rq->scx.local_dsq.nr)
+		return window_exit(PICK_LOCAL);
+	return window_exit(PICK_OTHER);
 }
 
-/* 7.3: do_pick_task_scx() runs scx_dispatch_sched() and its loop, inlined. */
+/*
+ * 7.3: do_pick_task_scx() runs scx_dispatch_sched() and its loop, inlined,
+ * and returns the task to run: the running one kept, the local DSQ's first
+ * task (still on the DSQ until it is set to run), NULL, or RETRY_TASK.
+ */
+#define RETRY_TASK_PTR	((struct task_struct *)-1L)
+
 SEC("fentry/do_pick_task_scx")
-int BPF_PROG(obs_pick_enter)
+int BPF_PROG(obs_pick_enter, struct rq *rq)
 {
-	return window_enter();
+	return window_enter(rq->curr);
 }
 
 SEC("fexit/do_pick_task_scx")
-int BPF_PROG(obs_pick_exit)
+int BPF_PROG(obs_pick_exit, struct rq *rq, struct rq_flags *rf, bool force_scx,
+	     struct task_struct *p)
 {
-	return window_exit();
+	if (p == RETRY_TASK_PTR || (force_scx && !p))
+		return window_exit(PICK_OPEN);
+	if (!p)
+		return window_exit(PICK_NONE);
+	if (p == rq->curr)
+		return window_exit(PICK_PREV);
+	if (p->scx.dsq == &rq->scx.local_dsq)
+		return window_exit(PICK_LOCAL);
+	return window_exit(PICK_OTHER);
 }
 
 /*
@@ -400,8 +561,10 @@ static int observe_round(void)
 {
 	struct cpu_obs *o = this_obs();
 
-	if (o && o->in_window)
+	if (o && o->in_window) {
 		o->cur_rounds++;
+		o->cur_last_insert = true;
+	}
 	return 0;
 }
 
@@ -494,6 +657,8 @@ int BPF_PROG(obs_irq_work_enter)
 		return 0;
 	o->in_irq_work = true;
 	o->iw_resched_self = false;
+	if (o->in_tick && READ_ONCE(watching))
+		o->iw_in_tick++;
 	o->iw_higher_class = class != &ext_sched_class && class != &idle_sched_class;
 	return 0;
 }
@@ -535,6 +700,35 @@ int BPF_PROG(obs_resched_curr, struct rq *rq)
 
 	if (o && o->in_irq_work && rq->cpu == (int)bpf_get_smp_processor_id())
 		o->iw_resched_self = true;
+	return 0;
+}
+
+/*
+ * The tick runs lazy irq_work from irq_work_tick(), with IRQs disabled, and
+ * on x86 (which has an irq_work interrupt) nothing from the raised list.
+ * irq_work.c is built without ftrace, so watch its only caller,
+ * update_process_times(), instead: nothing else it calls runs irq_work.
+ */
+SEC("fentry/update_process_times")
+int BPF_PROG(obs_tick_enter)
+{
+	struct cpu_obs *o = this_obs();
+
+	if (!o)
+		return 0;
+	o->in_tick = true;
+	if (READ_ONCE(watching))
+		o->ticks++;
+	return 0;
+}
+
+SEC("fexit/update_process_times")
+int BPF_PROG(obs_tick_exit)
+{
+	struct cpu_obs *o = this_obs();
+
+	if (o)
+		o->in_tick = false;
 	return 0;
 }
 

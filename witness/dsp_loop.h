@@ -18,6 +18,55 @@ enum rounds_slot {
 	NR_RND_SLOTS,
 };
 
+/*
+ * dsp_loop_one_cpu runs its trap in phases, each with its own success
+ * schedule: ops.dispatch() fails for a number of calls and then moves a task
+ * to the local DSQ. The last phase is the trap itself, whose success would
+ * come one call past the bound, which never comes.
+ */
+enum dsp_phase {
+	PH_TRAP,	/* the loop, until the watchdog ejects the scheduler */
+	PH_BELOW,	/* success on call max_loops - 1 of each invocation */
+	PH_AT,		/* success on call max_loops of each invocation */
+	PH_ACROSS,	/* success on call max_loops + 8, counted across a break-out */
+	NR_PHASES,
+};
+
+/*
+ * The schedule in force, one word that user space writes at once and each
+ * invocation reads once, at its start: the phase, whether the calls are
+ * counted across an invocation that broke out, and how many calls fail
+ * before a success (0: none succeeds).
+ */
+#define SCHED_PHASE(s)		((s) & 0xff)
+#define SCHED_ACROSS		(1U << 8)
+#define SCHED_AFTER(s)		((s) >> 16)
+#define SCHEDULE(phase, after, across)	\
+	((phase) | ((after) << 16) | ((across) ? SCHED_ACROSS : 0))
+
+/* what the pick that ended an invocation did, from its return */
+enum pick_result {
+	PICK_NONE,	/* nothing to run: the CPU goes idle */
+	PICK_PREV,	/* keep running the task that was running */
+	PICK_LOCAL,	/* the first task of this CPU's local DSQ */
+	PICK_OTHER,	/* anything else */
+	PICK_OPEN,	/* 7.3: not final, the core picks again at once */
+};
+
+struct phase_obs {
+	u64 invocations;		/* with at least one round */
+	u64 succ;			/* a success round moved a task to the local DSQ */
+	u64 succ_local;		/* ... and the pick took the local DSQ's first task */
+	u64 succ_kicked;		/* ... and the invocation kicked anyway */
+	u64 succ_after_bound;		/* ... the CPU's previous invocation with rounds broke out */
+	u64 succ_rounds_min;
+	u64 succ_rounds_max;
+	u64 at_bound;
+	u64 bound_kicked;
+	u64 tied;
+	u64 untied;
+};
+
 /* where a CPU is between a break-out and its next invocation */
 enum pending_state {
 	PEND_NONE,
@@ -38,6 +87,15 @@ struct cpu_obs {
 	u8 in_irq_work;
 	u8 iw_resched_self;
 	u8 iw_higher_class;
+	u8 in_tick;			/* in the tick's update_process_times() */
+	u8 cur_success;		/* a success round moved a task to the local DSQ */
+	u8 cur_last_insert;		/* the last round inserted */
+	u8 cur_prev_queued;		/* the running task was queued on SCX at entry */
+	u8 last_bound;			/* the previous invocation with rounds broke out */
+	u8 pick_open;			/* the last pick was not final (7.3) */
+	u32 cur_phase;
+	u32 cur_succeed_after;
+	u32 sched_calls;		/* the scheduler's failed calls since its last success */
 	u64 bound_at;
 
 	/* counted only while watching */
@@ -68,6 +126,14 @@ struct cpu_obs {
 	u64 iw_lat_hist[LAT_SLOTS];
 	u64 sched_dispatch_calls;	/* the scheduler's own ops.dispatch() calls */
 	u64 sched_loop_dispatches;	/* ... of which inserted PID 1 */
+	u64 sched_successes;		/* ... of which moved a task to the local DSQ */
+	u64 ticks;			/* update_process_times() calls */
+	u64 iw_in_tick;		/* kick irq_work runs inside it */
+	u64 bound_kept;		/* at the bound, a queued running task kept */
+	u64 bound_dropped;		/* ... not kept */
+	u64 bound_empty_last;		/* at the bound after a round that inserted nothing */
+	u64 pick_reopened;		/* invocations right after a pick that was not final */
+	struct phase_obs ph[NR_PHASES];
 };
 
 #endif /* __DSP_LOOP_H */
