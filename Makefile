@@ -70,10 +70,10 @@ lockdep:
 soak:
 	@$(P) reset $(SETUP) patched_kernel userspace soak report
 
-## mutants: kernels with subtly wrong loop guards (mutants/BASE/), each of which the witness must fail, and what the series' own tests do on each (a report; MUTANT_UPSTREAM=0 skips it); both bases unless BASE=, MUTANT="NAME..." picks
+## mutants: kernels with subtly wrong loop guards (mutants/BASE/), each of which the witness (with the Rust module loaded) must fail, and what the series' own tests do on each (a report; MUTANT_UPSTREAM=0 skips it); both bases unless BASE=, MUTANT="NAME..." picks, MUTANT_RUNS=N repeats each guest
 mutants:
 	@tools/pipeline.sh reset
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b MUTANT_UPSTREAM=$${MUTANT_UPSTREAM:-1} $(P) $(SETUP) patched_kernel userspace mutants; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b MUTANT_UPSTREAM=$${MUTANT_UPSTREAM:-1} $(P) $(SETUP) kernels modules userspace mutants; done
 	@tools/pipeline.sh report
 
 ## check: rebuild what changed, then run TESTS="NAME..." in one guest on KERNEL=patched|baseline|/path/to/bzImage (BASE=7.3 by default); EDIT=1: on what your work tree (make edit) holds, edits not committed included
@@ -142,6 +142,6 @@ help:
 	@echo '  ACCEL=auto|kvm|tcg, CPUS=N (guest CPUs, default 2), TOOLCHAIN=chroot|host'
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
-	@echo '  MUTANT="NAME..." and MUTANT_UPSTREAM=0|1 (make mutants), EDIT=1 (make check on your work tree),'
+	@echo '  MUTANT="NAME...", MUTANT_RUNS=N and MUTANT_UPSTREAM=0|1 (make mutants), EDIT=1 (make check on your work tree),'
 	@echo '  BOOTS=N (make boots), CENSUS_SECS=N and SCHEDULERS="NAME..." (make census),'
 	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'

@@ -1094,7 +1094,16 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	SCX_GT(o->bound_kept, 0);
 
 	/*
-	 * 5. the kick took effect, in order: its irq_work ran on that CPU and
+	 * 5. the kick's irq_work ran from the raised list, when IRQs came back
+	 * on: never from the tick, where a lazy irq_work waits. The tick
+	 * observer saw ticks, which makes its zero count. This is an order,
+	 * not a time, so a slow (TCG) vCPU cannot make it flake.
+	 */
+	SCX_GT(o->ticks, 0);
+	SCX_EQ(o->iw_in_tick, 0);
+
+	/*
+	 * 5a. the kick took effect, in order: its irq_work ran on that CPU and
 	 * asked it to reschedule, then the next invocation came. Each CPU can
 	 * have one break-out in flight when the scheduler exits, which is
 	 * neither. tied > 0 is the positive control of the irq_work and
@@ -1103,15 +1112,6 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	 */
 	SCX_EQ(o->untied, 0);
 	SCX_GT(o->tied, 0);
-
-	/*
-	 * 5a. ... from the raised irq_work list, when IRQs came back on: never
-	 * from the tick, where a lazy irq_work waits. The tick observer saw
-	 * ticks, which makes its zero count. This is an order, not a time, so
-	 * a slow (TCG) vCPU cannot make it flake.
-	 */
-	SCX_GT(o->ticks, 0);
-	SCX_EQ(o->iw_in_tick, 0);
 
 	/*
 	 * 6. the kernel's own account agrees. 6.12: the tracepoint fires once

@@ -8,10 +8,14 @@
 # Each mutants/BASE/NN-NAME.patch is one plausible mistake, applied to
 # lg/patched as branch lg/mutant/NAME and built into the shared build
 # directory (an incremental rebuild, cached by source like every kernel).
-# One guest per mutant runs the witness's tests. Killed (a test failed, or
+# One guest per mutant runs the witness's tests, with the Rust module
+# loaded: the BPF witness cross-checks the module's figures, and the table
+# says what the module's own checks make of them. Killed (a test failed, or
 # the guest froze, panicked or splatted) is a pass; survived is a failure,
-# and so is a run that cannot tell. NAME... picks mutants by name (default:
-# all). With MUTANT_UPSTREAM=1, a second guest per mutant runs the series'
+# and so is a run that cannot tell, or one where the module did not load.
+# NAME... picks mutants by name (default: all). MUTANT_RUNS=N runs each
+# mutant's guest N times (default 1); it is killed only if every run kills
+# it. With MUTANT_UPSTREAM=1, a second guest per mutant runs the series'
 # own tests, and the table says which of them fail there: a report, not a
 # verdict (the slim upstream tests are not meant to kill every mutant).
 # The tree is left at lg/patched, built.
@@ -33,6 +37,11 @@ GUEST_CPUS=${CPUS:-2}
 TO_MUTANT=${TO_MUTANT:-300}
 IDLE_MUTANT=30
 UPSTREAM_TESTS=$(new_tests upstream | xargs)
+RUNS=${MUTANT_RUNS:-1}
+# The patched kernel's module, which loads on every mutant of it (same
+# release, no module versions), and the bound its figures are checked at.
+MODULE=$WORK/modules/patched/scx_loopguard_watch.ko
+DSP_MAX_LOOPS=32
 # The gate's bound per test: the tests wait ten times their 1000 ms
 # ops.timeout_ms for the exit that never comes, and get 15 s more for
 # setting up and tearing down under TCG.
@@ -103,11 +112,40 @@ gate() {
 	console_result failpath
 }
 
+# run_mutant NAME RUN: one guest of the witness's tests on mutant NAME, with
+# the module loaded; sets verdict, how and module (what the module's own
+# checks said). Run 1's result is mutant/NAME, run N's mutant/NAME/runN.
+run_mutant() {
+	local name=$1 r=$2 run=mutant-$1 res=mutant/$1 loaded
+	((r > 1)) && run=mutant-$name-run$r res=mutant/$name/run$r
+	"$T/guest/vm.sh" run "$run" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
+		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
+		"$T/guest/guest.sh" witness "$MODULE" "$ST" "$OUT/runs/$run" "$WITNESS_TESTS" || true
+	verdict='' how=''
+	IFS=$'\t' read -r verdict how < <("$T/lib/ktap.py" mutant "$OUT/runs/$run/runner.txt" \
+		"$OUT/logs/$run.outcome" "$res" "$RESULTS" $WITNESS_TESTS)
+	if [[ -z $verdict ]]; then
+		# A checker that crashed: a failure, never a pass.
+		verdict=unknown how="the verdict checker failed"
+		"$T/lib/ktap.py" add "$RESULTS" "not ok" "$res" "$how"
+	fi
+	loaded='' module=''
+	IFS=$'\t' read -r loaded module < <("$T/lib/modcheck.py" mutant "$OUT/runs/$run" "$DSP_MAX_LOOPS" $WITNESS_TESTS)
+	if [[ $loaded != loaded ]]; then
+		# Without the module, the run proves nothing of the Rust witness.
+		module=${module:-the module report failed}
+		[[ $verdict == killed ]] && "$T/lib/ktap.py" add "$RESULTS" "not ok" "$res/module" "$module"
+		verdict=unknown how="$module"
+	fi
+}
+
 main() {
-	local files f name verdict how t0 killed=0 total=0 table=()
+	local files f name verdict how module t0 r n first_how first_module killed=0 total=0 table=()
 	mapfile -t files < <(mutant_files "$@")
 	((${#files[@]})) || die "no mutants in $MUTANTS"
 	[[ -x $ST/runner ]] || die "no selftests in $ST; run 'make userspace' first"
+	[[ -f $MODULE ]] || die "no module at $MODULE; run 'make rust' (or the modules stage) first"
+	[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "MUTANT_RUNS=$RUNS: give a number of runs, 1 or more"
 	mkdir -p "$OUT"
 	for f in "${files[@]}"; do
 		name=$(mutant_name "$f")
@@ -117,20 +155,22 @@ main() {
 		# The image is all the guest needs: a cached mutant builds nothing.
 		"$T/build/kbuild.sh" --images "mutant-$name=lg/mutant/$name" ||
 			die 1 "mutant $name does not build; see $OUT/logs/build-mutant/$name.log"
-		"$T/guest/vm.sh" run "mutant-$name" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
-			-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
-			"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/mutant-$name" "$WITNESS_TESTS" || true
-		IFS=$'\t' read -r verdict how < <("$T/lib/ktap.py" mutant "$OUT/runs/mutant-$name/runner.txt" \
-			"$OUT/logs/mutant-$name.outcome" "mutant/$name" "$RESULTS" $WITNESS_TESTS)
-		if [[ -z $verdict ]]; then
-			# A checker that crashed: a failure, never a pass.
-			verdict=unknown how="the verdict checker failed"
-			"$T/lib/ktap.py" add "$RESULTS" "not ok" "mutant/$name" "$how"
+		n=0
+		for ((r = 1; r <= RUNS; r++)); do
+			run_mutant "$name" "$r"
+			[[ $verdict == killed ]] && n=$((n + 1))
+			((r == 1)) && { first_how=$how first_module=$module; }
+			[[ $verdict == killed ]] || { first_how="run $r: $how"; break; }
+		done
+		if ((n == RUNS)); then
+			verdict=killed
+			killed=$((killed + 1))
 		fi
-		[[ $verdict == killed ]] && killed=$((killed + 1))
+		((RUNS > 1)) && verdict="$verdict $n/$RUNS"
 		total=$((total + 1))
-		table+=("$(printf '%-18s %-9s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$how")")
-		[[ ${MUTANT_UPSTREAM:-0} == 1 ]] && table+=("$(printf '%-18s %s' '' "upstream tests: $(upstream_report "$name")")")
+		table+=("$(printf '%-26s %-12s %6s  %s' "$name" "$verdict" "$(elapsed "$t0")" "$first_how")")
+		table+=("$(printf '%-26s %s' '' "module: $first_module")")
+		[[ ${MUTANT_UPSTREAM:-0} == 1 ]] && table+=("$(printf '%-26s %s' '' "upstream tests: $(upstream_report "$name")")")
 	done
 	# The tree back at lg/patched; the build directory is brought to
 	# whichever kernel a later stage builds against by that stage.

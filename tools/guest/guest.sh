@@ -78,6 +78,29 @@ selftests() {
 	banner done
 }
 
+# witness MOD BIN RUNDIR TESTS: the deep witness's TESTS with the module
+# loaded, its figures saved after each, for make mutants: the BPF witness
+# cross-checks the module's figures, and the host reads them on their own.
+witness() {
+	local mod=$1 bin=$2 rundir=$3 tests=$4 t
+	banner start
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	sysctl -qw debug.kprobes-optimization=0
+	: >"$rundir/figures.txt"
+	if insmod "$mod"; then
+		echo "module loaded" >"$rundir/module.txt"
+	else
+		echo "module insmod failed" >"$rundir/module.txt"
+	fi
+	cd "$bin" || exit 2
+	for t in $tests; do
+		[[ -w $FIG ]] && echo reset >"$FIG"
+		run_tests "$t" | tee -a "$rundir/runner.txt"
+		[[ -r $FIG ]] && figures "$t" "$rundir"
+	done
+	banner done
+}
+
 kselftest() {
 	local dir=$1 rundir=$2 to=$3 l
 	banner start

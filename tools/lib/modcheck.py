@@ -3,6 +3,7 @@
 """Check the figures of the scx_loopguard_watch module from a guest run.
 
   modcheck.py RUNDIR PREFIX RESULTS MAX_LOOPS CYCLES [SCHEDULER...]
+  modcheck.py mutant RUNDIR MAX_LOOPS TEST...
 
 RUNDIR/figures.txt has one block per scenario, as guest.sh rust writes it:
 "scenario NAME", the module's figures file, "end". RUNDIR/result.txt has the
@@ -11,6 +12,9 @@ scenario, one for the cycles and one for the trace stop are appended to
 RESULTS; the figures are printed, and written as
 one "LOOPGUARD-MOD ..." line per scenario to RUNDIR/summary.txt. The
 SCHEDULERs are the legitimate ones that ran (default: scx_simple scx_qmap).
+
+With "mutant", one line for make mutants' table: "loaded" or "not-loaded",
+a tab, and what the module's figures say of each looping TEST.
 """
 import os
 import re
@@ -92,7 +96,47 @@ def summary(name, b):
              num(w, "p50_ns") / 1000, num(w, "p99_ns") / 1000, num(w, "max_ns") / 1000))
 
 
+def mutant_report(rundir, max_loops, tests):
+    """(loaded, text) for make mutants: whether the module loaded in the
+    mutant's guest, and what its own figures say of each looping test, a
+    report beside the BPF witness's verdict (which cross-checks them too)."""
+    try:
+        with open(os.path.join(rundir, "module.txt"), encoding="utf-8") as f:
+            state = f.read().strip()
+    except OSError:
+        state = "no record"
+    if state != "module loaded":
+        return False, "the module did not load (%s)" % state
+    figs = os.path.join(rundir, "figures.txt")
+    blocks = parse_blocks(figs) if os.path.exists(figs) else {}
+    flagged, clean, missing = [], [], []
+    for t in tests:
+        b = blocks.get(t)
+        if not b or "total" not in b:
+            missing.append(t)
+            continue
+        errs = check_looping(b, max_loops)
+        if errs:
+            flagged.append("%s (%s)" % (t, errs[0]))
+        else:
+            clean.append(t)
+    parts = []
+    if flagged:
+        parts.append("flags " + ", ".join(flagged))
+    if clean:
+        parts.append("sees nothing wrong in " + " ".join(clean))
+    if missing:
+        parts.append("no figures for " + " ".join(missing))
+    return True, "; ".join(parts)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "mutant":
+        if len(sys.argv) < 5:
+            sys.exit("usage: modcheck.py mutant RUNDIR MAX_LOOPS TEST...")
+        loaded, text = mutant_report(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
+        print("%s\t%s" % ("loaded" if loaded else "not-loaded", text))
+        return 0
     if len(sys.argv) < 6:
         sys.exit(__doc__)
     rundir, prefix, results = sys.argv[1:4]
