@@ -542,6 +542,23 @@ t_mutant_verdict() {
 	[[ $(grep -c '^ok' "$r") == 5 && $(grep -c '^not ok' "$r") == 6 ]] ||
 		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
 }
+# make mutants' module report: a guest where the module did not load proves
+# nothing of the Rust witness (mutants.sh then calls the mutant unknown),
+# and figures the module's own checks reject are named.
+t_mutant_module_report() {
+	local d=$TMP/mm got
+	mkdir -p "$d"
+	got=$("$T/lib/modcheck.py" mutant "$d" 32 dsp_loop_one_cpu 2>&1)
+	[[ $got == not-loaded$'\t'* ]] || { echo "no module record taken for a load: $got"; return 1; }
+	echo "module insmod failed" >"$d/module.txt"
+	got=$("$T/lib/modcheck.py" mutant "$d" 32 dsp_loop_one_cpu 2>&1)
+	[[ $got == not-loaded$'\t'*"insmod failed"* ]] || { echo "a failed insmod taken for a load: $got"; return 1; }
+	echo "module loaded" >"$d/module.txt"
+	printf 'scenario dsp_loop_one_cpu\nprobes max_loops=32\ntotal at_bound=5 breakouts=5 tied=5 untied=2 rounds_max=32 kicks_other_cpu=0 kicks_flagged=0\nrounds_hist 32:5\nbreakout_rounds_hist 32:5\nend\n' >"$d/figures.txt"
+	got=$("$T/lib/modcheck.py" mutant "$d" 32 dsp_loop_one_cpu dsp_loop_all_cpus 2>&1)
+	[[ $got == loaded$'\t'"flags dsp_loop_one_cpu ("*"; no figures for dsp_loop_all_cpus" ]] ||
+		{ echo "untied figures not flagged, or a missing test not said: $got"; return 1; }
+}
 # The Rust doctests' KUnit suite and the kprobes sample, as the guest's
 # kernel log has them.
 t_kunit_verdict() {
