@@ -459,7 +459,8 @@ static __always_inline int window_exit(enum pick_result res)
 
 	if (rounds)
 		ph->invocations++;
-	if (success)
+	/* a pick that is not final is judged by the one that follows it */
+	if (success && res != PICK_OPEN)
 		count_success(o, ph, rounds, res);
 	if (rounds)
 		o->last_bound = at_bound;
