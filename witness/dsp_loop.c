@@ -879,12 +879,12 @@ static enum scx_test_status check_phases(const struct dsp_loop_ctx *ctx,
 	for (i = 0; i < sizeof(boundary_phases) / sizeof(boundary_phases[0]); i++) {
 		ph = boundary_phases[i].phase;
 		p = &st->sum.ph[ph];
-		SCX_FAIL_IF(p->succ_kicked,
-			    "Phase %s: %lu of %lu invocations kicked after a round that made progress",
-			    phase_name(ph), p->succ_kicked, p->succ);
 		SCX_FAIL_IF(p->succ_local != p->succ,
 			    "Phase %s: %lu of %lu successes not picked from the local DSQ",
 			    phase_name(ph), p->succ - p->succ_local, p->succ);
+		SCX_FAIL_IF(p->succ_kicked,
+			    "Phase %s: %lu of %lu invocations kicked after a round that made progress",
+			    phase_name(ph), p->succ_kicked, p->succ);
 		SCX_GE(p->succ, PHASE_MIN_SUCC);
 		if (!boundary_phases[i].across)
 			continue;
@@ -1064,26 +1064,25 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	SCX_EQ(st.foreign_bound, 0);
 
 	/*
-	 * 4. every invocation that reached the bound kicked its own CPU once,
+	 * 4. dsp_loop_one_cpu: at the bound's edge, a round that made progress
+	 * ended the loop with no kick and the pick took its task, and past the
+	 * bound the scheduler could still make progress in the next invocation
+	 * (its own messages, first, as they say which phase went wrong).
+	 *
+	 * 4a. every invocation that reached the bound kicked its own CPU once,
 	 * with no flags, and made no other kick; no invocation off the bound
 	 * kicked. bound_kicked == at_bound > 0 is the kick observer's positive
 	 * control, which makes its zeros below count.
-	 */
-	SCX_EQ(o->stray_kicks, 0);
-	SCX_EQ(o->bound_kicked, o->at_bound);
-	SCX_EQ(o->kicks_other, 0);
-	SCX_EQ(o->kicks_flagged, 0);
-
-	/*
-	 * 4a. dsp_loop_one_cpu: at the bound's edge, a round that made
-	 * progress ended the loop with no kick, and past the bound the
-	 * scheduler could still make progress in the next invocation.
 	 */
 	if (ctx->phases) {
 		status = check_phases(ctx, &st);
 		if (status != SCX_TEST_PASS)
 			return status;
 	}
+	SCX_EQ(o->stray_kicks, 0);
+	SCX_EQ(o->bound_kicked, o->at_bound);
+	SCX_EQ(o->kicks_other, 0);
+	SCX_EQ(o->kicks_flagged, 0);
 
 	/*
 	 * 4b. a break-out with a queued task running kept running it, as the
