@@ -158,8 +158,13 @@ void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	}
 
-	/* the schedule in force when this invocation began, see window_enter() */
-	if (o && o->cur_succeed_after && ++o->sched_calls > o->cur_succeed_after) {
+	/*
+	 * The schedule in force when this invocation began, see
+	 * window_enter(). Only inside an observed invocation: a loop the
+	 * observers do not see stays a plain trap.
+	 */
+	if (o && o->in_window && o->cur_succeed_after &&
+	    ++o->sched_calls > o->cur_succeed_after) {
 		dispatch_success(o);
 		return;
 	}
@@ -280,9 +285,10 @@ struct sched_ext_ops dsp_loop_ops = {
  *
  * 7.3 can call do_pick_task_scx() twice in one pick: after a RETRY_TASK
  * return, and after a NULL pick for the ext dl_server, the core goes on
- * picking with IRQs still disabled. Such a second invocation is no sign of
- * how the kick worked, so a break-out still pending then is left for the
- * next invocation to judge. 6.12 balances once per pick.
+ * picking with IRQs still disabled. Such a second invocation, with no
+ * context switch since the first, is no sign of how the kick worked, so a
+ * break-out still pending then is left for the next invocation to judge.
+ * 6.12 balances once per pick.
  *
  * Core scheduling would break the per-CPU accounting (6.12 balances the SMT
  * siblings from one CPU, 7.3 dispatches for them), but it is only enabled
@@ -354,7 +360,7 @@ static __always_inline struct phase_obs *phase_of(struct cpu_obs *o)
 	return &o->ph[i];
 }
 
-static __always_inline int window_enter(struct task_struct *prev)
+static __always_inline int window_enter(struct rq *rq, struct task_struct *prev)
 {
 	struct cpu_obs *o = this_obs();
 	struct phase_obs *ph;
@@ -372,7 +378,8 @@ static __always_inline int window_enter(struct task_struct *prev)
 	if (!(sched & SCHED_ACROSS) || !o->last_bound)
 		o->sched_calls = 0;
 	ph = phase_of(o);
-	reopened = o->pick_open;
+	/* the same pick, with no context switch since it was left open */
+	reopened = o->pick_open && rq->nr_switches == o->open_switches;
 	o->pick_open = false;
 	if (reopened && READ_ONCE(watching))
 		o->pick_reopened++;
@@ -433,7 +440,7 @@ static __always_inline void count_success(struct cpu_obs *o, struct phase_obs *p
 		ph->succ_rounds_max = rounds;
 }
 
-static __always_inline int window_exit(enum pick_result res)
+static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 {
 	struct cpu_obs *o = this_obs();
 	struct phase_obs *ph;
@@ -446,6 +453,8 @@ static __always_inline int window_exit(enum pick_result res)
 
 	o->in_window = false;
 	o->pick_open = res == PICK_OPEN;
+	if (o->pick_open)
+		o->open_switches = rq->nr_switches;
 	rounds = o->cur_rounds;
 	success = o->cur_success;
 	/* a round that made progress ends the loop whatever its number */
@@ -459,7 +468,10 @@ static __always_inline int window_exit(enum pick_result res)
 
 	if (rounds)
 		ph->invocations++;
-	/* a pick that is not final is judged by the one that follows it */
+	/*
+	 * A success whose pick is not final is not counted: the core picks
+	 * again, and the task waits on the local DSQ for a later pick.
+	 */
 	if (success && res != PICK_OPEN)
 		count_success(o, ph, rounds, res);
 	if (rounds)
@@ -510,7 +522,7 @@ static __always_inline int window_exit(enum pick_result res)
 SEC("fentry/balance_scx")
 int BPF_PROG(obs_balance_enter, struct rq *rq, struct task_struct *prev)
 {
-	return window_enter(prev);
+	return window_enter(rq, prev);
 }
 
 SEC("fexit/balance_scx")
@@ -518,12 +530,12 @@ int BPF_PROG(obs_balance_exit, struct rq *rq, struct task_struct *prev,
 	     struct rq_flags *rf, int ret)
 {
 	if (!ret)
-		return window_exit(PICK_NONE);
+		return window_exit(rq, PICK_NONE);
 	if (rq->scx.flags & rq_bal_keep)
-		return window_exit(PICK_PREV);
+		return window_exit(rq, PICK_PREV);
 	if (rq->scx.local_dsq.nr)
-		return window_exit(PICK_LOCAL);
-	return window_exit(PICK_OTHER);
+		return window_exit(rq, PICK_LOCAL);
+	return window_exit(rq, PICK_OTHER);
 }
 
 /*
@@ -536,22 +548,23 @@ int BPF_PROG(obs_balance_exit, struct rq *rq, struct task_struct *prev,
 SEC("fentry/do_pick_task_scx")
 int BPF_PROG(obs_pick_enter, struct rq *rq)
 {
-	return window_enter(rq->curr);
+	return window_enter(rq, rq->curr);
 }
 
 SEC("fexit/do_pick_task_scx")
-int BPF_PROG(obs_pick_exit, struct rq *rq, struct rq_flags *rf, bool force_scx,
+int BPF_PROG(obs_pick_exit, struct rq *rq, struct rq_flags *rf, u64 force_scx,
 	     struct task_struct *p)
 {
-	if (p == RETRY_TASK_PTR || (force_scx && !p))
-		return window_exit(PICK_OPEN);
+	/* a bool argument: only its low byte is defined */
+	if (p == RETRY_TASK_PTR || ((force_scx & 0xff) && !p))
+		return window_exit(rq, PICK_OPEN);
 	if (!p)
-		return window_exit(PICK_NONE);
+		return window_exit(rq, PICK_NONE);
 	if (p == rq->curr)
-		return window_exit(PICK_PREV);
+		return window_exit(rq, PICK_PREV);
 	if (p->scx.dsq == &rq->scx.local_dsq)
-		return window_exit(PICK_LOCAL);
-	return window_exit(PICK_OTHER);
+		return window_exit(rq, PICK_LOCAL);
+	return window_exit(rq, PICK_OTHER);
 }
 
 /*

@@ -96,6 +96,7 @@ struct cpu_obs {
 	u32 cur_phase;
 	u32 cur_succeed_after;
 	u32 sched_calls;		/* the scheduler's failed calls since its last success */
+	u64 open_switches;		/* rq->nr_switches when that pick was left open */
 	u64 bound_at;
 
 	/* counted only while watching */
