@@ -742,7 +742,7 @@ static enum scx_test_status setup_common(void **ctxp, const char *name,
 	 */
 	if (!__COMPAT_read_enum("scx_consts", "SCX_DSP_MAX_LOOPS", &max_loops)) {
 		fprintf(stderr, "SCX_DSP_MAX_LOOPS missing from vmlinux BTF: %s\n",
-			"the dispatch loop is unbounded, expect a lock-up");
+			"the dispatch loop is unbounded, expect a lock-up or a failure");
 		max_loops = DSP_MAX_LOOPS_DFL;
 		bound_missing = true;
 	}
