@@ -137,12 +137,8 @@ static void dispatch_success(struct cpu_obs *o)
 		o->cur_rounds++;
 		o->cur_last_insert = false;
 	}
-	if (!dsq_move_to_local(SHARED_DSQ))
-		return;
-	if (o->in_window)
+	if (dsq_move_to_local(SHARED_DSQ) && o->in_window)
 		o->cur_success = true;
-	if (READ_ONCE(watching))
-		o->sched_successes++;
 }
 
 void BPF_STRUCT_OPS(dsp_loop_dispatch, s32 cpu, struct task_struct *prev)
@@ -425,14 +421,14 @@ static __always_inline int window_enter(struct rq *rq, struct task_struct *prev)
 
 /* what a success invocation showed, in its phase */
 static __always_inline void count_success(struct cpu_obs *o, struct phase_obs *ph,
-					  u32 rounds, enum pick_result res)
+					  u32 rounds, enum pick_result res, bool after_bound)
 {
 	ph->succ++;
 	if (res == PICK_LOCAL)
 		ph->succ_local++;
 	if (o->cur_self_kicks || o->cur_bad_kicks)
 		ph->succ_kicked++;
-	if (o->last_bound)
+	if (after_bound)
 		ph->succ_after_bound++;
 	if (!ph->succ_rounds_min || rounds < ph->succ_rounds_min)
 		ph->succ_rounds_min = rounds;
@@ -444,7 +440,7 @@ static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 {
 	struct cpu_obs *o = this_obs();
 	struct phase_obs *ph;
-	bool at_bound, success;
+	bool at_bound, success, after_bound;
 	u32 rounds;
 	u64 now;
 
@@ -459,12 +455,12 @@ static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 	success = o->cur_success;
 	/* a round that made progress ends the loop whatever its number */
 	at_bound = rounds == max_loops && !success;
+	after_bound = o->last_bound;
+	if (rounds)
+		o->last_bound = at_bound;
 	ph = phase_of(o);
-	if (!READ_ONCE(watching) || !ph) {
-		if (rounds)
-			o->last_bound = at_bound;
+	if (!READ_ONCE(watching) || !ph)
 		return 0;
-	}
 
 	if (rounds)
 		ph->invocations++;
@@ -473,9 +469,7 @@ static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 	 * again, and the task waits on the local DSQ for a later pick.
 	 */
 	if (success && res != PICK_OPEN)
-		count_success(o, ph, rounds, res);
-	if (rounds)
-		o->last_bound = at_bound;
+		count_success(o, ph, rounds, res, after_bound);
 
 	o->invocations++;
 	o->rounds += rounds;

@@ -327,7 +327,6 @@ static enum scx_test_status collect_stats(struct dsp_loop_ctx *ctx, struct dsp_l
 	for (cpu = 0; cpu < ctx->nr_possible; cpu++) {
 		o = &per_cpu[cpu];
 		sum_phases(st, o);
-		sum->sched_successes += o->sched_successes;
 		sum->ticks += o->ticks;
 		sum->iw_in_tick += o->iw_in_tick;
 		sum->bound_kept += o->bound_kept;
@@ -815,6 +814,7 @@ static const struct {
 	{ PH_AT, "success on call max_loops", -1, false },
 	{ PH_ACROSS, "success on call max_loops + 8, on from a break-out", 7, true },
 };
+#define NR_BOUNDARY_PHASES	(sizeof(boundary_phases) / sizeof(boundary_phases[0]))
 
 static const char *phase_name(int phase)
 {
@@ -843,7 +843,7 @@ static enum scx_test_status run_phases(struct dsp_loop_ctx *ctx)
 	SCX_FAIL_IF(ctx->timeout_ms < PHASE_MIN_TIMEOUT_MS,
 		    "The phases need timeout_ms >= %d, not %lu", PHASE_MIN_TIMEOUT_MS, ctx->timeout_ms);
 
-	for (i = 0; i < sizeof(boundary_phases) / sizeof(boundary_phases[0]); i++) {
+	for (i = 0; i < NR_BOUNDARY_PHASES; i++) {
 		ph = boundary_phases[i].phase;
 		after = ctx->max_loops + boundary_phases[i].after;
 		skel->bss->schedule = SCHEDULE(ph, after, boundary_phases[i].across);
@@ -884,7 +884,7 @@ static enum scx_test_status check_phases(const struct dsp_loop_ctx *ctx,
 	size_t i;
 	int ph;
 
-	for (i = 0; i < sizeof(boundary_phases) / sizeof(boundary_phases[0]); i++) {
+	for (i = 0; i < NR_BOUNDARY_PHASES; i++) {
 		ph = boundary_phases[i].phase;
 		p = &st->sum.ph[ph];
 		SCX_FAIL_IF(p->succ_local != p->succ,

@@ -127,7 +127,6 @@ struct cpu_obs {
 	u64 iw_lat_hist[LAT_SLOTS];
 	u64 sched_dispatch_calls;	/* the scheduler's own ops.dispatch() calls */
 	u64 sched_loop_dispatches;	/* ... of which inserted PID 1 */
-	u64 sched_successes;		/* ... of which moved a task to the local DSQ */
 	u64 ticks;			/* update_process_times() calls */
 	u64 iw_in_tick;		/* kick irq_work runs inside it */
 	u64 bound_kept;		/* at the bound, a queued running task kept */
