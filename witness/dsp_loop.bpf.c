@@ -115,14 +115,48 @@ s32 BPF_STRUCT_OPS(dsp_loop_select_cpu, struct task_struct *p, s32 prev_cpu,
 	return scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 }
 
-void BPF_STRUCT_OPS(dsp_loop_enqueue, struct task_struct *p, u64 enq_flags)
-{
-	dsq_insert(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
-}
-
 static bool should_loop(s32 cpu)
 {
 	return READ_ONCE(armed) && (loop_cpu < 0 || cpu == loop_cpu);
+}
+
+/*
+ * The trap's running task. At a break-out the kernel keeps running the
+ * queued task it found, and ends its slice at the next tick. If a task of a
+ * higher class (a fair one in partial mode, or an RT one) wakes on that CPU
+ * then, the core picks it over the kept task, whose slice is spent, and puts
+ * the kept task back here, not woken. In the shared DSQ it would never run
+ * again, and no later break-out on that CPU would have a task to keep. So
+ * the task the kernel last kept on a looping CPU goes straight back to that
+ * CPU's local DSQ. One task per CPU: the other victim still starves.
+ */
+static bool requeue_kept(struct task_struct *p, u64 enq_flags)
+{
+	struct cpu_obs *o;
+	u32 zero = 0;
+	s32 cpu;
+
+	if ((enq_flags & SCX_ENQ_WAKEUP) || !READ_ONCE(armed) ||
+	    SCHED_PHASE(READ_ONCE(schedule)) != PH_TRAP)
+		return false;
+	cpu = scx_bpf_task_cpu(p);
+	if (!should_loop(cpu))
+		return false;
+	o = bpf_map_lookup_percpu_elem(&cpu_obs, &zero, cpu);
+	if (!o || o->kept_pid != p->pid)
+		return false;
+	if (READ_ONCE(watching))
+		o->kept_requeued++;
+	return true;
+}
+
+void BPF_STRUCT_OPS(dsp_loop_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	if (requeue_kept(p, enq_flags)) {
+		dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
+		return;
+	}
+	dsq_insert(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
 }
 
 /*
@@ -410,6 +444,7 @@ static __always_inline int window_enter(struct rq *rq, struct task_struct *prev)
 	o->cur_last_insert = false;
 	o->cur_prev_queued = prev->sched_class == &ext_sched_class &&
 			     (prev->scx.flags & SCX_TASK_QUEUED);
+	o->cur_prev_pid = prev->pid;
 	o->cur_rounds = 0;
 	o->cur_self_kicks = 0;
 	o->cur_bad_kicks = 0;
@@ -497,8 +532,10 @@ static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 	if (!o->cur_last_insert)
 		o->bound_empty_last++;
 	/* the kernel keeps running a queued task when it finds nothing else */
-	if (o->cur_prev_queued && res == PICK_PREV)
+	if (o->cur_prev_queued && res == PICK_PREV) {
 		o->bound_kept++;
+		o->kept_pid = o->cur_prev_pid;
+	}
 	else if (o->cur_prev_queued && res != PICK_OPEN)
 		o->bound_dropped++;
 	if (!o->first_bound_at)

@@ -333,6 +333,7 @@ static enum scx_test_status collect_stats(struct dsp_loop_ctx *ctx, struct dsp_l
 		sum->bound_dropped += o->bound_dropped;
 		sum->bound_empty_last += o->bound_empty_last;
 		sum->pick_reopened += o->pick_reopened;
+		sum->kept_requeued += o->kept_requeued;
 		sum->invocations += o->invocations;
 		sum->rounds += o->rounds;
 		if (o->max_rounds > st->max_rounds)
@@ -1031,9 +1032,9 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	       ctx->name,
 	       st.first_bound_at > arm_at ? (st.first_bound_at - arm_at) / MSEC_NS : 0,
 	       o->tied ? o->lat_sum / o->tied / USEC_NS : 0, o->sched_dispatch_calls);
-	printf("%s: ticks %lu, kick irq_work runs inside the tick %lu; at the bound, running task kept %lu, dropped %lu; last round empty %lu; picks not final %lu\n",
+	printf("%s: ticks %lu, kick irq_work runs inside the tick %lu; at the bound, running task kept %lu, dropped %lu, put back after losing its CPU %lu; last round empty %lu; picks not final %lu\n",
 	       ctx->name, o->ticks, o->iw_in_tick, o->bound_kept, o->bound_dropped,
-	       o->bound_empty_last, o->pick_reopened);
+	       o->kept_requeued, o->bound_empty_last, o->pick_reopened);
 	for (i = 0; ctx->phases && i < NR_PHASES; i++)
 		printf("%s: phase %s: invocations %lu successes %lu (local %lu kicked %lu after a break-out %lu, rounds %lu..%lu) at the bound %lu kicked %lu tied %lu untied %lu\n",
 		       ctx->name, phase_name(i), o->ph[i].invocations, o->ph[i].succ,

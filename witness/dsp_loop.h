@@ -96,6 +96,8 @@ struct cpu_obs {
 	u32 cur_phase;
 	u32 cur_succeed_after;
 	u32 sched_calls;		/* the scheduler's failed calls since its last success */
+	u32 cur_prev_pid;		/* the running task at entry */
+	u32 kept_pid;			/* the task last kept running at a break-out */
 	u64 open_switches;		/* rq->nr_switches when that pick was left open */
 	u64 bound_at;
 
@@ -133,6 +135,7 @@ struct cpu_obs {
 	u64 bound_dropped;		/* ... not kept */
 	u64 bound_empty_last;		/* at the bound after a round that inserted nothing */
 	u64 pick_reopened;		/* invocations right after a pick that was not final */
+	u64 kept_requeued;		/* the kept task, back on its CPU after losing it */
 	struct phase_obs ph[NR_PHASES];
 };
 

@@ -196,7 +196,9 @@ def soak(text, rounds, results):
         passed = sum(1 for s in got if s == "ok")
         ok = passed == rounds and len(got) == rounds
         rc |= not ok
-        add(results, "ok" if ok else "not ok", f"soak/{name}", f"{passed}/{rounds} passed")
+        why = "" if ok else first_error(text, name)
+        add(results, "ok" if ok else "not ok", f"soak/{name}",
+            f"{passed}/{rounds} passed" + (f"; first failure: {why}" if why else ""))
     if not names:
         add(results, "not ok", "soak", "no test ran")
         return 1

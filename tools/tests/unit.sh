@@ -316,6 +316,15 @@ t_runner_empty() {
 	: >"$r"
 	! "$T/lib/ktap.py" runner /dev/null s "$r" 2>/dev/null && grep -q "printed no result" "$r"
 }
+# A soak result that fails names the first failure's message: a rare
+# failure is seen once, in CI, and its line is all that is left of it.
+t_soak_first_failure() {
+	local r=$TMP/soak.txt
+	: >"$r"
+	"$T/lib/ktap.py" soak "$DATA/runner-mixed.txt" 1 "$r" 2>/dev/null && return 1
+	grep -q "soak/dsp_local_on.*0/1 passed; first failure: dsp_local_on.c:41 Expected skel" "$r" &&
+		grep -q "soak/create_dsq.*1/1 passed\$" "$r"
+}
 # A clean console, which has sched_ext's own "disabled (runnable task stall)"
 # lines in it: those are the expected outcome of a stall test, not a splat.
 t_splat_clean() {
