@@ -42,10 +42,10 @@ test:
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
 
-## rust: the Rust side on both bases (or BASE=): kprobe doctests under KUnit, 7.3's kprobes sample, the module in a patched guest and on the baseline
+## rust: the Rust side on both bases (or BASE=): kprobe doctests under KUnit, 7.3's kprobes sample and make rustdoc, the module in a patched guest and on the baseline
 rust:
 	@tools/pipeline.sh reset
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample) rustfmt userspace rust_series rust rust_baseline; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample rustdoc) rustfmt userspace rust_series rust rust_baseline; done
 	@tools/pipeline.sh report
 
 ## bench: cost and benefit of the guard, patched against baseline (6.12): the overhead in instructions (QEMU -icount, BENCH_PAIRS=6 boots each), recovery times, IRQs-off windows; not pass/fail

@@ -49,39 +49,72 @@ stage_series() { "$T/build/series.sh"; }
 stage_patched_kernel() { "$T/build/kbuild.sh" --images patched; }
 stage_kernels() { "$T/build/kbuild.sh" --images baseline patched; }
 
-# The Rust module, for each kernel: built out of tree (M=) against that
-# kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings, and cached by
-# kernel and module source. The tree is left at lg/patched, built.
+# The project's own modules, for each kernel: built out of tree (M=)
+# against that kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings
+# (-Werror for C), and cached by kernel and module source. The tree is left
+# at lg/patched, built.
+#   scx_loopguard_watch  the Rust module (both bases)
+#   kprobe_arm_error     the reproducer of the kprobes fix (7.3)
 MOD=scx_loopguard_watch
 MODSRC=$LG_TOP/rust/$MOD
+REPRO=kprobe_arm_error
+REPROSRC=$LG_TOP/tools/repro
 stage_modules() { with_lock build_modules; }
 
+# own_modules: NAME=SOURCE-FOLDER of each module this base builds
+own_modules() {
+	echo "$MOD=$MODSRC"
+	[[ $BASE == 6.12 ]] || echo "$REPRO=$REPROSRC"
+}
+
 build_modules() {
-	local k key src dest q=()
+	local k key m name dir src dest q=()
 	[[ $V == 1 ]] && q=(V=1)
-	src=$(cat "$MODSRC"/* | sha256sum | cut -c1-16)
 	# The kernel the build directory holds first: one switch fewer.
 	local order=(baseline patched)
 	[[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/patched") ]] &&
 		order=(patched baseline)
 	for k in "${order[@]}"; do
 		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
-		dest=$WORK/kernels/$key/$MOD-$src.ko
-		if [[ ! -f $dest ]]; then
-			"$T/build/kbuild.sh" "$k" || die 1 "cannot bring the build directory to the $k kernel"
-			rm -rf "$WORK/module"
-			mkdir -p "$WORK/module"
-			cp "$MODSRC"/* "$WORK/module/"
-			step RUST "$MOD.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$k.log" \
-				in_chroot make -C "$LINUX" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
-				die 1 "the Rust module does not build for the $k kernel, or clippy warned (CLIPPY=1, -Dwarnings; see $OUT/logs/module-$k.log)"
-			cp "$WORK/module/$MOD.ko" "$dest"
-		fi
 		mkdir -p "$WORK/modules/$k"
-		cp "$dest" "$WORK/modules/$k/$MOD.ko"
+		for m in $(own_modules); do
+			name=${m%%=*} dir=${m#*=}
+			src=$(cat "$dir"/* | sha256sum | cut -c1-16)
+			dest=$WORK/kernels/$key/$name-$src.ko
+			if [[ ! -f $dest ]]; then
+				"$T/build/kbuild.sh" "$k" || die 1 "cannot bring the build directory to the $k kernel"
+				rm -rf "$WORK/module"
+				mkdir -p "$WORK/module"
+				cp "$dir"/* "$WORK/module/"
+				step RUST "$name.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$name-$k.log" \
+					in_chroot make -C "$LINUX" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
+					die 1 "$name does not build for the $k kernel, or the compiler or clippy warned (-Werror, -Dwarnings; see $OUT/logs/module-$name-$k.log)"
+				cp "$WORK/module/$name.ko" "$dest"
+			fi
+			cp "$dest" "$WORK/modules/$k/$name.ko"
+		done
 	done
 	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory back to the patched kernel"
-	msg RUST "$MOD.ko built for baseline and patched"
+	msg RUST "$(own_modules | sed 's/=.*/.ko/' | paste -sd' ') built for baseline and patched"
+}
+
+# The kprobes fix of 7.3's series (its own series, @fix=kprobes), shown by
+# its reproducer (tools/repro): on the baseline, whose kernel/kprobes.c is
+# 7.3.4's own, register_kprobe() must return 0 for a probe that was never
+# armed (the bug); on the patched kernel, which has the fix, it must fail.
+REPRO_READS=3
+stage_kprobes_fix() {
+	local k name
+	for k in baseline patched; do
+		name=kprobes-fix-$k
+		mkdir -p "$OUT/runs/$name"
+		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
+			-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
+			"$T/guest/guest.sh" kprobe_repro "$WORK/modules/$k/$REPRO.ko" "$OUT/runs/$name" "$REPRO_READS" || true
+		checked "kprobes-fix/$k" "$T/lib/ktap.py" kprobe_repro "$OUT/runs/$name/repro.txt" \
+			"$([[ $k == patched ]] && echo fixed || echo bug)" "kprobes-fix/$k" "$RESULTS"
+		console_result "$name"
+	done
 }
 
 # The kprobes sample of the Rust series (7.3): built from the tree's own
@@ -143,6 +176,38 @@ rust_series_checks() {
 	checked rust/doctests "$T/lib/ktap.py" kunit "$1/kunit.txt" rust_doctests_kernel kprobes rust/doctests "$RESULTS"
 	[[ $(rust_series_sample) == - ]] ||
 		checked rust/sample "$T/lib/ktap.py" sample "$1/sample.txt" "$SAMPLE_FORKS" rust/sample "$RESULTS"
+}
+
+# make rustdoc of the patched tree, with the project's config, whose
+# CONFIG_WERROR=y makes scripts/Makefile.warn pass -Dwarnings to rustdoc as
+# to rustc: the gate the Rust-for-Linux maintainers build with. Stock 7.3.4
+# is clean with this toolchain (Documentation/notes/rustdoc-7.3.md), so
+# every diagnostic is the series'. A clean run is kept with the kernel it
+# was for, as the module is: only a changed tree runs it again.
+stage_rustdoc() { with_lock build_rustdoc; }
+build_rustdoc() {
+	local key stamp log=$OUT/logs/rustdoc.log t0 errs first q=()
+	[[ $V == 1 ]] && q=(V=1)
+	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
+	stamp=$WORK/kernels/$key/rustdoc.ok
+	if [[ -f $stamp ]]; then
+		ktap add "$RESULTS" ok rust/rustdoc "make rustdoc with CONFIG_WERROR (-Dwarnings): clean (kernel $key, run in $(cat "$stamp"))"
+		return 0
+	fi
+	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory to the patched kernel"
+	t0=$(date +%s)
+	# CLIPPY=1 as for the kernel: the same commands, so nothing is rebuilt
+	# for the docs, or for the next kernel after them.
+	if step RUST "make rustdoc (CONFIG_WERROR: -Dwarnings)" logto "$log" \
+		in_chroot make -C "$LINUX" O="$KB" LLVM=1 CLIPPY=1 -j"$(nproc)" "${q[@]}" rustdoc; then
+		elapsed "$t0" >"$stamp"
+		ktap add "$RESULTS" ok rust/rustdoc "make rustdoc with CONFIG_WERROR (-Dwarnings): clean in $(cat "$stamp")"
+		return 0
+	fi
+	errs=$(grep '^error' "$log" | grep -vc '^error: aborting')
+	first=$(grep -m1 -A1 '^error' "$log" | tr -s ' \n' ' ')
+	grep -E -A3 '^(error|warning)' "$log" | head -n 40 >&2
+	ktap add "$RESULTS" "not ok" rust/rustdoc "make rustdoc with CONFIG_WERROR failed with $errs errors; first: $first(see $log)"
 }
 
 # rustfmt --check with the base's .rustfmt.toml on every Rust file of this
@@ -469,8 +534,8 @@ stage_reset() {
 # the longer runs (soak, qmap, bench) are 6.12's for now.
 base_tests() {
 	case $BASE in
-	7.3) echo export checkpatch bisect kernels modules sample rustfmt userspace patched patched_1cpu \
-		rust_series rust baseline rust_baseline failpath mutants_smoke census_smoke write_figures ;;
+	7.3) echo export checkpatch bisect kernels modules sample rustdoc rustfmt userspace patched patched_1cpu \
+		rust_series rust baseline rust_baseline kprobes_fix failpath mutants_smoke census_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
 		patched_1cpu soak rust_series rust qmap baseline rust_baseline failpath bench_smoke write_figures ;;
 	esac

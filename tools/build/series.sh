@@ -4,9 +4,12 @@
 #
 #   lg/revert    lg/base with patch 1 (the loop guard) reverse-applied
 #   lg/patched   lg/revert with the whole series applied by git am
-#   lg/core      lg/patched without the entries marked @rust: the tip of the
-#                main (sched_ext) series; the @rust entries on top of it are
-#                a series of their own, exported separately (export.sh)
+#   lg/core      lg/patched without the entries marked @rust or @fix=NAME:
+#                the tip of the main (sched_ext) series; the entries on top
+#                of it are series of their own (the @rust one, one per
+#                @fix=NAME), exported separately (export.sh), each one
+#                contiguous, in the order of kernel/BASE/series. Where each
+#                starts and ends is in $LINUX/.git/lg-sides ("NAME FROM TO")
 #   lg/baseline  lg/revert with the patches marked @baseline or @rust in
 #                kernel/BASE/series cherry-picked: the kernel without the fix, with the same
 #                test support
@@ -93,15 +96,17 @@ apply_series() {
 	fi
 
 	git_lg checkout -q -B lg/patched lg/revert
-	local both=() locals=() o local rust nrust=0
+	local both=() locals=() o local side cur= sides=() nside=0
 	while read -r p rest; do
 		overlays=
-		local=0 rust=0
+		local=0 side=
 		for o in $rest; do
 			case $o in
 			@baseline) both+=("$((n + 1))") ;;
-			@rust) rust=1 both+=("$((n + 1))") ;;
+			@rust) side=rust both+=("$((n + 1))") ;;
+			@fix=?*) side=${o#@fix=} ;;
 			@local) local=1 ;;
+			@*) die "kernel/$BASE/series, $p: unknown tag $o" ;;
 			*) overlays+=" $o" ;;
 			esac
 		done
@@ -111,11 +116,17 @@ apply_series() {
 			continue
 		fi
 		((${#locals[@]} == 0)) || die "kernel/$BASE/series: $p comes after an @local entry; @local entries go last"
-		if ((rust)); then
-			((nrust++ > 0)) || git_lg branch -q -f lg/core HEAD
-		elif ((nrust)); then
-			die "kernel/$BASE/series: $p comes after an @rust entry; the @rust series goes after the main one"
+		# A series of its own: after the main one, and in one piece.
+		if [[ -n $side && $side != "$cur" ]]; then
+			[[ " ${sides[*]%%=*} " != *" $side "* ]] ||
+				die "kernel/$BASE/series: $p is in the $side series, whose entries must be together"
+			((${#sides[@]})) || git_lg branch -q -f lg/core HEAD
+			sides+=("$side=$(git_lg rev-parse HEAD)")
+		elif [[ -z $side && -n $cur ]]; then
+			die "kernel/$BASE/series: $p comes after an entry of the $cur series (@rust or @fix); those series go after the main one"
 		fi
+		cur=$side
+		[[ -z $side ]] || nside=$((nside + 1))
 		n=$((n + 1))
 		# shellcheck disable=SC2086 # one word per folder mapping
 		apply_entry "patch $n" "$p" $overlays
@@ -125,7 +136,15 @@ apply_series() {
 			die "patch 1 does not reproduce lg/base exactly; the baseline would be wrong"
 		fi
 	done < <(series_entries)
-	((nrust)) || git_lg branch -q -f lg/core HEAD
+	((${#sides[@]})) || git_lg branch -q -f lg/core HEAD
+	# Each side series from its start to the next one's, the last to the tip.
+	local i to
+	: >"$LINUX/.git/lg-sides"
+	for ((i = 0; i < ${#sides[@]}; i++)); do
+		to=$(git_lg rev-parse HEAD)
+		((i + 1 == ${#sides[@]})) || to=${sides[i + 1]#*=}
+		echo "${sides[i]%%=*} ${sides[i]#*=} $to" >>"$LINUX/.git/lg-sides"
+	done
 	# A KDIR tree that 'make apply' put the series on: the series as in
 	# kernel/BASE must give exactly its HEAD, or the tests would not test it.
 	if [[ -f $LINUX/.git/lg-applied-head ]] &&
@@ -150,7 +169,7 @@ apply_series() {
 		apply_entry "the @local entry" $e
 	done
 	git_lg checkout -q lg/patched
-	msg SERIES "$n patches ($nrust of them @rust): lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
+	msg SERIES "$n patches ($nside of them in series of their own${sides:+: ${sides[*]%%=*}}): lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
 }
 
 # Branch switches rewrite the tree a kernel build may be reading: hold the

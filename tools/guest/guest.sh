@@ -30,6 +30,11 @@
 #       Rust doctests, into RUNDIR/kunit.txt; then load the rust_kprobe
 #       sample, start FORKS processes, unload it, its lines into
 #       RUNDIR/sample.txt (SAMPLE -: none, the doctests only)
+#   guest.sh kprobe_repro MODULE RUNDIR READS
+#       load the kprobes fix's reproducer (tools/repro), read /proc/cmdline
+#       READS times, then its parameters and how many probes the kprobes
+#       debugfs list has on the function, as one "KPROBE_REPRO key=value..."
+#       line into RUNDIR/repro.txt; then unload it
 #   guest.sh census MODULE RUNDIR SECS SCHEDULER...
 #       with the scx_loopguard_watch module loaded, each SCHEDULER (a path)
 #       under each workload (perf bench sched messaging, stress-ng CPU and
@@ -332,6 +337,27 @@ kprobes() {
 		echo "LOOPGUARD-RUST insmod failed"
 	fi
 	dmesg -t | grep 'rust_kprobe: ' | tee "$rundir/sample.txt"
+	banner done
+}
+
+kprobe_repro() {
+	local mod=$1 rundir=$2 reads=$3 p=/sys/module/kprobe_arm_error/parameters i line
+	banner start
+	if insmod "$mod"; then
+		for ((i = 0; i < reads; i++)); do
+			cat /proc/cmdline >/dev/null
+		done
+		line="KPROBE_REPRO reads=$reads"
+		for i in ret ftrace control_ret hits control_hits; do
+			line+=" $i=$(cat "$p/$i")"
+		done
+		line+=" listed=$(grep -c ' cmdline_proc_show+' /sys/kernel/debug/kprobes/list)"
+		echo "$line" | tee "$rundir/repro.txt"
+		rmmod kprobe_arm_error || echo "LOOPGUARD-REPRO rmmod failed"
+	else
+		echo "LOOPGUARD-REPRO insmod failed"
+	fi
+	dmesg -t | grep 'kprobe_arm_error: ' | tee -a "$rundir/repro.txt"
 	banner done
 }
 

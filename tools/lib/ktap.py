@@ -52,6 +52,14 @@
                                     the rust_kprobe sample's report after N
                                     processes were started: it must have
                                     counted at least N calls and N returns
+  ktap.py kprobe_repro LOG EXPECT NAME RESULTS
+                                    the kprobes fix's reproducer (its
+                                    KPROBE_REPRO line in LOG) on a kernel
+                                    with the fix (EXPECT fixed: arming fails,
+                                    register_kprobe() must say so) or
+                                    without it (bug: it must return 0 for
+                                    the probe that was never armed); both
+                                    need the control probe to work
   ktap.py figures FILE              the witness's LOOPGUARD figures in FILE, as
                                     a table on stderr
   ktap.py boots OUTDIR              the boot-to-command time of every guest of
@@ -481,6 +489,40 @@ def sample_verdict(text, forks):
     return "ok", comment
 
 
+def kprobe_repro_verdict(text, expect):
+    """(status, comment) for the kprobe_arm_error reproducer's line, on a
+    kernel with the kprobes fix (EXPECT "fixed") or without it ("bug").
+
+    The probe with a post_handler cannot be armed there (the function has
+    an IPMODIFY ftrace_ops already). The control probe, without one, must
+    register and see the reads of /proc/cmdline: that the function can be
+    probed and is reached is what makes the probe's 0 hits mean something."""
+    kv = {}
+    for line in text.splitlines():
+        if line.startswith("KPROBE_REPRO "):
+            kv = keyvals(line.split()[1:])
+    ints = ("ret", "control_ret", "hits", "control_hits", "listed", "reads")
+    if kv.get("ftrace") not in ("Y", "N") or not all(re.fullmatch(r"-?\d+", kv.get(k, "")) for k in ints):
+        return "not ok", "the reproducer printed no complete KPROBE_REPRO line (did it load?)"
+    ret, cret, hits, chits, listed, reads = (int(kv[k]) for k in ints)
+    if kv["ftrace"] != "Y":
+        return "not ok", "the probe is not a kprobe on ftrace, which alone can fail to arm (CONFIG_KPROBES_ON_FTRACE?)"
+    if cret or chits < reads:
+        return "not ok", (f"the control probe (no post_handler) did not work: register_kprobe() {cret}, "
+                          f"{chits} calls seen of {reads} reads of /proc/cmdline")
+    seen = f"the control probe registered and saw {chits} calls for {reads} reads of /proc/cmdline"
+    if expect == "fixed":
+        if ret < 0 and not hits and listed == 1:
+            return "ok", f"register_kprobe() failed with {ret} where arming failed; {seen}"
+        return "not ok", (f"register_kprobe() returned {ret} for a probe that cannot be armed "
+                          f"({hits} calls seen, {listed} probes listed on the function); {seen}")
+    if not ret and not hits and listed == 1:
+        return "ok", (f"without the fix, register_kprobe() returned 0 for a probe that was never armed: "
+                      f"not listed, 0 calls seen; {seen}")
+    return "not ok", (f"the bug did not show without the fix: register_kprobe() returned {ret}, "
+                      f"{hits} calls seen, {listed} probes listed (is the fix in this kernel already?)")
+
+
 def read(path):
     with open(path, errors="replace") as f:
         return f.read()
@@ -735,6 +777,13 @@ def main(argv):
     if len(argv) == 5 and argv[0] == "sample":
         log, forks, name, results = argv[1:]
         status, comment = sample_verdict(read_if_any(log), int(forks))
+        add(results, status, name, comment)
+        return 0 if status == "ok" else 1
+    if len(argv) == 5 and argv[0] == "kprobe_repro":
+        log, expect, name, results = argv[1:]
+        if expect not in ("fixed", "bug"):
+            raise SystemExit(f"kprobe_repro: EXPECT is fixed or bug, not {expect}")
+        status, comment = kprobe_repro_verdict(read_if_any(log), expect)
         add(results, status, name, comment)
         return 0 if status == "ok" else 1
     if len(argv) == 2 and argv[0] == "figures":

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # checkpatch.pl --strict on every exported patch of the series, as
-# export.sh wrote it into $OUT/series, and of the Rust series in
-# $OUT/series-rust (results checkpatch/rust/NAME) if this base has one; each
+# export.sh wrote it into $OUT/series, and of each series of its own in
+# $OUT/series-KIND (the Rust one, the fixes: results checkpatch/KIND/NAME)
+# if this base has them; each
 # twice: from the top of the tree, as today's tree checks it, and from an
 # empty directory with --no-tree (results checkpatch/no-tree/...), as a
 # reviewer runs it on a mailed patch. The second matters: with a .git in
@@ -64,8 +65,13 @@ rc=0
 check() {
 	local where=$1 prefix=$2 p name out bad ok l e
 	shift 2
-	for p in $(exported_patches "$DIR") $(exported_patches "$OUT/series-rust" 2>/dev/null); do
-		name=$prefix$([[ $p == "$OUT/series-rust/"* ]] && echo rust/)$(basename "$p" .patch)
+	local d kind
+	for p in $(exported_patches "$DIR") $(for d in "$OUT"/series-*/; do
+		[[ ! -d $d ]] || exported_patches "${d%/}"
+	done); do
+		kind=$(basename "$(dirname "$p")")
+		kind=${kind#series}
+		name=$prefix${kind:+${kind#-}/}$(basename "$p" .patch)
 		# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
 		out=$(cd "$where" && in_chroot "$LINUX/scripts/checkpatch.pl" "$@" --strict --terse \
 			--show-types --no-summary "$p" 2>&1)

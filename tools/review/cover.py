@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """Fill in the cover letter git format-patch --cover-letter wrote.
 
-  cover.py COVER BASE OUT TEXT MAINTAINERS BASEDESC [rust]
+  cover.py COVER BASE OUT TEXT MAINTAINERS BASEDESC [KIND]
 
 COVER is 0000-cover-letter.patch of base BASE (6.12 or 7.3), OUT the top
 results folder of the run (results.txt, BASE/figures.txt, BASE/runs/),
 TEXT the series' own cover text (kernel/BASE/cover.txt: the subject line, a
 blank line, then the body), MAINTAINERS what scripts/get_maintainer.pl said
 for each patch (a file name line, then its list), BASEDESC the subject of
-the base commit. With "rust", the series is the Rust one (the @rust
-entries of kernel/BASE/series), and only its own results are quoted. The
+the base commit. With KIND, the series is one of their own: "rust" the
+Rust one (the @rust entries of kernel/BASE/series), any other a fix
+(@fix=KIND, whose reproducer's results are named KIND-fix/...), and only
+its own results are quoted. The
 subject and blurb placeholders are replaced; the
 shortlog, diffstat and base-commit trailer that git wrote stay as they are.
 """
@@ -156,6 +158,22 @@ def testing_rust(out, base):
     return lines + [""]
 
 
+def testing_fix(out, base, kind):
+    own = re.compile(r"^(%s-fix/|checkpatch/(no-tree/)?%s/|series/git-am-%s$)" % ((re.escape(kind),) * 3))
+    rows = [(s, n[len(base) + 1:], c) for s, n, c in results(out) if n.startswith(base + "/")]
+    rows = [(s, n, c) for s, n, c in rows if own.match(n)]
+    if not rows:
+        return ["This export was not tested by scx-loopguard in the same run, so",
+                "no results are quoted."]
+    lines = textwrap.wrap("Tested with scx-loopguard on Linux %s (x86_64, QEMU TCG guests), in "
+                          "one run: the reproducer, a module, on a kernel without the fix and "
+                          "on one with it." % base, 72) + [""]
+    for s, n, c in rows:
+        lines += textwrap.wrap("  %s %s%s" % (s, n, ": " + c if c else ""), 72,
+                               subsequent_indent="      ", break_on_hyphens=False)
+    return lines + [""]
+
+
 def maintainers(path):
     lines = []
     if not os.path.exists(path):
@@ -172,10 +190,10 @@ def maintainers(path):
 
 
 def main():
-    if len(sys.argv) not in (7, 8) or sys.argv[7:] not in ([], ["rust"]):
+    if len(sys.argv) not in (7, 8) or not re.fullmatch(r"[a-z0-9]+", (sys.argv[7:] or ["x"])[0]):
         sys.exit(__doc__)
     cover, base, out, text, maint, basedesc = sys.argv[1:7]
-    rust = sys.argv[7:] == ["rust"]
+    kind = (sys.argv[7:] or [""])[0]
     s = open(cover, encoding="utf-8").read()
     if "*** SUBJECT HERE ***" not in s or "*** BLURB HERE ***" not in s:
         sys.exit("%s: no placeholders to fill" % cover)
@@ -185,7 +203,12 @@ def main():
     blurb += textwrap.wrap("Base: %s, imported as one commit, so the base-commit "
                            "below names that import." % re.sub(r"^scx-loopguard base: ", "", basedesc), 72)
     blurb += [""]
-    blurb += testing_rust(out, base) if rust else testing(out, base)
+    if kind == "rust":
+        blurb += testing_rust(out, base)
+    elif kind:
+        blurb += testing_fix(out, base, kind)
+    else:
+        blurb += testing(out, base)
     who = maintainers(maint)
     if who:
         blurb += ["Recipients, per patch (scripts/get_maintainer.pl):", ""] + who + [""]

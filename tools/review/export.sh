@@ -4,7 +4,9 @@
 # output with a cover letter, on the pristine base, in $OUT/series.
 #
 # The entries marked @rust in kernel/BASE/series are a series of their own,
-# written to $OUT/series-rust in the same way.
+# written to $OUT/series-rust in the same way, and so is each @fix=NAME
+# series (an upstream fix found on the way, for its own maintainers), to
+# $OUT/series-NAME.
 #
 # Patch 1 of kernel/BASE/series is the loop bound the base already carries
 # (upstream commit 0922f54fdd15); it only exists to derive the baseline and
@@ -25,8 +27,9 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 DIR=$OUT/series
-RDIR=$OUT/series-rust
 WT=$WORK/export
+# series.sh's record of the series of their own: "NAME FROM TO" lines
+SIDES=$LINUX/.git/lg-sides
 PLACEHOLDER_NAME="Placeholder Not-For-Sending"
 PLACEHOLDER_EMAIL="no-git-identity@scx-loopguard.invalid"
 
@@ -138,28 +141,30 @@ export_range() {
 }
 
 # The main series is lg/revert..lg/core without patch 1; the @rust entries
-# (lg/core..lg/patched) are a series of their own, for other maintainers,
-# on the same pristine base.
+# and each @fix=NAME series (series.sh's $SIDES) are series of their own,
+# for other maintainers, on the same pristine base.
 export_patches() {
-	local n rc=0
+	local n rc=0 name from to
 	for b in lg/patched lg/core; do
 		git_lg rev-parse -q --verify "$b" >/dev/null ||
 			die "no $b in $LINUX; run 'make series' from the start"
 	done
+	[[ -f $SIDES ]] || die "no $SIDES; run 'make series' from the start"
 	n=$(git_lg rev-list --count lg/revert..lg/core)
 	((n >= 2)) || die "the series has $n patch(es); nothing to export after patch 1"
 	identity
 	export_range lg/revert lg/core "$DIR" 1 "" || rc=1
-	rm -rf "$RDIR"
-	if [[ $(git_lg rev-parse lg/core) != "$(git_lg rev-parse lg/patched)" ]]; then
-		export_range lg/core lg/patched "$RDIR" 0 rust || rc=1
-	fi
+	rm -rf "$OUT"/series-*/
+	while read -r name from to; do
+		export_range "$from" "$to" "$OUT/series-$name" 0 "$name" || rc=1
+	done <"$SIDES"
 	return "$rc"
 }
 
 # cover_of DIR TEXT [KIND]: fill in DIR's cover letter from TEXT (the
-# subject, a blank line, the body), this run's results (KIND rust: only the
-# Rust series' own) and who gets which patch, as the tree's own script says.
+# subject, a blank line, the body), this run's results (KIND, a series of
+# its own: only that series' own) and who gets which patch, as the tree's
+# own script says.
 cover_of() {
 	local dir=$1 cover=$1/0000-cover-letter.patch maint=$1/.maintainers p
 	[[ -f $cover ]] || die "no $cover; run 'make series' first"
@@ -178,11 +183,15 @@ cover_of() {
 }
 
 export_cover() {
+	local d name
 	cover_of "$DIR" "$SERIES_DIR/cover.txt"
-	if [[ -d $RDIR ]]; then
-		[[ -f $SERIES_DIR/cover-rust.txt ]] || die "kernel/$BASE/cover-rust.txt is missing: the cover text of the @rust series"
-		cover_of "$RDIR" "$SERIES_DIR/cover-rust.txt" rust
-	fi
+	for d in "$OUT"/series-*/; do
+		[[ -d $d ]] || continue
+		name=$(basename "$d")
+		name=${name#series-}
+		[[ -f $SERIES_DIR/cover-$name.txt ]] || die "kernel/$BASE/cover-$name.txt is missing: the cover text of the $name series"
+		cover_of "${d%/}" "$SERIES_DIR/cover-$name.txt" "$name"
+	done
 }
 
 case ${1:-} in

@@ -174,7 +174,60 @@ t_series_rust() {
 	# A main entry after an @rust one.
 	sed -n 2p "$TMP/p6/kernel/$BASE/series" >>"$TMP/p6/kernel/$BASE/series"
 	sed -i 2d "$TMP/p6/kernel/$BASE/series"
-	expect_fail "comes after an @rust entry" env WORK="$TMP/w6" LG_TOP="$TMP/p6" "$T/build/series.sh"
+	expect_fail "comes after an entry of the rust series" env WORK="$TMP/w6" LG_TOP="$TMP/p6" "$T/build/series.sh"
+}
+
+# An @fix=NAME entry after the @rust one: a third series, in the patched
+# kernel but not the baseline, recorded in lg-sides and exported on its
+# own; one that is split, and an unknown tag, are refused.
+t_series_fix() {
+	fake_rust_series "$TMP/pf" "$TMP/sf" "$TMP/wf" || return 1
+	local l=$TMP/wf/linux p=$TMP/pf o=$TMP/of
+	mkdir -p "$p/f"
+	echo "/* fixed */" >"$p/f/fix.c"
+	message_patch "$p/kernel/$BASE/0004-fix.patch" "kernel: Fix it" "Why."
+	echo "0004-fix.patch f=kernel @fix=kprobes" >>"$p/kernel/$BASE/series"
+	WORK=$TMP/wf LG_TOP=$p "$T/build/series.sh" 2>/dev/null || { echo "series.sh failed"; return 1; }
+	[[ $(awk '{ print $1 }' "$l/.git/lg-sides" | paste -sd,) == rust,kprobes ]] ||
+		{ echo "lg-sides: $(cat "$l/.git/lg-sides")"; return 1; }
+	[[ $(awk '$1 == "kprobes" { print $3 }' "$l/.git/lg-sides") == "$(git -C "$l" rev-parse lg/patched)" ]] ||
+		{ echo "the fix series does not end at lg/patched"; return 1; }
+	git -C "$l" cat-file -e lg/patched:kernel/fix.c && ! git -C "$l" cat-file -e lg/baseline:kernel/fix.c 2>/dev/null ||
+		{ echo "the fix is not in the patched kernel only"; return 1; }
+	WORK=$TMP/wf LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
+	[[ -f $(echo "$o"/6.12/series-kprobes/0001-kernel-Fix-it.patch) && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
+		{ echo "not three series: $(ls "$o"/6.12/ 2>&1 | xargs)"; return 1; }
+	grep -q $'^ok\tseries/git-am-kprobes\t1 patches of the kprobes series' "$o/results.txt" || { echo "no git-am-kprobes result"; return 1; }
+	# The fix split by a Rust entry.
+	sed -i '3d' "$p/kernel/$BASE/series"
+	printf '%s\n' "0003-rust.patch r=rust/kernel @rust" "0004-fix.patch f=kernel @fix=kprobes" >>"$p/kernel/$BASE/series"
+	expect_fail "whose entries must be together" env WORK="$TMP/wf" LG_TOP="$p" "$T/build/series.sh" || return 1
+	sed -i 's/@fix=kprobes/@fixes=kprobes/' "$p/kernel/$BASE/series"
+	expect_fail "unknown tag @fixes=kprobes" env WORK="$TMP/wf" LG_TOP="$p" "$T/build/series.sh"
+}
+
+# The kprobes fix's reproducer: with the fix, register_kprobe() must fail;
+# without it, it must return 0 for the probe nobody sees; both need the
+# control probe to register and be hit.
+t_kprobe_repro_verdict() {
+	local r=$TMP/kr.txt l=$TMP/kr.log
+	kr() { # LINE EXPECT -> the status
+		printf '%s\n' "$1" >"$l"
+		: >"$r"
+		"$T/lib/ktap.py" kprobe_repro "$l" "$2" k "$r" 2>/dev/null
+		[[ $? -le 1 ]] || echo crashed
+		cut -f1 "$r"
+	}
+	local fixed='KPROBE_REPRO reads=3 ret=-16 ftrace=Y control_ret=0 hits=0 control_hits=3 listed=1'
+	local bug='KPROBE_REPRO reads=3 ret=0 ftrace=Y control_ret=0 hits=0 control_hits=3 listed=1'
+	[[ $(kr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
+	[[ $(kr "$bug" bug) == ok ]] || { echo "the bug is not shown"; return 1; }
+	[[ $(kr "$bug" fixed) == "not ok" ]] || { echo "the bug passes as fixed"; return 1; }
+	[[ $(kr "$fixed" bug) == "not ok" ]] || { echo "a fixed kernel passes as the bug"; return 1; }
+	[[ $(kr "${bug/control_hits=3/control_hits=0}" bug) == "not ok" ]] || { echo "a control that saw nothing is accepted"; return 1; }
+	[[ $(kr "${fixed/ftrace=Y/ftrace=N}" fixed) == "not ok" ]] || { echo "a probe not on ftrace is accepted"; return 1; }
+	[[ $(kr "${fixed/ hits=0/}" fixed) == "not ok" ]] || { echo "an incomplete line is accepted"; return 1; }
+	[[ $(kr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
 }
 
 t_series_conflict() {

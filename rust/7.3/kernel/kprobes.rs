@@ -160,7 +160,7 @@ impl PtRegs {
 
     /// Returns the value the probed function returned, in [`KretprobeHandler::ret`].
     ///
-    /// As for [`Self::arg`], cast it to the function's return type.
+    /// Cast it to the function's return type.
     #[cfg(CONFIG_KRETPROBES)]
     #[inline]
     pub fn return_value(&self) -> usize {
@@ -184,7 +184,7 @@ pub trait KprobeHandler: Sync + 'static {
 /// # Invariants
 ///
 /// Once initialised, `kp` is registered with the kprobes core, with `pre_handler` set to
-/// [`Self::pre_handler`] and `handler` initialised, until [`PinnedDrop::drop`] unregisters it.
+/// `Self::pre_handler` and `handler` initialised, until `PinnedDrop::drop` unregisters it.
 /// The kprobes core calls `pre_handler` only until `PinnedDrop::drop` returns.
 #[pin_data(PinnedDrop)]
 pub struct Kprobe<T: KprobeHandler> {
@@ -330,9 +330,9 @@ pub trait KretprobeHandler: Sync + 'static {
 /// # Invariants
 ///
 /// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
-/// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
-/// initialised, until [`PinnedDrop::drop`] unregisters it. The kprobes core calls those two only
-/// until `PinnedDrop::drop` returns.
+/// `handler` set to `Self::entry_handler` and `Self::ret_handler` and `handler` initialised,
+/// until `PinnedDrop::drop` unregisters it. The kprobes core calls those two only until
+/// `PinnedDrop::drop` returns.
 #[cfg(CONFIG_KRETPROBES)]
 #[pin_data(PinnedDrop)]
 pub struct Kretprobe<T: KretprobeHandler> {
