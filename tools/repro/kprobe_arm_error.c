@@ -60,13 +60,13 @@ MODULE_PARM_DESC(hits, "calls the probe with a post_handler saw");
 module_param_cb(control_hits, &hits_ops, &control_hits, 0444);
 MODULE_PARM_DESC(control_hits, "calls the probe without one saw");
 
-static void notrace nop_func(unsigned long ip, unsigned long parent_ip,
+static void notrace ipmodify_nop(unsigned long ip, unsigned long parent_ip,
 			     struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
 }
 
 static struct ftrace_ops ipmodify_ops = {
-	.func = nop_func,
+	.func = ipmodify_nop,
 	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY,
 };
 
