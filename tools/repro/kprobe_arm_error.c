@@ -61,7 +61,7 @@ module_param_cb(control_hits, &hits_ops, &control_hits, 0444);
 MODULE_PARM_DESC(control_hits, "calls the probe without one saw");
 
 static void notrace ipmodify_nop(unsigned long ip, unsigned long parent_ip,
-			     struct ftrace_ops *op, struct ftrace_regs *fregs)
+				 struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
 }
 
