@@ -197,7 +197,7 @@ t_series_fix() {
 	WORK=$TMP/wf LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
 	[[ -f $(echo "$o"/6.12/series-kprobes/0001-kernel-Fix-it.patch) && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
 		{ echo "not three series: $(ls "$o"/6.12/ 2>&1 | xargs)"; return 1; }
-	grep -q $'^ok\tseries/git-am-kprobes\t1 patches of the kprobes series' "$o/results.txt" || { echo "no git-am-kprobes result"; return 1; }
+	grep -q $'^ok\tseries/git-am-kprobes\t1 patch of the kprobes series, as exported, applies' "$o/results.txt" || { echo "no git-am-kprobes result"; return 1; }
 	# The fix split by a Rust entry.
 	sed -i '3d' "$p/kernel/$BASE/series"
 	printf '%s\n' "0003-rust.patch r=rust/kernel @rust" "0004-fix.patch f=kernel @fix=kprobes" >>"$p/kernel/$BASE/series"
@@ -521,7 +521,7 @@ t_export_rust() {
 	WORK=$w LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
 	[[ $(ls "$o"/6.12/series/0*.patch | wc -l) == 2 && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
 		{ echo "not two series: $(ls "$o"/6.12/series "$o"/6.12/series-rust 2>&1 | xargs)"; return 1; }
-	grep -q $'^ok\tseries/git-am-rust\t1 patches of the rust series' "$o/results.txt" || { echo "no git-am-rust result"; return 1; }
+	grep -q $'^ok\tseries/git-am-rust\t1 patch of the rust series, as exported, applies' "$o/results.txt" || { echo "no git-am-rust result"; return 1; }
 	# Now the Rust patch also changes a line that patch 2 added, which is in
 	# both kernels (@baseline): series.sh takes it, the export must not.
 	sed -i '2s/$/ @baseline/' "$p/kernel/$BASE/series"
