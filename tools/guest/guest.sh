@@ -33,8 +33,10 @@
 #   guest.sh kprobe_repro MODULE RUNDIR READS
 #       load the kprobes fix's reproducer (tools/repro), read /proc/cmdline
 #       READS times, then its parameters and how many probes the kprobes
-#       debugfs list has on the function, as one "KPROBE_REPRO key=value..."
-#       line into RUNDIR/repro.txt; then unload it
+#       debugfs list has on the function; then have it register a probe
+#       like the first without its ftrace_ops, and read READS times again;
+#       all as one "KPROBE_REPRO key=value..." line into RUNDIR/repro.txt;
+#       then unload it
 #   guest.sh census MODULE RUNDIR SECS SCHEDULER...
 #       with the scx_loopguard_watch module loaded, each SCHEDULER (a path)
 #       under each workload (perf bench sched messaging, stress-ng CPU and
@@ -348,10 +350,16 @@ kprobe_repro() {
 			cat /proc/cmdline >/dev/null
 		done
 		line="KPROBE_REPRO reads=$reads"
-		for i in ret ftrace control_ret hits control_hits; do
+		for i in ret ftrace disable_ret control_ret hits control_hits; do
 			line+=" $i=$(cat "$p/$i")"
 		done
 		line+=" listed=$(grep -c ' cmdline_proc_show+' /sys/kernel/debug/kprobes/list)"
+		# Without the ftrace_ops, a probe like the first must work.
+		echo 1 >"$p/again"
+		for ((i = 0; i < reads; i++)); do
+			cat /proc/cmdline >/dev/null
+		done
+		line+=" again_ret=$(cat "$p/again_ret") again_hits=$(cat "$p/again_hits")"
 		echo "$line" | tee "$rundir/repro.txt"
 		rmmod kprobe_arm_error || echo "LOOPGUARD-REPRO rmmod failed"
 	else

@@ -501,26 +501,32 @@ def kprobe_repro_verdict(text, expect):
     for line in text.splitlines():
         if line.startswith("KPROBE_REPRO "):
             kv = keyvals(line.split()[1:])
-    ints = ("ret", "control_ret", "hits", "control_hits", "listed", "reads")
+    ints = ("ret", "disable_ret", "control_ret", "hits", "control_hits", "listed", "reads",
+            "again_ret", "again_hits")
     if kv.get("ftrace") not in ("Y", "N") or not all(re.fullmatch(r"-?\d+", kv.get(k, "")) for k in ints):
         return "not ok", "the reproducer printed no complete KPROBE_REPRO line (did it load?)"
-    ret, cret, hits, chits, listed, reads = (int(kv[k]) for k in ints)
+    ret, dret, cret, hits, chits, listed, reads, aret, ahits = (int(kv[k]) for k in ints)
     if kv["ftrace"] != "Y":
         return "not ok", "the probe is not a kprobe on ftrace, which alone can fail to arm (CONFIG_KPROBES_ON_FTRACE?)"
     if cret or chits < reads:
         return "not ok", (f"the control probe (no post_handler) did not work: register_kprobe() {cret}, "
                           f"{chits} calls seen of {reads} reads of /proc/cmdline")
-    seen = f"the control probe registered and saw {chits} calls for {reads} reads of /proc/cmdline"
+    if aret or ahits < reads:
+        return "not ok", (f"without the ftrace_ops, a probe like the first did not work: register_kprobe() "
+                          f"{aret}, {ahits} calls seen of {reads} reads (state left behind?)")
+    seen = (f"the control saw {chits} calls for {reads} reads of /proc/cmdline, and without the "
+            f"ftrace_ops a probe like the first registered and saw {ahits}")
     if expect == "fixed":
         if ret < 0 and not hits and listed == 1:
             return "ok", f"register_kprobe() failed with {ret} where arming failed; {seen}"
         return "not ok", (f"register_kprobe() returned {ret} for a probe that cannot be armed "
                           f"({hits} calls seen, {listed} probes listed on the function); {seen}")
-    if not ret and not hits and listed == 1:
-        return "ok", (f"without the fix, register_kprobe() returned 0 for a probe that was never armed: "
-                      f"not listed, 0 calls seen; {seen}")
+    if not ret and not hits and listed == 1 and dret < 0:
+        return "ok", (f"register_kprobe() returned 0 for a probe that was never armed: not listed, "
+                      f"0 calls seen, disable_kprobe() {dret}; {seen}")
     return "not ok", (f"the bug did not show without the fix: register_kprobe() returned {ret}, "
-                      f"{hits} calls seen, {listed} probes listed (is the fix in this kernel already?)")
+                      f"disable_kprobe() {dret}, {hits} calls seen, {listed} probes listed "
+                      f"(is the fix in this kernel already?)")
 
 
 def read(path):

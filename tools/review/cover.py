@@ -165,12 +165,15 @@ def testing_fix(out, base, kind):
     if not rows:
         return ["This export was not tested by scx-loopguard in the same run, so",
                 "no results are quoted."]
-    lines = textwrap.wrap("Tested with scx-loopguard on Linux %s (x86_64, QEMU TCG guests), in "
-                          "one run: the reproducer, a module, on a kernel without the fix and "
-                          "on one with it." % base, 72) + [""]
+    lines = textwrap.wrap("Tested on Linux %s (x86_64, in QEMU) with a reproducer module, "
+                          "without the fix and with it:" % base, 72) + [""]
     for s, n, c in rows:
-        lines += textwrap.wrap("  %s %s%s" % (s, n, ": " + c if c else ""), 72,
-                               subsequent_indent="      ", break_on_hyphens=False)
+        if n.startswith(kind + "-fix/"):
+            lines += textwrap.wrap("  %s: %s" % (n.split("/", 1)[1], c), 72,
+                                   subsequent_indent="    ", break_on_hyphens=False)
+    bad = [n for s, n, _ in rows if s != "ok"]
+    lines += [""] + textwrap.wrap("checkpatch.pl --strict, git am onto the base: %s." %
+                                  ("clean" if not bad else "not ok: " + ", ".join(bad)), 72)
     return lines + [""]
 
 
@@ -195,10 +198,26 @@ def main():
     cover, base, out, text, maint, basedesc = sys.argv[1:7]
     kind = (sys.argv[7:] or [""])[0]
     s = open(cover, encoding="utf-8").read()
-    if "*** SUBJECT HERE ***" not in s or "*** BLURB HERE ***" not in s:
-        sys.exit("%s: no placeholders to fill" % cover)
     own = open(text, encoding="utf-8").read().split("\n")
     subject, body = own[0].strip(), "\n".join(own[2:]).rstrip()
+    if "*** SUBJECT HERE ***" not in s or "*** BLURB HERE ***" not in s:
+        # A fix of one patch goes out as one mail: its notes below "---".
+        if not kind or kind == "rust" or "\n---\n" not in s:
+            sys.exit("%s: no placeholders to fill" % cover)
+        notes = [body, ""] + textwrap.wrap(
+            "Base: %s." % re.sub(r"^scx-loopguard base: ", "", basedesc), 72) + [""]
+        notes += testing_fix(out, base, kind)
+        i = s.index("\n---\n") + 5
+        s = s[:i] + "\n".join(notes).rstrip() + "\n\n" + s[i:]
+        # Who gets it, as mail headers that git send-email reads.
+        cc = [a.strip() for l in open(maint, encoding="utf-8", errors="replace")
+              if not re.match(r"^\d{4}-.*\.patch$", l) and l.strip()
+              for a in re.split(r",\s+(?=[^,]*[<@])", l.strip()) if "@" in a]
+        if cc:
+            h = s.index("\n\n")
+            s = s[:h] + "".join("\nCc: %s" % a for a in cc) + s[h:]
+        open(cover, "w", encoding="utf-8").write(s)
+        return
     blurb = [body, ""]
     blurb += textwrap.wrap("Base: %s, imported as one commit, so the base-commit "
                            "below names that import." % re.sub(r"^scx-loopguard base: ", "", basedesc), 72)

@@ -118,7 +118,11 @@ export_range() {
 
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	gitid format-patch -q --zero-commit --cover-letter --base=lg/base \
+	# One patch of a series of its own (a fix) goes out as one mail, with
+	# its notes below "---" (cover_of); anything longer has a cover letter.
+	local cl=--cover-letter
+	[[ -z $what || $n -gt 1 ]] || cl=--no-cover-letter
+	gitid format-patch -q --zero-commit "$cl" --base=lg/base \
 		-o "$dir" lg/base..lg/upstream || die "git format-patch failed"
 	git_lg worktree remove --force "$WT"
 
@@ -170,6 +174,9 @@ export_patches() {
 # own script says.
 cover_of() {
 	local dir=$1 cover=$1/0000-cover-letter.patch maint=$1/.maintainers p
+	# A fix of one patch: its notes go into the patch itself.
+	[[ -f $cover || -z ${3:-} || $(exported_patches "$dir" | wc -l) != 1 ]] ||
+		cover=$(exported_patches "$dir")
 	[[ -f $cover ]] || die "no $cover; run 'make series' first"
 	: >"$maint"
 	for p in $(exported_patches "$dir"); do

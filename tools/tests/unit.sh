@@ -218,8 +218,8 @@ t_kprobe_repro_verdict() {
 		[[ $? -le 1 ]] || echo crashed
 		cut -f1 "$r"
 	}
-	local fixed='KPROBE_REPRO reads=3 ret=-16 ftrace=Y control_ret=0 hits=0 control_hits=3 listed=1'
-	local bug='KPROBE_REPRO reads=3 ret=0 ftrace=Y control_ret=0 hits=0 control_hits=3 listed=1'
+	local fixed='KPROBE_REPRO reads=3 ret=-16 ftrace=Y disable_ret=1 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
+	local bug='KPROBE_REPRO reads=3 ret=0 ftrace=Y disable_ret=-22 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
 	[[ $(kr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
 	[[ $(kr "$bug" bug) == ok ]] || { echo "the bug is not shown"; return 1; }
 	[[ $(kr "$bug" fixed) == "not ok" ]] || { echo "the bug passes as fixed"; return 1; }
@@ -227,6 +227,8 @@ t_kprobe_repro_verdict() {
 	[[ $(kr "${bug/control_hits=3/control_hits=0}" bug) == "not ok" ]] || { echo "a control that saw nothing is accepted"; return 1; }
 	[[ $(kr "${fixed/ftrace=Y/ftrace=N}" fixed) == "not ok" ]] || { echo "a probe not on ftrace is accepted"; return 1; }
 	[[ $(kr "${fixed/ hits=0/}" fixed) == "not ok" ]] || { echo "an incomplete line is accepted"; return 1; }
+	[[ $(kr "${bug/disable_ret=-22/disable_ret=0}" bug) == "not ok" ]] || { echo "a probe the core knows passes as the bug"; return 1; }
+	[[ $(kr "${fixed/again_ret=0/again_ret=-16}" fixed) == "not ok" ]] || { echo "state left behind is accepted"; return 1; }
 	[[ $(kr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
 }
 

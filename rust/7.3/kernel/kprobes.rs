@@ -11,10 +11,14 @@
 //! # Context
 //!
 //! Handlers run on whichever CPU hit the probe, in atomic context: preemption is disabled, and
-//! interrupts may be disabled too, since a probed function may be called with them off. A handler
-//! must not sleep, must not take locks that the probed function may hold, and should be short.
-//! A handler that is hit again while it runs on the same CPU, for example through a function it
-//! calls, is not called: the hit is counted as missed instead.
+//! interrupts may be disabled too, since a probed function may be called with them off. A probed
+//! function may even run in NMI context, and its handlers with it, where no lock may be taken at
+//! all, not even a spinlock with interrupts disabled. A handler must not sleep, should use only
+//! atomics and per-CPU data, and should be short.
+//!
+//! While any kprobe handler runs on a CPU, a hit of any other kprobe on that CPU, for example
+//! through a function the handler calls, does not call its handler: the kprobes core counts it
+//! as missed instead.
 //!
 //! Dropping a probe may sleep: it unregisters the probe and waits until handlers running on other
 //! CPUs have returned.
@@ -67,7 +71,6 @@ use crate::{
     prelude::*,
     types::Opaque, //
 };
-use core::marker::PhantomPinned;
 
 /// The register state of the CPU that hit a probe.
 ///
@@ -91,12 +94,9 @@ impl PtRegs {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// Returns a raw pointer to the `struct pt_regs`, for architecture-specific access.
-    ///
-    /// Changing the instruction pointer through it is not supported: the handlers always tell the
-    /// kprobes core to carry on with the probed instruction.
+    /// Returns a raw pointer to the `struct pt_regs`.
     #[inline]
-    pub fn as_raw(&self) -> *mut bindings::pt_regs {
+    fn as_raw(&self) -> *mut bindings::pt_regs {
         self.0.get()
     }
 
@@ -181,6 +181,45 @@ pub trait KprobeHandler: Sync + 'static {
 
 /// A kprobe on the entry of a kernel function.
 ///
+/// # Examples
+///
+/// Count the calls of `__msecs_to_jiffies()` for 4242 ms, made here and on other CPUs while the
+/// probe is registered:
+///
+/// ```
+/// use kernel::{
+///     kprobes::{
+///         Kprobe,
+///         KprobeHandler,
+///         PtRegs, //
+///     },
+///     prelude::*,
+///     sync::atomic::{
+///         Atomic,
+///         Relaxed, //
+///     },
+///     time::msecs_to_jiffies, //
+/// };
+///
+/// struct Calls(Atomic<u64>);
+///
+/// impl KprobeHandler for Calls {
+///     fn pre(&self, _regs: &PtRegs) {
+///         self.0.add(1, Relaxed);
+///     }
+/// }
+///
+/// let probe = KBox::pin_init(
+///     Kprobe::new(c"__msecs_to_jiffies", Calls(Atomic::new(0))),
+///     GFP_KERNEL,
+/// )?;
+/// msecs_to_jiffies(4242);
+/// assert!(probe.handler().0.load(Relaxed) >= 1);
+/// // Dropping the probe unregisters it: its handler is not called any more.
+/// drop(probe);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Once initialised, `kp` is registered with the kprobes core, with `pre_handler` set to
@@ -192,8 +231,6 @@ pub struct Kprobe<T: KprobeHandler> {
     handler: T,
     #[pin]
     kp: Opaque<bindings::kprobe>,
-    #[pin]
-    _pin: PhantomPinned,
 }
 
 // SAFETY: Dropping the probe, which unregisters it, may happen on any thread that can sleep, as
@@ -215,15 +252,19 @@ impl<T: KprobeHandler> Kprobe<T> {
     {
         try_pin_init!(Self {
             handler <- handler,
-            // After `handler`: the probe can be hit as soon as it is registered.
+            // After `handler`, as the probe can be hit as soon as it is registered, and last of
+            // all fields: nothing that can fail may come after it, or a failure would drop a
+            // registered probe's handler without unregistering it.
             kp <- Opaque::try_ffi_init(move |kp: *mut bindings::kprobe| {
                 // SAFETY: `kp` is valid for writes. An all-zero `struct kprobe` is what
                 // `register_kprobe()` expects besides the fields set here.
                 unsafe {
-                    kp.write_bytes(0, 1);
-                    (*kp).symbol_name = symbol.as_char_ptr();
-                    (*kp).pre_handler = Some(Self::pre_handler);
-                }
+                    kp.write(bindings::kprobe {
+                        symbol_name: symbol.as_char_ptr(),
+                        pre_handler: Some(Self::pre_handler),
+                        ..pin_init::zeroed()
+                    })
+                };
                 // SAFETY: `kp` is a filled-in `struct kprobe`, pinned: it stays where it is until
                 // `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
                 // `pre_handler()` may run as soon as the probe is live. If registering fails, the
@@ -231,7 +272,6 @@ impl<T: KprobeHandler> Kprobe<T> {
                 // INVARIANT: on success, `kp` is registered with `pre_handler` and `handler` set.
                 to_result(unsafe { bindings::register_kprobe(kp) })
             }),
-            _pin: PhantomPinned,
         }? Error)
     }
 
@@ -340,8 +380,6 @@ pub struct Kretprobe<T: KretprobeHandler> {
     handler: T,
     #[pin]
     rp: Opaque<bindings::kretprobe>,
-    #[pin]
-    _pin: PhantomPinned,
 }
 
 #[cfg(CONFIG_KRETPROBES)]
@@ -371,18 +409,25 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     {
         try_pin_init!(Self {
             handler <- handler,
-            // After `handler`: the probe can be hit as soon as it is registered.
+            // After `handler`, as the probe can be hit as soon as it is registered, and last of
+            // all fields: nothing that can fail may come after it, or a failure would drop a
+            // registered probe's handler without unregistering it.
             rp <- Opaque::try_ffi_init(move |rp: *mut bindings::kretprobe| {
                 let maxactive = c_int::try_from(maxactive).map_err(|_| EINVAL)?;
                 // SAFETY: `rp` is valid for writes. An all-zero `struct kretprobe` is what
                 // `register_kretprobe()` expects besides the fields set here.
                 unsafe {
-                    rp.write_bytes(0, 1);
-                    (*rp).kp.symbol_name = symbol.as_char_ptr();
-                    (*rp).entry_handler = Some(Self::entry_handler);
-                    (*rp).handler = Some(Self::ret_handler);
-                    (*rp).maxactive = maxactive;
-                }
+                    rp.write(bindings::kretprobe {
+                        kp: bindings::kprobe {
+                            symbol_name: symbol.as_char_ptr(),
+                            ..pin_init::zeroed()
+                        },
+                        entry_handler: Some(Self::entry_handler),
+                        handler: Some(Self::ret_handler),
+                        maxactive,
+                        ..pin_init::zeroed()
+                    })
+                };
                 // SAFETY: `rp` is a filled-in `struct kretprobe`, pinned: it stays where it is
                 // until `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
                 // both handlers may run as soon as the probe is live. If registering fails, the
@@ -390,7 +435,6 @@ impl<T: KretprobeHandler> Kretprobe<T> {
                 // INVARIANT: on success, `rp` is registered with both handlers and `handler` set.
                 to_result(unsafe { bindings::register_kretprobe(rp) })
             }),
-            _pin: PhantomPinned,
         }? Error)
     }
 

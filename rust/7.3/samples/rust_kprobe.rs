@@ -4,9 +4,9 @@
 //!
 //! Watches `kernel_clone()`, which creates every process and thread, while the module is loaded:
 //! a kprobe counts its calls, and a kretprobe counts its returns and the errors among them. The
-//! counts are printed when the module is unloaded. Returns can be fewer than calls: a call still
-//! in flight at unload, or more calls in flight at once than the kretprobe's default `maxactive`,
-//! is not caught on return.
+//! counts are printed when the module is unloaded, once both probes are gone. Returns can be
+//! fewer than calls: a call still in flight at unload, or more calls in flight at once than the
+//! kretprobe's default `maxactive`, is not caught on return.
 
 use kernel::{
     kprobes::{
@@ -30,64 +30,62 @@ module! {
     license: "GPL",
 }
 
-struct Calls(Atomic<u64>);
+static CALLS: Atomic<u64> = Atomic::new(0);
+static RETURNS: Atomic<u64> = Atomic::new(0);
+static ERRORS: Atomic<u64> = Atomic::new(0);
+
+struct Calls;
 
 impl KprobeHandler for Calls {
     fn pre(&self, _regs: &PtRegs) {
-        self.0.add(1, Relaxed);
+        CALLS.add(1, Relaxed);
     }
 }
 
-struct Returns {
-    all: Atomic<u64>,
-    errors: Atomic<u64>,
-}
+struct Returns;
 
 impl KretprobeHandler for Returns {
     fn ret(&self, regs: &PtRegs) {
-        self.all.add(1, Relaxed);
+        RETURNS.add(1, Relaxed);
         // `kernel_clone()` returns a `pid_t`: the new task's PID, or a negative error code.
         if (regs.return_value() as i32) < 0 {
-            self.errors.add(1, Relaxed);
+            ERRORS.add(1, Relaxed);
         }
     }
 }
 
-#[pin_data(PinnedDrop)]
+/// Prints the counts when dropped: after the probes, which are declared before it and so are
+/// dropped, and unregistered, first. No handler can change the counts any more by then.
+struct Report;
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        pr_info!(
+            "kernel_clone(): {} calls, {} returns, {} errors\n",
+            CALLS.load(Relaxed),
+            RETURNS.load(Relaxed),
+            ERRORS.load(Relaxed)
+        );
+        pr_info!("Rust kprobes sample (exit)\n");
+    }
+}
+
+#[pin_data]
 struct RustKprobe {
     #[pin]
     calls: Kprobe<Calls>,
     #[pin]
     returns: Kretprobe<Returns>,
+    report: Report,
 }
 
 impl kernel::InPlaceModule for RustKprobe {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("Rust kprobes sample (init)\n");
         try_pin_init!(Self {
-            calls <- Kprobe::new(c"kernel_clone", Calls(Atomic::new(0))),
-            returns <- Kretprobe::new(
-                c"kernel_clone",
-                0,
-                Returns {
-                    all: Atomic::new(0),
-                    errors: Atomic::new(0),
-                },
-            ),
+            calls <- Kprobe::new(c"kernel_clone", Calls),
+            returns <- Kretprobe::new(c"kernel_clone", 0, Returns),
+            report: Report,
         })
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for RustKprobe {
-    fn drop(self: Pin<&mut Self>) {
-        let returns = self.returns.handler();
-        pr_info!(
-            "kernel_clone(): {} calls, {} returns, {} errors\n",
-            self.calls.handler().0.load(Relaxed),
-            returns.all.load(Relaxed),
-            returns.errors.load(Relaxed)
-        );
-        pr_info!("Rust kprobes sample (exit)\n");
     }
 }
