@@ -95,6 +95,7 @@ impl PtRegs {
     }
 
     /// Returns a raw pointer to the `struct pt_regs`.
+    #[cfg(any(CONFIG_HAVE_FUNCTION_ARG_ACCESS_API, CONFIG_KRETPROBES))]
     #[inline]
     fn as_raw(&self) -> *mut bindings::pt_regs {
         self.0.get()
