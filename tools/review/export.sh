@@ -141,8 +141,9 @@ export_range() {
 	git_lg worktree remove --force "$WT"
 	# A branch by its name, a commit (the end of a series of its own) short.
 	[[ $to == lg/* ]] || to=$(git_lg rev-parse --short "$to")
-	result ok "$name" "$n $( ((n == 1)) && echo "patch${what:+ of the $what series}, as exported, applies" ||
-		echo "patches${what:+ of the $what series}, as exported, apply") with git am to lg/base ($(git_lg rev-parse --short lg/base)) and make the change of $to; From/Signed-off-by: $ID_NAME <$ID_EMAIL>$ID_NOTE"
+	local these="patches${what:+ of the $what series}, as exported, apply" make=make
+	((n > 1)) || these="patch${what:+ of the $what series}, as exported, applies" make=makes
+	result ok "$name" "$n $these with git am to lg/base ($(git_lg rev-parse --short lg/base)) and $make the change of $to; From/Signed-off-by: $ID_NAME <$ID_EMAIL>$ID_NOTE"
 	echo "$ID_NAME <$ID_EMAIL>$ID_NOTE" >"$dir/.identity"
 	msg SERIES "$n patches in $dir, signed off by $ID_NAME <$ID_EMAIL>$ID_NOTE"
 }
