@@ -21,7 +21,8 @@
 //! as missed instead.
 //!
 //! Dropping a probe may sleep: it unregisters the probe and waits until handlers running on other
-//! CPUs have returned.
+//! CPUs have returned. A probe that is leaked instead stays registered: a module must drop its
+//! probes before it is unloaded, for example by keeping them in its own pinned state.
 //!
 //! # Examples
 //!
@@ -106,7 +107,7 @@ impl PtRegs {
     /// This follows the architecture's calling convention, so it only makes sense at the entry of
     /// a function, i.e. in [`KprobeHandler::pre`] or [`KretprobeHandler::entry`], and for
     /// arguments that fit in a register. What is returned for arguments past those passed in
-    /// registers depends on the architecture (x86_64 reads the stack, others return 0).
+    /// registers depends on the architecture: some read the stack, others return 0.
     ///
     /// The whole register is returned: for an argument narrower than a register, such as an
     /// `int`, the upper bits are unspecified, so cast the value to the argument's type.
@@ -273,7 +274,7 @@ impl<T: KprobeHandler> Kprobe<T> {
                 // INVARIANT: on success, `kp` is registered with `pre_handler` and `handler` set.
                 to_result(unsafe { bindings::register_kprobe(kp) })
             }),
-        }? Error)
+        })
     }
 
     /// Returns the handler.
@@ -294,7 +295,8 @@ impl<T: KprobeHandler> Kprobe<T> {
     ) -> c_int {
         let kp = Opaque::cast_from(kp).cast_mut();
         // SAFETY: By the caller's guarantee, `kp` is the `kp` field of a `Kprobe<T>` that is
-        // pinned and alive until its `PinnedDrop::drop` returns.
+        // pinned and alive until its `PinnedDrop::drop` returns, so the containing `Self` is in
+        // the same allocation and alive for the rest of this handler.
         let this = unsafe { &*crate::container_of!(kp, Self, kp) };
         // SAFETY: The caller guarantees that `regs` is valid during the call.
         this.handler.pre(unsafe { PtRegs::from_raw(regs) });
@@ -436,7 +438,7 @@ impl<T: KretprobeHandler> Kretprobe<T> {
                 // INVARIANT: on success, `rp` is registered with both handlers and `handler` set.
                 to_result(unsafe { bindings::register_kretprobe(rp) })
             }),
-        }? Error)
+        })
     }
 
     /// Returns the handler.
@@ -461,10 +463,11 @@ impl<T: KretprobeHandler> Kretprobe<T> {
             return None;
         }
         let rp = Opaque::cast_from(rp).cast_mut();
-        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee. Handlers
-        // run with preemption disabled, and `unregister_kretprobe()`, which `PinnedDrop::drop`
-        // calls, waits for an RCU grace period after it has stopped new calls, so the
-        // `Kretprobe<T>` stays alive for the rest of this handler (type invariant).
+        // SAFETY: `rp` is the `rp` field of a `Kretprobe<T>`, by the caller's guarantee, so the
+        // containing `Self` is in the same allocation. Handlers run with preemption disabled,
+        // and `unregister_kretprobe()`, which `PinnedDrop::drop` calls, waits for an RCU grace
+        // period after it has stopped new calls, so the `Kretprobe<T>` stays alive for the rest
+        // of this handler (type invariant).
         Some(unsafe { &*crate::container_of!(rp, Self, rp) })
     }
 
