@@ -73,6 +73,16 @@ u32 rq_bal_keep;	/* 6.12's SCX_RQ_BAL_KEEP, from vmlinux BTF */
 bool armed;
 bool watching;
 u32 schedule;		/* SCHEDULE(), see dsp_loop.h */
+/*
+ * The victims' PIDs, set before the scheduler is attached. With
+ * @arm_at_victim set, ops.running() sets @armed as a victim starts to run:
+ * the trap then always begins with a victim on its CPU, which the first
+ * break-out there keeps running (see requeue_kept()). Armed at any other
+ * moment, both victims can be in the shared DSQ, where no CPU consumes
+ * them any more, and no break-out would ever have a task to keep.
+ */
+u32 victim_pids[NR_VICTIMS];
+bool arm_at_victim;
 
 /*
  * bpf_ktime_get_ns() (CLOCK_MONOTONIC) and bpf_jiffies64() of the first
@@ -127,8 +137,10 @@ static bool should_loop(s32 cpu)
  * then, the core picks it over the kept task, whose slice is spent, and puts
  * the kept task back here, not woken. In the shared DSQ it would never run
  * again, and no later break-out on that CPU would have a task to keep. So
- * the task the kernel last kept on a looping CPU goes straight back to that
- * CPU's local DSQ. One task per CPU: the other victim still starves.
+ * the task the kernel kept on a looping CPU goes straight back to that
+ * CPU's local DSQ, and so does the first task put back there during the
+ * trap before any was kept. One task per CPU: the other victim still
+ * starves.
  */
 static bool requeue_kept(struct task_struct *p, u64 enq_flags)
 {
@@ -143,11 +155,28 @@ static bool requeue_kept(struct task_struct *p, u64 enq_flags)
 	if (!should_loop(cpu))
 		return false;
 	o = bpf_map_lookup_percpu_elem(&cpu_obs, &zero, cpu);
-	if (!o || o->kept_pid != p->pid)
+	if (!o || (o->kept_pid && o->kept_pid != p->pid))
 		return false;
+	o->kept_pid = p->pid;
 	if (READ_ONCE(watching))
 		o->kept_requeued++;
 	return true;
+}
+
+static bool is_victim(const struct task_struct *p)
+{
+	int i;
+
+	for (i = 0; i < NR_VICTIMS; i++)
+		if (p->pid && p->pid == victim_pids[i])
+			return true;
+	return false;
+}
+
+void BPF_STRUCT_OPS(dsp_loop_running, struct task_struct *p)
+{
+	if (READ_ONCE(arm_at_victim) && !READ_ONCE(armed) && is_victim(p))
+		WRITE_ONCE(armed, true);
 }
 
 void BPF_STRUCT_OPS(dsp_loop_enqueue, struct task_struct *p, u64 enq_flags)
@@ -274,6 +303,7 @@ struct sched_ext_ops dsp_loop_ops = {
 	.select_cpu		= (void *)dsp_loop_select_cpu,
 	.enqueue		= (void *)dsp_loop_enqueue,
 	.dispatch		= (void *)dsp_loop_dispatch,
+	.running		= (void *)dsp_loop_running,
 	.init			= (void *)dsp_loop_init,
 	.exit			= (void *)dsp_loop_exit,
 	.name			= "dsp_loop",

@@ -46,13 +46,13 @@
 static_assert(sizeof(struct cpu_obs) % 8 == 0, "struct cpu_obs is not 8-byte aligned");
 
 /*
- * Two CPU-bound victims share the looping CPU. Whichever runs when the loop
- * is armed is kept running by balance_one() (prev still has work and no other
- * task reaches the local DSQ), but the other one sits in the shared DSQ where
- * no CPU may consume it, so the watchdog always has a stalled task to find,
- * even in partial mode where the victims are the only SCX tasks.
+ * NR_VICTIMS (2) CPU-bound victims share the looping CPU. The loop is armed
+ * as one of them starts to run, and the kernel keeps it running at each
+ * break-out (prev still has work and no other task reaches the local DSQ),
+ * but the other one sits in the shared DSQ where no CPU may consume it, so
+ * the watchdog always has a stalled task to find, even in partial mode
+ * where the victims are the only SCX tasks.
  */
-#define NR_VICTIMS		2
 #define NR_OBSERVERS		15
 
 #define MSEC_NS			((u64)1000000)
@@ -935,13 +935,16 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	/*
 	 * Victims first: until the scheduler is attached, they run as normal
 	 * tasks (SCHED_EXT falls back to the fair class). Attaching and then
-	 * arming right away leaves the watchdog no window to catch a victim
-	 * starved by the set-up itself, which on one CPU in partial mode,
-	 * where the fair class always goes first, it otherwise can.
+	 * arming at once (as soon as a victim runs) leaves the watchdog no
+	 * window to catch a victim starved by the set-up itself, which on one
+	 * CPU in partial mode, where the fair class always goes first, it
+	 * otherwise can.
 	 */
 	status = start_victims(ctx);
 	if (status != SCX_TEST_PASS)
 		return status;
+	for (i = 0; i < NR_VICTIMS; i++)
+		skel->bss->victim_pids[i] = ctx->victims[i];
 
 	ctx->ops_link = bpf_map__attach_struct_ops(skel->maps.dsp_loop_ops);
 	SCX_FAIL_IF(!ctx->ops_link, "Failed to attach scheduler");
@@ -963,8 +966,19 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	skel->bss->schedule = SCHEDULE(PH_TRAP, ctx->phases ? ctx->max_loops : 0, false);
 	has_mod = mod_reset(ctx->max_loops);
 	skel->bss->watching = true;
+	/*
+	 * After the phases the loop is armed already, and a victim runs. Else
+	 * the scheduler arms as a victim starts to run (ops.running()).
+	 */
 	arm_at = now_ns();
-	skel->bss->armed = true;
+	skel->bss->arm_at_victim = true;
+	while (!skel->bss->armed) {
+		SCX_FAIL_IF(now_ns() - arm_at > READY_TIMEOUT_MS * MSEC_NS,
+			    "No victim started to run on CPU %d within %dms, to arm at",
+			    ctx->victim_cpu, READY_TIMEOUT_MS);
+		usleep(POLL_INTERVAL_US / 10);
+	}
+	arm_at = now_ns();
 
 	while (!UEI_EXITED(skel, uei)) {
 		SCX_FAIL_IF(now_ns() - arm_at > EXIT_DEADLINE_MS * MSEC_NS,
@@ -980,6 +994,7 @@ static enum scx_test_status dsp_loop_run(void *arg)
 		}
 		usleep(POLL_INTERVAL_US);
 	}
+	skel->bss->arm_at_victim = false;
 	skel->bss->armed = false;
 	skel->bss->watching = false;
 
@@ -1201,6 +1216,7 @@ static void dsp_loop_cleanup(void *arg)
 	int i;
 
 	/* stop looping first, so that the victims can be reaped */
+	ctx->skel->bss->arm_at_victim = false;
 	ctx->skel->bss->armed = false;
 	ctx->skel->bss->watching = false;
 	bpf_link__destroy(ctx->ops_link);

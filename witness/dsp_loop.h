@@ -10,6 +10,9 @@
 
 #define LAT_SLOTS	64
 
+/* the CPU-bound tasks the trap starves, see dsp_loop.c */
+#define NR_VICTIMS	2
+
 enum rounds_slot {
 	RND_ZERO,	/* no dispatch round */
 	RND_BELOW,	/* 1 .. max_loops - 1 rounds */
@@ -97,7 +100,7 @@ struct cpu_obs {
 	u32 cur_succeed_after;
 	u32 sched_calls;		/* the scheduler's failed calls since its last success */
 	u32 cur_prev_pid;		/* the running task at entry */
-	u32 kept_pid;			/* the task last kept running at a break-out */
+	u32 kept_pid;			/* the trap's running task, see requeue_kept() */
 	u64 open_switches;		/* rq->nr_switches when that pick was left open */
 	u64 bound_at;
 
