@@ -432,6 +432,32 @@ t_report() {
 	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
 		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
 }
+# A fix of one patch goes out as one mail: cover.py puts its notes and this
+# run's results below "---", and the recipients as Cc: headers, and leaves
+# the message and the diff as they were.
+t_cover_single_patch() {
+	local d=$TMP/cov p=$TMP/cov/0001-fix.patch
+	mkdir -p "$d"
+	printf '%s\n' "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001" \
+		"From: A U Thor <author@example.org>" "Subject: [PATCH] kernel: Fix it" "" "Why." \
+		"" "Signed-off-by: A U Thor <author@example.org>" "---" " a.c | 1 +" "" \
+		"diff --git a/a.c b/a.c" >"$p"
+	cp "$p" "$d/orig"
+	printf 'ok\t6.12/x-fix/with-fix\tit failed as it should\nok\t6.12/series/git-am-x\t1 patch\nok\t6.12/patched-2cpu/t\t\n' >"$d/results.txt"
+	printf 'Fix it\n\nThe reproducer says so.\n' >"$d/text"
+	printf '0001-fix.patch\nM Aintainer <m@example.org>, list@vger.kernel.org\n' >"$d/maint"
+	"$T/review/cover.py" "$p" 6.12 "$d" "$d/text" "$d/maint" "scx-loopguard base: B" x || return 1
+	grep -q '^Cc: M Aintainer <m@example.org>$' "$p" && grep -q '^Cc: list@vger.kernel.org$' "$p" ||
+		{ echo "no Cc: headers"; return 1; }
+	sed -n '/^---$/,/^diff/p' "$p" | grep -q 'with-fix: it failed as it should' || { echo "no results below ---"; return 1; }
+	sed -n '/^---$/,/^diff/p' "$p" | grep -q 'The reproducer says so' || { echo "no notes below ---"; return 1; }
+	! sed -n '/^---$/,/^diff/p' "$p" | grep -q 'patched-2cpu' || { echo "another series' results quoted"; return 1; }
+	diff <(sed -n '/^Subject/,/^---$/p' "$d/orig") <(sed -n '/^Subject/,/^---$/p' "$p" | grep -v '^Cc: ') >/dev/null ||
+		{ echo "the message changed"; return 1; }
+	# The main series (no kind) still needs its cover letter's placeholders.
+	! "$T/review/cover.py" "$d/orig" 6.12 "$d" "$d/text" "$d/maint" "B" 2>/dev/null
+}
+
 # The pipeline's exit status is the report's: non-zero on a failing result
 # or on none at all, 0 when every result is ok (a skip is not a failure).
 pipeline_report() { # RESULTS-TEXT -> the exit status of 'pipeline.sh report'
