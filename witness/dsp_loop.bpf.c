@@ -83,6 +83,7 @@ u32 schedule;		/* SCHEDULE(), see dsp_loop.h */
  */
 u32 victim_pids[NR_VICTIMS];
 bool arm_at_victim;
+u64 armed_ns;		/* bpf_ktime_get_ns() when ops.running() armed */
 
 /*
  * bpf_ktime_get_ns() (CLOCK_MONOTONIC) and bpf_jiffies64() of the first
@@ -175,8 +176,10 @@ static bool is_victim(const struct task_struct *p)
 
 void BPF_STRUCT_OPS(dsp_loop_running, struct task_struct *p)
 {
-	if (READ_ONCE(arm_at_victim) && !READ_ONCE(armed) && is_victim(p))
+	if (READ_ONCE(arm_at_victim) && !READ_ONCE(armed) && is_victim(p)) {
+		armed_ns = bpf_ktime_get_ns();
 		WRITE_ONCE(armed, true);
+	}
 }
 
 void BPF_STRUCT_OPS(dsp_loop_enqueue, struct task_struct *p, u64 enq_flags)

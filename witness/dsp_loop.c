@@ -963,22 +963,27 @@ static enum scx_test_status dsp_loop_run(void *arg)
 	 * on call max_loops + 1, which a bounded loop never makes: it fails as
 	 * soon as one comes. The module's figures start here too.
 	 */
+	arm_at = now_ns();
 	skel->bss->schedule = SCHEDULE(PH_TRAP, ctx->phases ? ctx->max_loops : 0, false);
 	has_mod = mod_reset(ctx->max_loops);
 	skel->bss->watching = true;
 	/*
 	 * After the phases the loop is armed already, and a victim runs. Else
-	 * the scheduler arms as a victim starts to run (ops.running()).
+	 * the scheduler arms as a victim starts to run (ops.running()), and
+	 * says when: this process may not run again until the ejection (on
+	 * one CPU, or where every CPU loops), so its own clock cannot say.
 	 */
-	arm_at = now_ns();
-	skel->bss->arm_at_victim = true;
-	while (!skel->bss->armed) {
-		SCX_FAIL_IF(now_ns() - arm_at > READY_TIMEOUT_MS * MSEC_NS,
-			    "No victim started to run on CPU %d within %dms, to arm at",
-			    ctx->victim_cpu, READY_TIMEOUT_MS);
-		usleep(POLL_INTERVAL_US / 10);
+	if (!ctx->phases) {
+		skel->bss->arm_at_victim = true;
+		while (!skel->bss->armed && !UEI_EXITED(skel, uei)) {
+			SCX_FAIL_IF(now_ns() - arm_at > READY_TIMEOUT_MS * MSEC_NS,
+				    "No victim started to run on CPU %d within %dms, to arm at",
+				    ctx->victim_cpu, READY_TIMEOUT_MS);
+			usleep(POLL_INTERVAL_US / 10);
+		}
+		if (skel->bss->armed)
+			arm_at = skel->bss->armed_ns;
 	}
-	arm_at = now_ns();
 
 	while (!UEI_EXITED(skel, uei)) {
 		SCX_FAIL_IF(now_ns() - arm_at > EXIT_DEADLINE_MS * MSEC_NS,
