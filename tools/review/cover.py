@@ -143,12 +143,21 @@ def figures_of(out, base, rows):
 RUST_RESULTS = re.compile(r"^(rust/|rust-series/|checkpatch/rust/|series/git-am-rust$)")
 
 
-def testing_rust(out, base):
+UNTESTED = ["This export was not tested by scx-loopguard in the same run, so",
+            "no results are quoted."]
+
+
+def own_results(out, base, pattern):
+    """(status, name, comment) of this base's results whose name after
+    "BASE/" matches PATTERN: a series of its own quotes only those."""
     rows = [(s, n[len(base) + 1:], c) for s, n, c in results(out) if n.startswith(base + "/")]
-    rows = [(s, n, c) for s, n, c in rows if RUST_RESULTS.match(n)]
+    return [(s, n, c) for s, n, c in rows if pattern.match(n)]
+
+
+def testing_rust(out, base):
+    rows = own_results(out, base, RUST_RESULTS)
     if not rows:
-        return ["This export was not tested by scx-loopguard in the same run, so",
-                "no results are quoted."]
+        return UNTESTED
     lines = ["Tested with scx-loopguard on Linux %s (x86_64, QEMU TCG guests), in one" % base,
              "run: the doctests ran under KUnit (CONFIG_RUST_KERNEL_DOCTESTS=y,",
              "kunit.enable=1), the sample was built from samples/rust and loaded.", ""]
@@ -160,11 +169,9 @@ def testing_rust(out, base):
 
 def testing_fix(out, base, kind):
     own = re.compile(r"^(%s-fix/|checkpatch/(no-tree/)?%s/|series/git-am-%s$)" % ((re.escape(kind),) * 3))
-    rows = [(s, n[len(base) + 1:], c) for s, n, c in results(out) if n.startswith(base + "/")]
-    rows = [(s, n, c) for s, n, c in rows if own.match(n)]
+    rows = own_results(out, base, own)
     if not rows:
-        return ["This export was not tested by scx-loopguard in the same run, so",
-                "no results are quoted."]
+        return UNTESTED
     lines = textwrap.wrap("Tested on Linux %s (x86_64, in QEMU) with a reproducer module, "
                           "without the fix and with it:" % base, 72) + [""]
     for s, n, c in rows:
@@ -177,18 +184,27 @@ def testing_fix(out, base, kind):
     return lines + [""]
 
 
-def maintainers(path):
-    lines = []
+def recipients(path):
+    """(patch file name, its recipients as one line) of each patch in
+    MAINTAINERS (export.sh's: a file name line, then its list)."""
+    rows = []
     if not os.path.exists(path):
-        return lines
+        return rows
     cur = None
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
         if re.match(r"^\d{4}-.*\.patch$", line):
             cur = line
         elif cur and line:
-            lines += textwrap.wrap("%s: %s" % (cur[:4], line), 72, subsequent_indent="      ",
-                                   break_on_hyphens=False, break_long_words=False)
+            rows.append((cur, line))
+    return rows
+
+
+def maintainers(path):
+    lines = []
+    for patch, who in recipients(path):
+        lines += textwrap.wrap("%s: %s" % (patch[:4], who), 72, subsequent_indent="      ",
+                               break_on_hyphens=False, break_long_words=False)
     return lines
 
 
@@ -210,9 +226,8 @@ def main():
         i = s.index("\n---\n") + 5
         s = s[:i] + "\n".join(notes).rstrip() + "\n\n" + s[i:]
         # Who gets it, as mail headers that git send-email reads.
-        cc = [a.strip() for l in open(maint, encoding="utf-8", errors="replace")
-              if not re.match(r"^\d{4}-.*\.patch$", l) and l.strip()
-              for a in re.split(r",\s+(?=[^,]*[<@])", l.strip()) if "@" in a]
+        cc = [a.strip() for _, who in recipients(maint)
+              for a in re.split(r",\s+(?=[^,]*[<@])", who) if "@" in a]
         if cc:
             h = s.index("\n\n")
             s = s[:h] + "".join("\nCc: %s" % a for a in cc) + s[h:]
