@@ -104,16 +104,16 @@ build_modules() {
 # armed (the bug); on the patched kernel, which has the fix, it must fail.
 REPRO_READS=3
 stage_kprobes_fix() {
-	local k name what
+	local k name what expect
 	for k in baseline patched; do
-		name=kprobes-fix-$k what=without-fix
-		[[ $k == baseline ]] || what=with-fix
+		name=kprobes-fix-$k what=without-fix expect=bug
+		[[ $k == baseline ]] || what=with-fix expect=fixed
 		mkdir -p "$OUT/runs/$name"
 		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
 			-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
 			"$T/guest/guest.sh" kprobe_repro "$WORK/modules/$k/$REPRO.ko" "$OUT/runs/$name" "$REPRO_READS" || true
 		checked "kprobes-fix/$what" "$T/lib/ktap.py" kprobe_repro "$OUT/runs/$name/repro.txt" \
-			"$([[ $k == patched ]] && echo fixed || echo bug)" "kprobes-fix/$what" "$RESULTS"
+			"$expect" "kprobes-fix/$what" "$RESULTS"
 		console_result "$name"
 	done
 }

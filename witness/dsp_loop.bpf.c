@@ -568,9 +568,9 @@ static __always_inline int window_exit(struct rq *rq, enum pick_result res)
 	if (o->cur_prev_queued && res == PICK_PREV) {
 		o->bound_kept++;
 		o->kept_pid = o->cur_prev_pid;
-	}
-	else if (o->cur_prev_queued && res != PICK_OPEN)
+	} else if (o->cur_prev_queued && res != PICK_OPEN) {
 		o->bound_dropped++;
+	}
 	if (!o->first_bound_at)
 		o->first_bound_at = now;
 	o->bound_at = now;

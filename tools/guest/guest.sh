@@ -342,13 +342,19 @@ kprobes() {
 	banner done
 }
 
+# read_cmdline N: call cmdline_proc_show(), the reproducer's function, N times
+read_cmdline() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		cat /proc/cmdline >/dev/null
+	done
+}
+
 kprobe_repro() {
 	local mod=$1 rundir=$2 reads=$3 p=/sys/module/kprobe_arm_error/parameters i line
 	banner start
 	if insmod "$mod"; then
-		for ((i = 0; i < reads; i++)); do
-			cat /proc/cmdline >/dev/null
-		done
+		read_cmdline "$reads"
 		line="KPROBE_REPRO reads=$reads"
 		for i in ret ftrace disable_ret control_ret hits control_hits; do
 			line+=" $i=$(cat "$p/$i")"
@@ -356,9 +362,7 @@ kprobe_repro() {
 		line+=" listed=$(grep -c ' cmdline_proc_show+' /sys/kernel/debug/kprobes/list)"
 		# Without the ftrace_ops, a probe like the first must work.
 		echo 1 >"$p/again"
-		for ((i = 0; i < reads; i++)); do
-			cat /proc/cmdline >/dev/null
-		done
+		read_cmdline "$reads"
 		line+=" again_ret=$(cat "$p/again_ret") again_hits=$(cat "$p/again_hits")"
 		echo "$line" | tee "$rundir/repro.txt"
 		rmmod kprobe_arm_error || echo "LOOPGUARD-REPRO rmmod failed"

@@ -47,6 +47,18 @@ fi
 exported_patches() {
 	find "$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort
 }
+
+# own_series: the series of their own that export.sh wrote for this base
+# (the @rust one, one per @fix=NAME), one "KIND DIR" line each, DIR being
+# $OUT/series-KIND.
+own_series() {
+	local d
+	for d in "$OUT"/series-*/; do
+		[[ -d $d ]] || continue
+		d=${d%/}
+		echo "${d##*/series-} $d"
+	done
+}
 BASE=${BASE:-7.3}
 WORK=${WORK:-$CACHE/work/$BASE}
 # The kernel tree of this base: Debian's linux-source-BASE in $WORK/linux;

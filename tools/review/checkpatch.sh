@@ -66,12 +66,10 @@ check() {
 	local where=$1 prefix=$2 p name out bad ok l e
 	shift 2
 	local d kind
-	for p in $(exported_patches "$DIR") $(for d in "$OUT"/series-*/; do
-		[[ ! -d $d ]] || exported_patches "${d%/}"
-	done); do
-		kind=$(basename "$(dirname "$p")")
-		kind=${kind#series}
-		name=$prefix${kind:+${kind#-}/}$(basename "$p" .patch)
+	for p in $(exported_patches "$DIR") $(own_series | while read -r _ d; do exported_patches "$d"; done); do
+		kind=
+		[[ $(dirname "$p") == "$DIR" ]] || kind=${p#"$OUT"/series-} kind=${kind%%/*}
+		name=$prefix${kind:+$kind/}$(basename "$p" .patch)
 		# In the chroot: its spdxcheck.py needs python3-ply and python3-git.
 		out=$(cd "$where" && in_chroot "$LINUX/scripts/checkpatch.pl" "$@" --strict --terse \
 			--show-types --no-summary "$p" 2>&1)

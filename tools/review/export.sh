@@ -196,13 +196,10 @@ cover_of() {
 export_cover() {
 	local d name
 	cover_of "$DIR" "$SERIES_DIR/cover.txt"
-	for d in "$OUT"/series-*/; do
-		[[ -d $d ]] || continue
-		name=$(basename "$d")
-		name=${name#series-}
+	while read -r name d; do
 		[[ -f $SERIES_DIR/cover-$name.txt ]] || die "kernel/$BASE/cover-$name.txt is missing: the cover text of the $name series"
-		cover_of "${d%/}" "$SERIES_DIR/cover-$name.txt" "$name"
-	done
+		cover_of "$d" "$SERIES_DIR/cover-$name.txt" "$name"
+	done < <(own_series)
 }
 
 case ${1:-} in
