@@ -42,11 +42,15 @@ test:
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
 
-## rust: the Rust side on both bases (or BASE=): kprobe doctests under KUnit, 7.3's kprobes sample and make rustdoc, the module in a patched guest and on the baseline
+## rust: the Rust side on both bases (or BASE=): kprobe doctests under KUnit, 7.3's kprobes sample and make rustdoc, the module in a patched guest and on the baseline; ARCH=arm64: 7.3's Rust series cross-built for arm64 (own build directory, CACHE/arm64/7.3) and booted in QEMU: the doctests, the sample and the kretprobe stress
 rust:
+ifeq ($(ARCH),arm64)
+	@BASE=7.3 $(P) reset $(SETUP) arm64_kernel arm64 report
+else
 	@tools/pipeline.sh reset
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample rustdoc) rustfmt userspace rust_series rust rust_baseline; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) kernels modules $$([ "$$b" = 6.12 ] || echo sample rustdoc) rustfmt userspace rust_series rust rust_baseline $$([ "$$b" = 6.12 ] || echo rust_stress); done
 	@tools/pipeline.sh report
+endif
 
 ## bench: cost and benefit of the guard, patched against baseline (6.12): the overhead in instructions (QEMU -icount, BENCH_PAIRS=6 boots each), recovery times, IRQs-off windows; not pass/fail
 bench:
@@ -56,10 +60,10 @@ bench:
 boots:
 	@$(P) $(SETUP) patched_kernel boots
 
-## census: production schedulers (tools/census/schedulers.txt, built once with cargo in a root of their own) under three workloads on 1 and 2 vCPUs, patched kernel of both bases (or BASE=): break-outs and rounds per invocation in OUT/BASE/census/ (CENSUS_SECS per workload)
+## census: production schedulers (tools/census/schedulers.txt, built once with cargo in a root of their own) under three workloads on 1 and 2 vCPUs, on census kernels of both bases (or BASE=): the patched kernel with tools/census/census.config (CPU_FREQ, for scx_lavd), built in a directory of its own (CACHE/census/BASE, about 13 min cold): break-outs and rounds per invocation in OUT/BASE/census/ (CENSUS_SECS per workload)
 census:
 	@tools/pipeline.sh reset
-	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) patched_kernel modules userspace census_build census; done
+	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) $(SETUP) userspace census_build census_kernel census; done
 	@tools/pipeline.sh report
 
 ## lockdep: the series' tests once on the patched kernel built with lockdep (tools/build/lockdep.config), in a build directory of its own (CACHE/lockdep/BASE; about 15 min cold); BASE=7.3 by default
@@ -143,5 +147,6 @@ help:
 	@echo '  SOAK=N, KMEMLEAK=1, RUST_CYCLES=N, MIRROR=URL, TESTS="NAME...",'
 	@echo '  KERNEL=patched|baseline|/path/to/bzImage (make check),'
 	@echo '  MUTANT="NAME...", MUTANT_RUNS=N and MUTANT_UPSTREAM=0|1 (make mutants), EDIT=1 (make check on your work tree),'
+	@echo '  ARCH=arm64 and TO_ARM64=SECS (make rust: 7.3 on arm64 in QEMU, the guest'"'"'s bound, default 900),'
 	@echo '  BOOTS=N (make boots), CENSUS_SECS=N and SCHEDULERS="NAME..." (make census),'
 	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'

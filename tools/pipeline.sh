@@ -45,103 +45,175 @@ stage_tree() { "$T/host/tree.sh"; }
 stage_series() { "$T/build/series.sh"; }
 # The kernel images; the build directory is left as it is. The stages that
 # build in it (modules, the sample, user space) bring it to the kernel they
-# need themselves.
+# need themselves. Besides baseline and patched, each fix of the series
+# (@fix=NAME) has its kernel without the fix, nofix-NAME (lg/nofix/NAME).
 stage_patched_kernel() { "$T/build/kbuild.sh" --images patched; }
-stage_kernels() { "$T/build/kbuild.sh" --images baseline patched; }
+# shellcheck disable=SC2046 # one word per kernel
+stage_kernels() { "$T/build/kbuild.sh" --images $(fix_kernels) baseline patched; }
 
-# The project's own modules, for each kernel: built out of tree (M=)
-# against that kernel's build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings
-# (-Werror for C), and cached by kernel and module source. The tree is left
-# at lg/patched, built.
-#   scx_loopguard_watch  the Rust module (both bases)
-#   kprobe_arm_error     the reproducer of the kprobes fix (7.3)
+# kernel_ref KERNEL: the branch a kernel is built from.
+kernel_ref() {
+	case $1 in
+	nofix-*) echo "lg/nofix/${1#nofix-}" ;;
+	*) echo "lg/$1" ;;
+	esac
+}
+
+# fix_names: the fix series of this base's series (@fix=NAME), by name.
+fix_names() { awk '$1 != "rust" { print $1 }' "$LINUX/.git/lg-sides" 2>/dev/null; }
+fix_kernels() {
+	local f
+	for f in $(fix_names); do echo "nofix-$f=$(kernel_ref "nofix-$f")"; done
+}
+
+# The modules built for the kernels, out of tree (M=) against each kernel's
+# build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings (-Werror for C), and
+# cached by kernel and module source. The tree is left at lg/patched, built.
+#   scx_loopguard_watch  the Rust module (baseline and patched)
+#   kprobe_arm_error     the reproducer of the kprobes fix (7.3: patched and
+#                        nofix-kprobes)
+#   rust_debugfs_scoped  the tree's own sample, the reproducer of the
+#                        debugfs fix (7.3: patched and nofix-debugfs)
+#   kretprobe_stress     the stress of 7.3's Kretprobe (make rust)
 MOD=scx_loopguard_watch
 MODSRC=$LG_TOP/rust/$MOD
 REPRO=kprobe_arm_error
 REPROSRC=$LG_TOP/tools/repro
+DEBUGFS_SAMPLE=rust_debugfs_scoped
+STRESS=kretprobe_stress
+STRESSSRC=$LG_TOP/rust/$STRESS
 stage_modules() { with_lock build_modules; }
 
-# own_modules: NAME=SOURCE-FOLDER of each module this base builds
-own_modules() {
-	echo "$MOD=$MODSRC"
-	[[ $BASE == 6.12 ]] || echo "$REPRO=$REPROSRC"
+# modules_of KERNEL: NAME=SOURCE of each module built for KERNEL, SOURCE
+# a folder of the repo, or samples/rust:SYMBOL for a sample of the tree.
+modules_of() {
+	case $1 in
+	baseline) echo "$MOD=$MODSRC" ;;
+	patched)
+		echo "$MOD=$MODSRC"
+		[[ $BASE == 6.12 ]] || echo "$REPRO=$REPROSRC" "$DEBUGFS_SAMPLE=samples/rust:SAMPLE_RUST_DEBUGFS_SCOPED" "$STRESS=$STRESSSRC"
+		;;
+	nofix-kprobes) echo "$REPRO=$REPROSRC" ;;
+	nofix-debugfs) echo "$DEBUGFS_SAMPLE=samples/rust:SAMPLE_RUST_DEBUGFS_SCOPED" ;;
+	esac
 }
 
 build_modules() {
-	local k key m name dir src dest q=()
-	[[ $V == 1 ]] && q=(V=1)
-	# The kernel the build directory holds first: one switch fewer.
-	local order=(baseline patched)
-	[[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/patched") ]] &&
-		order=(patched baseline)
+	local k m all=() order=()
+	# The kernel the build directory holds first, and patched last: the
+	# fewest switches.
+	for k in $(fix_kernels | sed 's/=.*//') baseline patched; do
+		if [[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/$k") ]]; then
+			order=("$k" "${order[@]}")
+		else
+			order+=("$k")
+		fi
+	done
+	[[ ${order[0]} != patched ]] || order=("${order[@]:1}" patched)
 	for k in "${order[@]}"; do
-		key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
-		mkdir -p "$WORK/modules/$k"
-		for m in $(own_modules); do
-			name=${m%%=*} dir=${m#*=}
-			src=$(cat "$dir"/* | sha256sum | cut -c1-16)
-			dest=$WORK/kernels/$key/$name-$src.ko
-			if [[ ! -f $dest ]]; then
-				"$T/build/kbuild.sh" "$k" || die 1 "cannot bring the build directory to the $k kernel"
-				rm -rf "$WORK/module"
-				mkdir -p "$WORK/module"
-				cp "$dir"/* "$WORK/module/"
-				step RUST "$name.ko for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$name-$k.log" \
-					in_chroot make -C "$LINUX" O="$KB" M="$WORK/module" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
-					die 1 "$name does not build for the $k kernel, or the compiler or clippy warned (-Werror, -Dwarnings; see $OUT/logs/module-$name-$k.log)"
-				cp "$WORK/module/$name.ko" "$dest"
-			fi
-			cp "$dest" "$WORK/modules/$k/$name.ko"
+		for m in $(modules_of "$k"); do
+			module_for "$k" "$KB" "${m%%=*}" "${m#*=}"
+			all+=("${m%%=*}.ko")
 		done
 	done
 	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory back to the patched kernel"
-	msg RUST "$(own_modules | sed 's/=.*/.ko/' | paste -sd' ') built for baseline and patched"
+	msg RUST "$(printf '%s\n' "${all[@]}" | sort -u | paste -sd' ') built for ${order[*]}"
 }
 
-# The kprobes fix of 7.3's series (its own series, @fix=kprobes), shown by
-# its reproducer (tools/repro): on the baseline, whose kernel/kprobes.c is
-# 7.3.4's own, register_kprobe() must return 0 for a probe that was never
-# armed (the bug); on the patched kernel, which has the fix, it must fail.
+# with_kb DIR CMD...: CMD with KB=DIR, the build directory in_chroot shows.
+with_kb() {
+	local KB=$1
+	shift
+	"$@"
+}
+
+# module_for KERNEL BUILD-DIR NAME SOURCE: NAME.ko for KERNEL in
+# $WORK/modules/KERNEL/, built against BUILD-DIR (the shared one, $KB, is
+# first brought to KERNEL; another, such as the census kernels', is the
+# chroot's to see too) unless the kernel's cache has it for this source.
+# SOURCE is a folder of the repo, or samples/rust:SYMBOL: a sample of the
+# tree, built with the tree's own Makefile and its Kconfig symbol set on
+# the command line (the project's config leaves samples off, so that adding
+# one rebuilds no kernel); the kernel's key covers its source.
+module_for() {
+	local k=$1 kb=$2 name=$3 src=$4 key dest what q=() how
+	[[ $V == 1 ]] && q=(V=1)
+	key=$(readlink "$WORK/kernels/$k") || die "no $k kernel; run 'make kernels' first"
+	if [[ $src == samples/* ]]; then
+		dest=$WORK/kernels/$key/$name.ko what=${src%%:*}/$name.ko
+		how=(M="${src%%:*}" MO="$WORK/module" "CONFIG_${src#*:}=m")
+	else
+		dest=$WORK/kernels/$key/$name-$(cat "$src"/* | sha256sum | cut -c1-16).ko what=$name.ko
+		how=(M="$WORK/module")
+	fi
+	if [[ ! -f $dest ]]; then
+		if [[ $kb == "$KB" ]]; then
+			"$T/build/kbuild.sh" "$k=$(kernel_ref "$k")" ||
+				die 1 "cannot bring the build directory to the $k kernel"
+			# The series may have moved since the kernels stage: the key
+			# is what kbuild.sh built now.
+			key=$(readlink "$WORK/kernels/$k")
+			dest=$WORK/kernels/$key/${dest##*/}
+		fi
+		[[ $(cat "$kb/.lg-built" 2>/dev/null) == "$key" ]] ||
+			die 1 "$kb does not hold the $k kernel ($key); run 'make kernels' again"
+	fi
+	if [[ ! -f $dest ]]; then
+		rm -rf "$WORK/module"
+		mkdir -p "$WORK/module"
+		[[ $src == samples/* ]] || cp "$src"/* "$WORK/module/"
+		step RUST "$what for the $k kernel (CLIPPY=1)" logto "$OUT/logs/module-$name-$k.log" \
+			with_kb "$kb" in_chroot make -C "$LINUX" O="$kb" "${how[@]}" LLVM=1 CLIPPY=1 "${q[@]}" modules ||
+			die 1 "$what does not build for the $k kernel, or the compiler or clippy warned (-Werror, -Dwarnings; see $OUT/logs/module-$name-$k.log)"
+		cp "$WORK/module/$name.ko" "$dest"
+	fi
+	mkdir -p "$WORK/modules/$k"
+	cp "$dest" "$WORK/modules/$k/$name.ko"
+}
+
+# Each fix of 7.3's series (a series of its own, @fix=NAME) is shown by its
+# reproducer, on nofix-NAME (the patched kernel without the fix), where it
+# must show the bug, and on the patched kernel, where it must not.
+#   kprobes  tools/repro: register_kprobe() must return 0 for a probe that
+#            was never armed without the fix, and fail with it;
+#   debugfs  the tree's rust_debugfs_scoped sample, one of its files held
+#            open across rmmod: without the fix rmmod succeeds (the check
+#            stops there: closing the file would be the use-after-free);
+#            with it, rmmod is refused until the file is closed.
 REPRO_READS=3
 stage_kprobes_fix() {
-	local k name what expect
-	for k in baseline patched; do
-		name=kprobes-fix-$k what=without-fix expect=bug
-		[[ $k == baseline ]] || what=with-fix expect=fixed
+	fix_guests kprobes kprobe_repro "$REPRO.ko" "$REPRO_READS"
+}
+stage_debugfs_fix() {
+	fix_guests debugfs debugfs_repro "$DEBUGFS_SAMPLE.ko"
+}
+
+# fix_guests FIX GUEST-COMMAND MODULE [ARG...]: the two guests of a fix's
+# reproducer, each running guest.sh GUEST-COMMAND with that kernel's MODULE,
+# a run folder and ARG..., and their results FIX-fix/without-fix and
+# FIX-fix/with-fix (ktap.py GUEST-COMMAND reads the run's repro.txt).
+fix_guests() {
+	local fix=$1 cmd=$2 mod=$3 k name what expect
+	shift 3
+	for k in "nofix-$fix" patched; do
+		name=$fix-fix-$k what=without-fix expect=bug
+		[[ $k == patched ]] && what=with-fix expect=fixed
 		mkdir -p "$OUT/runs/$name"
 		"$T/guest/vm.sh" run "$name" "$k" -c "$GUEST_CPUS" -t "$TO_STALL" \
 			-s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
-			"$T/guest/guest.sh" kprobe_repro "$WORK/modules/$k/$REPRO.ko" "$OUT/runs/$name" "$REPRO_READS" || true
-		checked "kprobes-fix/$what" "$T/lib/ktap.py" kprobe_repro "$OUT/runs/$name/repro.txt" \
-			"$expect" "kprobes-fix/$what" "$RESULTS"
+			"$T/guest/guest.sh" "$cmd" "$WORK/modules/$k/$mod" "$OUT/runs/$name" "$@" || true
+		checked "$fix-fix/$what" "$T/lib/ktap.py" "$cmd" "$OUT/runs/$name/repro.txt" \
+			"$expect" "$fix-fix/$what" "$RESULTS"
 		console_result "$name"
 	done
 }
 
-# The kprobes sample of the Rust series (7.3): built from the tree's own
-# samples/rust, with its Makefile, for the patched kernel's build, with the
-# sample's Kconfig symbol set on the command line (the project's config
-# leaves samples off, so that adding one rebuilds no kernel). Cached with
-# the kernel, whose key covers the sample's source.
+# The kprobes sample of the Rust series (7.3), for the patched kernel.
 SAMPLE=rust_kprobe
 stage_sample() { with_lock build_sample; }
 build_sample() {
-	local key dest q=()
-	[[ $V == 1 ]] && q=(V=1)
-	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
-	dest=$WORK/kernels/$key/$SAMPLE.ko
-	if [[ ! -f $dest ]]; then
-		"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory to the patched kernel"
-		rm -rf "$WORK/sample"
-		mkdir -p "$WORK/sample"
-		step RUST "samples/rust/$SAMPLE.ko for the patched kernel (CLIPPY=1)" logto "$OUT/logs/sample.log" \
-			in_chroot make -C "$LINUX" O="$KB" M=samples/rust MO="$WORK/sample" LLVM=1 CLIPPY=1 \
-			CONFIG_SAMPLE_RUST_KPROBE=m "${q[@]}" modules ||
-			die 1 "samples/rust/$SAMPLE.ko does not build, or clippy warned (see $OUT/logs/sample.log)"
-		cp "$WORK/sample/$SAMPLE.ko" "$dest"
-	fi
-	mkdir -p "$WORK/modules/patched"
-	cp "$dest" "$WORK/modules/patched/$SAMPLE.ko"
+	module_for patched "$KB" "$SAMPLE" samples/rust:SAMPLE_RUST_KPROBE
+	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory back to the patched kernel"
 }
 
 # The Rust series in one patched guest: the kernel crate's doctests, which
@@ -215,7 +287,9 @@ build_rustdoc() {
 # base's series (rust/BASE) and on the module.
 stage_rustfmt() {
 	local files out
-	mapfile -t files < <(find "$LG_TOP/rust/$BASE" "$MODSRC" -name '*.rs' | sort)
+	local dirs=("$LG_TOP/rust/$BASE" "$MODSRC")
+	[[ $BASE == 6.12 ]] || dirs+=("$STRESSSRC")
+	mapfile -t files < <(find "${dirs[@]}" -name '*.rs' | sort)
 	if out=$(in_chroot rustfmt --check --edition 2021 --config-path "$LINUX/.rustfmt.toml" "${files[@]}" 2>&1); then
 		ktap add "$RESULTS" ok rust/rustfmt "${#files[@]} files"
 	else
@@ -494,6 +568,23 @@ stage_lockdep() {
 # fires must fail with their own message and let the runner go on.
 stage_failpath() { "$T/build/mutants.sh" --gate; }
 
+# The stress of 7.3's Kretprobe on x86_64 (make rust; make rust ARCH=arm64
+# runs it on arm64): probes registered and unregistered while the probed
+# function is called in a loop on the other CPU.
+stage_rust_stress() {
+	local name=rust-stress
+	mkdir -p "$OUT/runs/$name"
+	"$T/guest/vm.sh" run "$name" patched -c 2 -t "$TO_STALL" -s 'LOOPGUARD-GUEST start' -i "$IDLE_SUITE" -- \
+		"$T/guest/guest.sh" stress "$WORK/modules/patched/$STRESS.ko" "$OUT/runs/$name" || true
+	checked "$name/stress" "$T/lib/ktap.py" stress "$OUT/runs/$name/stress.txt" "$name/stress" "$RESULTS"
+	console_result "$name"
+}
+
+# make rust ARCH=arm64 (tools/arm64/arm64.sh): the Rust series of 7.3 on
+# arm64, kernel and guest.
+stage_arm64_kernel() { "$T/arm64/arm64.sh" kernel; }
+stage_arm64() { "$T/arm64/arm64.sh" run; }
+
 stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 
 # make bench, full; and the smoke version make test runs so that it cannot
@@ -503,6 +594,17 @@ stage_bench() { "$T/bench/bench.sh"; }
 # root of their own, then run; make test runs the machinery with scx_simple.
 # SCHEDULERS="NAME...": those of the list only.
 stage_census_build() { "$T/census/build.sh" ${SCHEDULERS:-}; }
+# The census runs on kernels of its own: the patched kernel with
+# tools/census/census.config (what its schedulers need from the kernel's
+# BTF), built in CACHE/census/BASE (or O=DIR's DIR/census/BASE), with the
+# Rust module built against it.
+CENSUS_KB=${LG_KBUILD:-$CACHE}/census
+stage_census_kernel() { with_lock build_census_kernel; }
+build_census_kernel() {
+	LG_KBUILD=$CENSUS_KB LG_KCONFIG=$T/census/census.config "$T/build/kbuild.sh" census=lg/patched ||
+		die 1 "the census kernel does not build"
+	module_for census "$CENSUS_KB/$BASE" "$MOD" "$MODSRC"
+}
 stage_census() { "$T/census/census.sh"; }
 stage_census_smoke() { "$T/census/census.sh" smoke; }
 stage_boots() { "$T/bench/boots.sh"; }
@@ -536,7 +638,7 @@ stage_reset() {
 base_tests() {
 	case $BASE in
 	7.3) echo export checkpatch bisect kernels modules sample rustdoc rustfmt userspace patched patched_1cpu \
-		rust_series rust baseline rust_baseline kprobes_fix failpath mutants_smoke census_smoke write_figures ;;
+		rust_series rust baseline rust_baseline kprobes_fix debugfs_fix failpath mutants_smoke census_smoke write_figures ;;
 	6.12) echo export checkpatch bisect kernels modules rustfmt userspace patched \
 		patched_1cpu soak rust_series rust qmap baseline rust_baseline failpath bench_smoke write_figures ;;
 	esac
@@ -547,7 +649,7 @@ base_tests() {
 set -- $(for s in "$@"; do if [[ $s == base_tests ]]; then base_tests; else echo "$s"; fi; done)
 # A set-up or build stage that fails ends the run: nothing after it could
 # be trusted. Test stages record their failures as results and go on.
-FATAL=" toolchain tree series patched_kernel kernels modules sample userspace edit_start edit_build edit_refresh edit_verify "
+FATAL=" toolchain tree series patched_kernel kernels modules sample userspace census_kernel arm64_kernel edit_start edit_build edit_refresh edit_verify "
 STAGES="$*"
 for s in "$@"; do
 	declare -F "stage_$s" >/dev/null || die "pipeline.sh: no stage '$s'"

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The figures file, `/sys/kernel/debug/scx_loopguard/figures`: a small safe layer over debugfs
-//! and seq_file for one read/write file backed by an `Arc<Figures>`.
+//! and seq_file for one read/write file backed by an `Arc<Figures>`, for kernels whose
+//! `kernel::debugfs` is missing (6.12) or gives its files no owner (7.3 without the fix of
+//! scx-loopguard; see `figures_file.rs`).
 //!
 //! Reading it formats the figures with `single_open()`, so each read(2) sequence from offset 0
 //! sees one consistent text. Writing `reset` zeroes them, and `reset max_loops=N` also sets the
 //! bound that invocations are held to; `trace_stop` arms the trace stop at the next break-out;
 //! anything else is `EINVAL`.
 
-use crate::Figures;
+use crate::{Figures, COMMAND_MAX};
 use core::fmt;
 use kernel::{
     bindings, c_str,
@@ -189,36 +191,20 @@ unsafe extern "C" fn write(
     count: usize,
     _pos: *mut bindings::loff_t,
 ) -> isize {
-    let mut cmd = [0u8; 32];
+    let mut cmd = [0u8; COMMAND_MAX];
     let n = count.min(cmd.len());
     // SAFETY: `cmd` is valid for `n` bytes; `copy_from_user()` checks the user pointer.
     if unsafe { bindings::copy_from_user(cmd.as_mut_ptr().cast(), buf.cast(), n) } != 0 {
         return EFAULT.to_errno() as isize;
     }
     let cmd = &cmd[..n];
-    let cmd = cmd.strip_suffix(b"\n").unwrap_or(cmd);
     if count > n {
         return EINVAL.to_errno() as isize;
     }
     // SAFETY: `single_open()` made the `seq_file` the file's private data.
     let figures = unsafe { figures_of((*file).private_data.cast()) };
-    if cmd == b"trace_stop" {
-        figures.arm_trace_stop();
-        return count as isize;
+    match figures.command(cmd.strip_suffix(b"\n").unwrap_or(cmd)) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
     }
-    // "reset", or "reset max_loops=N" to also set the bound the invocations are held to.
-    let max_loops = match cmd.strip_prefix(b"reset") {
-        Some(b"") => None,
-        Some(rest) => match rest
-            .strip_prefix(b" max_loops=")
-            .and_then(|v| core::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            Some(v) => Some(v),
-            None => return EINVAL.to_errno() as isize,
-        },
-        None => return EINVAL.to_errno() as isize,
-    };
-    figures.reset(max_loops);
-    count as isize
 }

@@ -38,7 +38,13 @@ use kernel::{
     sync::Arc,
 };
 
-mod debugfs;
+/// The longest command the figures file takes.
+const COMMAND_MAX: usize = 32;
+
+// The figures file: on `kernel::debugfs` where its file operations have an owner (7.3 with the
+// fix of scx-loopguard), else on a layer of its own over the C API (6.12).
+#[cfg_attr(not(kernel_debugfs_owner), path = "debugfs.rs")]
+mod figures_file;
 
 module! {
     type: LoopWatch,
@@ -110,10 +116,8 @@ struct CpuFigures {
     cur_consumes: AtomicU64,
     cur_self_kicks: AtomicU64,
     cur_deferred: AtomicU64,
-    iw_flag_before: AtomicBool,
     pending: AtomicU8,
     bound_at: AtomicU64,
-    entry_at: AtomicU64,
 
     invocations: AtomicU64,
     rounds_max: AtomicU64,
@@ -148,10 +152,8 @@ impl CpuFigures {
             cur_consumes: AtomicU64::new(0),
             cur_self_kicks: AtomicU64::new(0),
             cur_deferred: AtomicU64::new(0),
-            iw_flag_before: AtomicBool::new(false),
             pending: AtomicU8::new(PEND_NONE),
             bound_at: AtomicU64::new(0),
-            entry_at: AtomicU64::new(0),
             invocations: AtomicU64::new(0),
             rounds_max: AtomicU64::new(0),
             rounds_hist: core::array::from_fn(|_| AtomicU64::new(0)),
@@ -317,18 +319,32 @@ impl Figures {
         self.cpus.get(this_cpu())
     }
 
-    pub(crate) fn reset(&self, max_loops: Option<u64>) {
+    /// Runs a command written to the figures file, without its trailing newline: `reset`
+    /// zeroes the figures, `reset max_loops=N` also sets the bound that invocations are held
+    /// to, and `trace_stop` arms the one-shot trace stop at the next break-out. Anything else
+    /// is `EINVAL`.
+    pub(crate) fn command(&self, cmd: &[u8]) -> Result {
+        if cmd == b"trace_stop" {
+            self.trace_stop.store(true, Relaxed);
+            return Ok(());
+        }
+        let max_loops = match cmd.strip_prefix(b"reset") {
+            Some(b"") => None,
+            Some(rest) => Some(
+                rest.strip_prefix(b" max_loops=")
+                    .and_then(|v| core::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or(EINVAL)?,
+            ),
+            None => return Err(EINVAL),
+        };
         for c in self.cpus.iter() {
             c.reset();
         }
         if let Some(m) = max_loops {
             self.max_loops.store(m, Relaxed);
         }
-    }
-
-    /// Arms the one-shot trace stop at the next break-out.
-    pub(crate) fn arm_trace_stop(&self) {
-        self.trace_stop.store(true, Relaxed);
+        Ok(())
     }
 
     /// Writes the figures in the documented text format.
@@ -434,9 +450,13 @@ fn percentile(hist: &[u64], max: u64, pct: u64) -> u64 {
 /// `balance_scx()`: opens and closes a balance invocation.
 struct Balance(Arc<Figures>);
 
+#[vtable]
 impl KretprobeHandler for Balance {
-    fn entry(&self, _regs: &PtRegs) {
-        let Some(c) = self.0.this_cpu() else { return };
+    /// When the invocation started, in ns.
+    type Data = u64;
+
+    fn entry(&self, _regs: &PtRegs) -> Option<u64> {
+        let c = self.0.this_cpu()?;
         // The next invocation after one that reached the bound: was it the kick's doing?
         match c.pending.swap(PEND_NONE, Relaxed) {
             PEND_RESCHED => {
@@ -458,11 +478,11 @@ impl KretprobeHandler for Balance {
         c.cur_consumes.store(0, Relaxed);
         c.cur_self_kicks.store(0, Relaxed);
         c.cur_deferred.store(0, Relaxed);
-        c.entry_at.store(now_ns(), Relaxed);
         c.in_balance.store(true, Relaxed);
+        Some(now_ns())
     }
 
-    fn ret(&self, _regs: &PtRegs) {
+    fn ret(&self, _regs: &PtRegs, entry_at: u64) {
         let Some(c) = self.0.this_cpu() else { return };
         if !c.in_balance.swap(false, Relaxed) {
             return;
@@ -478,7 +498,7 @@ impl KretprobeHandler for Balance {
         c.rounds_hist[slot].fetch_add(1, Relaxed);
         let kicks = c.cur_self_kicks.load(Relaxed);
         if kicks > 0 {
-            let win = now.saturating_sub(c.entry_at.load(Relaxed));
+            let win = now.saturating_sub(entry_at);
             c.breakouts.fetch_add(1, Relaxed);
             c.self_kicks.fetch_add(kicks, Relaxed);
             c.breakout_rounds_hist[slot].fetch_add(1, Relaxed);
@@ -504,18 +524,21 @@ impl KretprobeHandler for Balance {
 /// `kick_cpus_irq_workfn()`: did the kick's deferred work ask this CPU to reschedule?
 struct IrqWork(Arc<Figures>);
 
+#[vtable]
 impl KretprobeHandler for IrqWork {
-    fn entry(&self, _regs: &PtRegs) {
-        let Some(c) = self.0.this_cpu() else { return };
-        c.iw_flag_before.store(need_resched(), Relaxed);
+    /// Whether the need-resched flag was set already when the work started.
+    type Data = bool;
+
+    fn entry(&self, _regs: &PtRegs) -> Option<bool> {
+        Some(need_resched())
     }
 
-    fn ret(&self, _regs: &PtRegs) {
+    fn ret(&self, _regs: &PtRegs, flag_before: bool) {
         let Some(c) = self.0.this_cpu() else { return };
         if c.pending.load(Relaxed) != PEND_BOUND || !need_resched() {
             return;
         }
-        if c.iw_flag_before.load(Relaxed) {
+        if flag_before {
             c.pending.store(PEND_UNSURE, Relaxed);
         } else {
             c.iw_resched.fetch_add(1, Relaxed);
@@ -625,7 +648,7 @@ const POINTS: [Points; 2] = [
 
 struct LoopWatch {
     // Dropped in this order: the file first, then the probes, then the figures.
-    _file: debugfs::FiguresFile,
+    _file: figures_file::FiguresFile,
     _probes: Probes,
 }
 
@@ -703,7 +726,7 @@ impl kernel::Module for LoopWatch {
             _invocation: invocation,
         };
         let (invocation, kick) = figures.symbols();
-        let file = debugfs::FiguresFile::new(figures, module)?;
+        let file = figures_file::FiguresFile::new(figures, module)?;
         pr_info!(
             "watching {}(), kicks through {}() and kick_cpus_irq_workfn()\n",
             invocation,

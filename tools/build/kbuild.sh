@@ -42,6 +42,8 @@ configure() {
 	# would otherwise surface much later as a missing feature).
 	local opt missing=()
 	for opt in SCHED_CLASS_EXT DEBUG_INFO_BTF RUST KPROBES BPF_EVENTS FUNCTION_TRACER WERROR IKCONFIG_PROC RUST_KERNEL_DOCTESTS; do
+		# unless a fragment turns it off on purpose (the census's WERROR)
+		grep -q "^# CONFIG_$opt is not set" "$KB/lg.config" && continue
 		grep -q "^CONFIG_$opt=y" "$KB/.config" || missing+=("$opt")
 	done
 	((${#missing[@]} == 0)) ||
@@ -63,11 +65,12 @@ check_image() {
 		die 1 "the $1 image does not match its source (SCX_DSP_MAX_LOOPS: source $src, BTF $bin); run 'make kernels' again"
 }
 
-# make_image REF KEY: build the checked-out REF into $KB, check the image
+# make_image REF KEY NAME: build the checked-out REF into $KB (log
+# build-NAME.log), check the image
 # against REF's source, and record KEY as what $KB now holds.
 make_image() {
 	configure
-	logto "$OUT/logs/build-${1#lg/}.log" kmake || die 1 "the ${1#lg/} kernel does not build"
+	logto "$OUT/logs/build-$3.log" kmake || die 1 "the $3 kernel does not build"
 	check_image "$1"
 	echo "$2" >"$KB/.lg-built"
 }
@@ -87,7 +90,7 @@ build() {
 		run git -C "$LINUX" checkout -q -f "$ref"
 		t0=$(date +%s)
 		msg BUILD "$name kernel ($ref $(git -C "$LINUX" rev-parse --short "$ref")) ..."
-		make_image "$ref" "$key"
+		make_image "$ref" "$key" "$name"
 		mkdir -p "$dest.tmp"
 		cp "$KB/arch/x86/boot/bzImage" "$KB/System.map" "$KB/.config" "$dest.tmp/"
 		git -C "$LINUX" rev-parse "$ref" >"$dest.tmp/commit"
@@ -120,7 +123,7 @@ main() {
 	last=${last%%=*}
 	want=$(readlink "$WORK/kernels/$last")
 	run git -C "$LINUX" checkout -q -f "$ref"
-	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "$ref" "$want"
+	[[ $(cat "$KB/.lg-built" 2>/dev/null) == "$want" ]] || make_image "$ref" "$want" "$last"
 }
 
 IMAGES_ONLY=0

@@ -99,7 +99,7 @@ gate() {
 	msg GATE "$name: $(sed -n '1s/^Gate [^:]*: //p' "$f")"
 	with_lock make_branch "$f" "gate-$name"
 	"$T/build/kbuild.sh" --images "$name=lg/mutant/gate-$name" ||
-		die 1 "the gate kernel $name does not build; see $OUT/logs/build-mutant/gate-$name.log"
+		die 1 "the gate kernel $name does not build; see $OUT/logs/build-$name.log"
 	with_lock git_lg checkout -q -f lg/patched
 	# One runner for every test of the series: each failure must let the
 	# runner go on to the next test, and to its summary after the last.
@@ -154,7 +154,7 @@ main() {
 		with_lock make_branch "$f" "$name"
 		# The image is all the guest needs: a cached mutant builds nothing.
 		"$T/build/kbuild.sh" --images "mutant-$name=lg/mutant/$name" ||
-			die 1 "mutant $name does not build; see $OUT/logs/build-mutant/$name.log"
+			die 1 "mutant $name does not build; see $OUT/logs/build-mutant-$name.log"
 		n=0
 		for ((r = 1; r <= RUNS; r++)); do
 			run_mutant "$name" "$r"

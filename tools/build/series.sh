@@ -13,6 +13,9 @@
 #   lg/baseline  lg/revert with the patches marked @baseline or @rust in
 #                kernel/BASE/series cherry-picked: the kernel without the fix, with the same
 #                test support
+#   lg/nofix/NAME  lg/patched without the fix of the @fix=NAME entries: where
+#                that fix's reproducer must show the bug (made with no
+#                checkout, so that no file of the tree changes its time)
 #   lg/local     lg/patched with the entries marked @local: the project's own
 #                test code (the deep witness), which is never exported; the
 #                user space of both kernels is built from it
@@ -169,7 +172,29 @@ apply_series() {
 		apply_entry "the @local entry" $e
 	done
 	git_lg checkout -q lg/patched
+	nofix_branches
 	msg SERIES "$n patches ($nside of them in series of their own${sides:+: ${sides[*]%%=*}}): lg/baseline $(git_lg rev-parse --short lg/baseline) (${#both[@]} of them), lg/patched $(git_lg rev-parse --short lg/patched)"
+}
+
+# nofix_branches: lg/nofix/NAME for each fix series of .git/lg-sides,
+# lg/patched with that series' diff taken out, in an index of its own.
+nofix_branches() {
+	local name from to tree commit ref idx=$WORK/nofix.index
+	git_lg for-each-ref --format='%(refname)' refs/heads/lg/nofix/ | while read -r ref; do
+		git_lg update-ref -d "$ref"
+	done
+	while read -r name from to; do
+		[[ $name != rust ]] || continue
+		rm -f "$idx"
+		GIT_INDEX_FILE=$idx git_lg read-tree lg/patched || die "cannot read lg/patched into $idx"
+		git_lg diff-tree -p --binary "$from" "$to" | GIT_INDEX_FILE=$idx git_lg apply --cached -R ||
+			die "the $name fix does not come out of lg/patched cleanly (a later patch changes its lines?)"
+		tree=$(GIT_INDEX_FILE=$idx git_lg write-tree) &&
+			commit=$(git_lg commit-tree "$tree" -p lg/patched -m "scx-loopguard: lg/patched without the $name fix") &&
+			git_lg branch -q -f "lg/nofix/$name" "$commit" ||
+			die "cannot make lg/nofix/$name"
+	done <"$LINUX/.git/lg-sides"
+	rm -f "$idx"
 }
 
 # Branch switches rewrite the tree a kernel build may be reading: hold the

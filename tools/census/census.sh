@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # make census: do production sched_ext schedulers ever reach the dispatch
 # loop's bound? Each scheduler of tools/census/schedulers.txt (built by
-# tools/census/build.sh) runs on the patched kernel of BASE under each
+# tools/census/build.sh) runs on the census kernel of BASE (the patched one with
+# tools/census/census.config, for what scx_lavd needs) under each
 # workload, on 1 and 2 vCPUs, with the scx_loopguard_watch module counting
 # dispatch rounds per invocation; the kernel counts break-outs (7.3: its
 # event; 6.12: its tracepoint). Results in $OUT/census/: census.txt (the
@@ -19,7 +20,12 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 T=$LG_TOP/tools
-MOD=$WORK/modules/patched/scx_loopguard_watch.ko
+# The census's own kernel (tools/census/census.config, stage census_kernel)
+# and the module built for it; the smoke run uses the patched kernel of
+# make test.
+kernel=census
+[[ ${1:-} != smoke ]] || kernel=patched
+MOD=$WORK/modules/$kernel/scx_loopguard_watch.ko
 C=$OUT/census${1:+-$1}
 
 [[ -f $MOD ]] || die "no module in $MOD; run the modules stage first"
@@ -51,7 +57,7 @@ for cpus in "${cpus_list[@]}"; do
 	name=census${1:+-$1}-${cpus}cpu
 	# A Rust scheduler may take minutes to load under TCG (up to 240 s is
 	# waited for), once; then three workloads.
-	"$T/guest/vm.sh" run "$name" patched -c "$cpus" -t $((120 + ${#scheds[@]} * (300 + 3 * (secs + 30)))) \
+	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t $((120 + ${#scheds[@]} * (300 + 3 * (secs + 30)))) \
 		-s 'LOOPGUARD-GUEST start' -i 60 -- \
 		"$T/guest/guest.sh" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
 	console_result "$name"

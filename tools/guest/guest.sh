@@ -37,6 +37,19 @@
 #       like the first without its ftrace_ops, and read READS times again;
 #       all as one "KPROBE_REPRO key=value..." line into RUNDIR/repro.txt;
 #       then unload it
+#   guest.sh debugfs_repro MODULE RUNDIR
+#       load the debugfs fix's reproducer (the tree's rust_debugfs_scoped
+#       sample), hold its control/create file open in a process of its own,
+#       and try to unload it; if that is refused, close the file and unload
+#       it again; one "DEBUGFS_REPRO key=value..." line into RUNDIR/repro.txt.
+#       If the unload succeeds with the file open, the file stays open: the
+#       holder outlives this script (closing it would run freed code)
+#   guest.sh stress MODULE RUNDIR
+#       the kretprobe stress (rust/kretprobe_stress): loaded, which runs
+#       its rounds, while one shell reads /proc/self/stat in a loop (short
+#       calls of the probed __task_pid_nr_ns()) and another sleeps 5 ms in
+#       a loop (calls of hrtimer_nanosleep() that sleep); its lines into
+#       RUNDIR/stress.txt
 #   guest.sh census MODULE RUNDIR SECS SCHEDULER...
 #       with the scx_loopguard_watch module loaded, each SCHEDULER (a path)
 #       under each workload (perf bench sched messaging, stress-ng CPU and
@@ -370,6 +383,62 @@ kprobe_repro() {
 		echo "LOOPGUARD-REPRO insmod failed"
 	fi
 	dmesg -t | grep 'kprobe_arm_error: ' | tee -a "$rundir/repro.txt"
+	banner done
+}
+
+debugfs_repro() {
+	local mod=$1 rundir=$2 f=/sys/kernel/debug/rust_scoped_debugfs/control/create
+	local line holder err=$rundir/rmmod.err rc i
+	banner start
+	line="DEBUGFS_REPRO insmod=0 held=0"
+	if insmod "$mod"; then
+		line="DEBUGFS_REPRO insmod=1"
+		# The holder opens the file itself and keeps it open until killed.
+		setsid bash -c 'exec 3>>"$1" && exec sleep infinity' holder "$f" </dev/null >/dev/null 2>&1 &
+		holder=$!
+		for ((i = 0; i < 20; i++)); do
+			[[ $(readlink "/proc/$holder/fd/3" 2>/dev/null) == "$f" ]] && break
+			sleep 0.25
+		done
+		if [[ $(readlink "/proc/$holder/fd/3" 2>/dev/null) == "$f" ]]; then
+			line+=" held=1"
+			rc=0
+			rmmod rust_debugfs_scoped 2>"$err" || rc=1
+			line+=" rmmod_open=$rc rmmod_open_err=$(tr -s ' \n' '__' <"$err")"
+			if ((rc)); then
+				kill "$holder"
+				wait "$holder" 2>/dev/null
+				rc=0
+				rmmod rust_debugfs_scoped || rc=1
+				line+=" rmmod_closed=$rc"
+			fi
+		else
+			line+=" held=0"
+			kill "$holder" 2>/dev/null
+		fi
+	fi
+	echo "$line" | tee "$rundir/repro.txt"
+	sync
+	banner done
+}
+
+stress() {
+	local mod=$1 rundir=$2 loop sleeper
+	banner start
+	# A builtin read: no fork per call, so the calls come fast. And calls
+	# of hrtimer_nanosleep() that sleep.
+	(while :; do read -r _ </proc/self/stat; done) &
+	loop=$!
+	(while :; do sleep 0.005; done) &
+	sleeper=$!
+	if insmod "$mod"; then
+		rmmod kretprobe_stress || echo "LOOPGUARD-RUST rmmod failed"
+	else
+		echo "LOOPGUARD-RUST insmod failed"
+	fi
+	kill "$loop" "$sleeper"
+	wait "$loop" "$sleeper" 2>/dev/null
+	dmesg -t | grep 'kretprobe_stress: ' | tee "$rundir/stress.txt"
 	banner done
 }
 

@@ -60,6 +60,19 @@
                                     without it (bug: it must return 0 for
                                     the probe that was never armed); both
                                     need the control probe to work
+  ktap.py debugfs_repro LOG EXPECT NAME RESULTS
+                                    the debugfs fix's reproducer (its
+                                    DEBUGFS_REPRO line in LOG): with a file
+                                    of the sample held open, rmmod must be
+                                    refused and succeed once it is closed
+                                    (EXPECT fixed), or succeed (bug)
+  ktap.py stress LOG NAME RESULTS   the kretprobe_stress module's line in
+                                    LOG: every round ran, returns were
+                                    caught, none with another probe's data
+  ktap.py boot LOG MARKER NAME RESULTS
+                                    a guest run without vm.sh (the arm64
+                                    one): its console LOG has no splat and
+                                    reached MARKER
   ktap.py figures FILE              the witness's LOOPGUARD figures in FILE, as
                                     a table on stderr
   ktap.py boots OUTDIR              the boot-to-command time of every guest of
@@ -473,19 +486,27 @@ def kunit_verdicts(text, suite, focus):
     return rows
 
 
-# The sample's line at unload.
-SAMPLE_RE = re.compile(r"kernel_clone\(\): (\d+) calls, (\d+) returns, (\d+) errors")
+# The sample's lines at unload.
+SAMPLE_RE = re.compile(r"kernel_clone\(\): (\d+) calls, (\d+) returns, (\d+) errors, (\d+) us in all")
+SAMPLE_EXIT_RE = re.compile(r"do_exit\(\): (\d+) exits, (\d+) with a non-zero code")
 
 
 def sample_verdict(text, forks):
-    """(status, comment) for the rust_kprobe sample after FORKS processes."""
-    m = SAMPLE_RE.search(text)
-    if not m:
+    """(status, comment) for the rust_kprobe sample after FORKS processes,
+    each of which exits with 0: its kretprobe must have seen at least FORKS
+    calls and returns of kernel_clone(), and its kprobe at least FORKS
+    exits, not all of them with a non-zero code (read from the argument)."""
+    m, e = SAMPLE_RE.search(text), SAMPLE_EXIT_RE.search(text)
+    if not m or not e:
         return "not ok", "the sample printed no counts (did it load and unload?)"
-    calls, rets, errs = (int(g) for g in m.groups())
-    comment = f"{calls} calls, {rets} returns, {errs} errors of kernel_clone() while {forks} processes started"
-    if calls < forks or rets < forks:
+    calls, rets, errs, us = (int(g) for g in m.groups())
+    exits, failed = (int(g) for g in e.groups())
+    comment = (f"{calls} calls, {rets} returns, {errs} errors of kernel_clone() ({us} us in all), "
+               f"{exits} exits ({failed} non-zero) while {forks} processes started and exited with 0")
+    if calls < forks or rets < forks or exits < forks:
         return "not ok", comment + f": fewer than {forks}"
+    if exits - failed < forks:
+        return "not ok", comment + f": fewer than {forks} exits with code 0 (is the argument read right?)"
     return "ok", comment
 
 
@@ -527,6 +548,83 @@ def kprobe_repro_verdict(text, expect):
     return "not ok", (f"the bug did not show without the fix: register_kprobe() returned {ret}, "
                       f"disable_kprobe() {dret}, {hits} calls seen, {listed} probes listed "
                       f"(is the fix in this kernel already?)")
+
+
+def debugfs_repro_verdict(text, expect):
+    """(status, comment) for the debugfs fix's reproducer: the tree's
+    rust_debugfs_scoped sample loaded, control/create held open by a
+    process of its own, then rmmod. With the fix (EXPECT "fixed"), the
+    open file pins the module: rmmod must fail with EBUSY and succeed once
+    the file is closed. Without it ("bug"), rmmod succeeds while the file
+    is open; the guest leaves the file open, as closing it then runs freed
+    code."""
+    kv = {}
+    for line in text.splitlines():
+        if line.startswith("DEBUGFS_REPRO "):
+            kv = keyvals(line.split()[1:])
+    if kv.get("held") != "1":
+        return "not ok", ("the sample's file was never held open (did the sample load? "
+                          f"insmod={kv.get('insmod', '?')})")
+    open_rc, open_err = kv.get("rmmod_open"), kv.get("rmmod_open_err", "")
+    if open_rc not in ("0", "1"):
+        return "not ok", "the reproducer printed no complete DEBUGFS_REPRO line"
+    if expect == "fixed":
+        if open_rc == "0":
+            return "not ok", "rmmod unloaded the sample while its file was open: the module is not pinned"
+        if "in_use" not in open_err:
+            return "not ok", f"rmmod failed while the file was open, but not as busy: {open_err!r}"
+        if kv.get("rmmod_closed") != "0":
+            return "not ok", "rmmod was refused while the file was open, but failed again once it was closed"
+        return "ok", "rmmod refused while the file was open (module in use), and unloaded it once the file was closed"
+    if open_rc == "0":
+        return "ok", "rmmod unloaded the sample while its file was open (the file left open: closing it would run freed code)"
+    return "not ok", f"the bug did not show without the fix: rmmod was refused ({open_err!r}; is the fix in this kernel already?)"
+
+
+# The fixes' reproducers (ktap.py NAME LOG EXPECT NAME RESULTS), by command.
+REPRO_VERDICTS = {"kprobe_repro": kprobe_repro_verdict, "debugfs_repro": debugfs_repro_verdict}
+
+
+STRESS_ROUNDS_RE = re.compile(r"kretprobe_stress: rounds=(\d+)")
+STRESS_RE = re.compile(r"kretprobe_stress: (short|sleeping): entries=(\d+) returns=(\d+) lost=(\d+) wrong_data=(\d+)")
+STRESS_ROUNDS = 200
+
+
+def stress_verdict(text):
+    """(status, comment) for the kretprobe stress: STRESS_ROUNDS rounds of
+    two probes registered and unregistered while their functions were
+    called in loops, one with short calls, one with calls that sleep. Both
+    must have seen calls, no more returns than calls, and each return with
+    the data its own probe's entry handler wrote; returns lost to
+    unregistering are counted, not failed."""
+    r = STRESS_ROUNDS_RE.search(text)
+    got = {m.group(1): tuple(int(g) for g in m.groups()[1:]) for m in STRESS_RE.finditer(text)}
+    if not r or set(got) != {"short", "sleeping"}:
+        return "not ok", "the stress module printed no figures (did it load?)"
+    rounds = int(r.group(1))
+    comment = f"{rounds} rounds; " + "; ".join(
+        f"{k} calls: {e} entered, {ret} returns handed over, {lost} lost to unregistering, {w} with wrong data"
+        for k, (e, ret, lost, w) in sorted(got.items(), reverse=True))
+    if rounds != STRESS_ROUNDS:
+        return "not ok", comment + f": not the {STRESS_ROUNDS} rounds"
+    for k, (e, ret, lost, w) in got.items():
+        if not e or (k == "short" and not ret):
+            return "not ok", comment + f": no {k} call was caught (did the calls run?)"
+        if ret > e:
+            return "not ok", comment + ": more returns than calls (a return handled twice?)"
+        if w:
+            return "not ok", comment
+    return "ok", comment
+
+
+def boot_verdict(text, marker):
+    """(status, comment) for the console of a guest that vm.sh did not run."""
+    splat = splat_lines(text)
+    if splat:
+        return "not ok", "kernel splat: " + splat[0].strip()
+    if marker not in text:
+        return "not ok", f"the guest never reached '{marker}' (hung, panicked or never booted)"
+    return "ok", "no splat, reached the end"
 
 
 def read(path):
@@ -785,11 +883,21 @@ def main(argv):
         status, comment = sample_verdict(read_if_any(log), int(forks))
         add(results, status, name, comment)
         return 0 if status == "ok" else 1
-    if len(argv) == 5 and argv[0] == "kprobe_repro":
+    if len(argv) == 5 and argv[0] in REPRO_VERDICTS:
         log, expect, name, results = argv[1:]
         if expect not in ("fixed", "bug"):
-            raise SystemExit(f"kprobe_repro: EXPECT is fixed or bug, not {expect}")
-        status, comment = kprobe_repro_verdict(read_if_any(log), expect)
+            raise SystemExit(f"{argv[0]}: EXPECT is fixed or bug, not {expect}")
+        status, comment = REPRO_VERDICTS[argv[0]](read_if_any(log), expect)
+        add(results, status, name, comment)
+        return 0 if status == "ok" else 1
+    if len(argv) == 4 and argv[0] == "stress":
+        log, name, results = argv[1:]
+        status, comment = stress_verdict(read_if_any(log))
+        add(results, status, name, comment)
+        return 0 if status == "ok" else 1
+    if len(argv) == 5 and argv[0] == "boot":
+        log, marker, name, results = argv[1:]
+        status, comment = boot_verdict(read_if_any(log), marker)
         add(results, status, name, comment)
         return 0 if status == "ok" else 1
     if len(argv) == 2 and argv[0] == "figures":

@@ -179,7 +179,8 @@ t_series_rust() {
 
 # An @fix=NAME entry after the @rust one: a third series, in the patched
 # kernel but not the baseline, recorded in lg-sides and exported on its
-# own; one that is split, and an unknown tag, are refused.
+# own, with lg/nofix/NAME (the patched tree without it); one that is
+# split, and an unknown tag, are refused.
 t_series_fix() {
 	fake_rust_series "$TMP/pf" "$TMP/sf" "$TMP/wf" || return 1
 	local l=$TMP/wf/linux p=$TMP/pf o=$TMP/of
@@ -194,6 +195,10 @@ t_series_fix() {
 		{ echo "the fix series does not end at lg/patched"; return 1; }
 	git -C "$l" cat-file -e lg/patched:kernel/fix.c && ! git -C "$l" cat-file -e lg/baseline:kernel/fix.c 2>/dev/null ||
 		{ echo "the fix is not in the patched kernel only"; return 1; }
+	# lg/nofix/kprobes: lg/patched without the fix, and nothing else.
+	[[ $(git -C "$l" diff --name-only lg/nofix/kprobes lg/patched) == kernel/fix.c &&
+		$(git -C "$l" rev-parse lg/nofix/kprobes^) == $(git -C "$l" rev-parse lg/patched) ]] ||
+		{ echo "lg/nofix/kprobes is not lg/patched without the fix"; return 1; }
 	WORK=$TMP/wf LG_OUT=$o "$T/review/export.sh" patches --ktap >/dev/null 2>&1 || { echo "export failed"; return 1; }
 	[[ -f $(echo "$o"/6.12/series-kprobes/0001-kernel-Fix-it.patch) && -f $(echo "$o"/6.12/series-rust/0001-rust-Add-kprobes.patch) ]] ||
 		{ echo "not three series: $(ls "$o"/6.12/ 2>&1 | xargs)"; return 1; }
@@ -209,15 +214,19 @@ t_series_fix() {
 # The kprobes fix's reproducer: with the fix, register_kprobe() must fail;
 # without it, it must return 0 for the probe nobody sees; both need the
 # control probe to register and be hit.
+# repro_status COMMAND LINE EXPECT: the status ktap.py COMMAND (a fix's
+# reproducer verdict) gives for the guest's LINE, or "crashed".
+repro_status() {
+	local r=$TMP/repro.txt l=$TMP/repro.log
+	printf '%s\n' "$2" >"$l"
+	: >"$r"
+	"$T/lib/ktap.py" "$1" "$l" "$3" x "$r" 2>/dev/null
+	[[ $? -le 1 ]] || echo crashed
+	cut -f1 "$r"
+}
+
 t_kprobe_repro_verdict() {
-	local r=$TMP/kr.txt l=$TMP/kr.log
-	kr() { # LINE EXPECT -> the status
-		printf '%s\n' "$1" >"$l"
-		: >"$r"
-		"$T/lib/ktap.py" kprobe_repro "$l" "$2" k "$r" 2>/dev/null
-		[[ $? -le 1 ]] || echo crashed
-		cut -f1 "$r"
-	}
+	kr() { repro_status kprobe_repro "$@"; }
 	local fixed='KPROBE_REPRO reads=3 ret=-16 ftrace=Y disable_ret=1 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
 	local bug='KPROBE_REPRO reads=3 ret=0 ftrace=Y disable_ret=-22 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
 	[[ $(kr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
@@ -230,6 +239,53 @@ t_kprobe_repro_verdict() {
 	[[ $(kr "${bug/disable_ret=-22/disable_ret=0}" bug) == "not ok" ]] || { echo "a probe the core knows passes as the bug"; return 1; }
 	[[ $(kr "${fixed/again_ret=0/again_ret=-16}" fixed) == "not ok" ]] || { echo "state left behind is accepted"; return 1; }
 	[[ $(kr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
+}
+
+# The debugfs fix's reproducer: with the fix, rmmod must be refused while
+# the sample's file is open, and succeed once it is closed; without it,
+# rmmod must succeed with the file open.
+t_debugfs_repro_verdict() {
+	dr() { repro_status debugfs_repro "$@"; }
+	local fixed='DEBUGFS_REPRO insmod=1 held=1 rmmod_open=1 rmmod_open_err=rmmod:_ERROR:_Module_rust_debugfs_scoped_is_in_use_ rmmod_closed=0'
+	local bug='DEBUGFS_REPRO insmod=1 held=1 rmmod_open=0 rmmod_open_err='
+	[[ $(dr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
+	[[ $(dr "$bug" bug) == ok ]] || { echo "the bug is not shown"; return 1; }
+	[[ $(dr "$bug" fixed) == "not ok" ]] || { echo "the bug passes as fixed"; return 1; }
+	[[ $(dr "$fixed" bug) == "not ok" ]] || { echo "a fixed kernel passes as the bug"; return 1; }
+	[[ $(dr "${fixed/rmmod_closed=0/rmmod_closed=1}" fixed) == "not ok" ]] || { echo "a module that never unloads passes"; return 1; }
+	[[ $(dr "${fixed/is_in_use/not_found}" fixed) == "not ok" ]] || { echo "an rmmod that failed for another reason passes"; return 1; }
+	[[ $(dr "${bug/held=1/held=0}" bug) == "not ok" ]] || { echo "a file never held open passes"; return 1; }
+	[[ $(dr "DEBUGFS_REPRO insmod=0 held=0" bug) == "not ok" ]] || { echo "a sample that did not load passes"; return 1; }
+	[[ $(dr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
+}
+
+# The kretprobe stress (make rust, both architectures) and the console of
+# the arm64 guest, which vm.sh does not run.
+t_stress_boot_verdict() {
+	local r=$TMP/sr.txt l=$TMP/sr.log
+	v() { # KIND LOG-TEXT -> the status
+		printf '%b' "$2" >"$l"
+		: >"$r"
+		if [[ $1 == stress ]]; then
+			"$T/lib/ktap.py" stress "$l" s "$r" 2>/dev/null
+		else
+			"$T/lib/ktap.py" boot "$l" "LOOPGUARD-ARM64 done" b "$r" 2>/dev/null
+		fi
+		[[ $? -le 1 ]] || echo crashed
+		cut -f1 "$r"
+	}
+	local good='kretprobe_stress: rounds=200\nkretprobe_stress: short: entries=900 returns=900 lost=0 wrong_data=0\nkretprobe_stress: sleeping: entries=80 returns=60 lost=20 wrong_data=0\n'
+	[[ $(v stress "$good") == ok ]] || { echo "a good stress run is not ok"; return 1; }
+	[[ $(v stress "${good/lost=20 wrong_data=0/lost=20 wrong_data=1}") == "not ok" ]] || { echo "wrong data passes"; return 1; }
+	[[ $(v stress "${good/returns=900/returns=0}") == "not ok" ]] || { echo "no return caught passes"; return 1; }
+	[[ $(v stress "${good/entries=80/entries=0}") == "not ok" ]] || { echo "no sleeping call passes"; return 1; }
+	[[ $(v stress "${good/rounds=200/rounds=3}") == "not ok" ]] || { echo "a short run passes"; return 1; }
+	[[ $(v stress "${good/returns=60/returns=81}") == "not ok" ]] || { echo "more returns than calls pass"; return 1; }
+	[[ $(v stress "${good/sleeping/sleepy}") == "not ok" ]] || { echo "a missing line passes"; return 1; }
+	[[ $(v stress "") == "not ok" ]] || { echo "no figures pass"; return 1; }
+	[[ $(v boot "boot\nLOOPGUARD-ARM64 done\n") == ok ]] || { echo "a clean boot is not ok"; return 1; }
+	[[ $(v boot "boot\nBUG: kernel NULL pointer dereference\nLOOPGUARD-ARM64 done\n") == "not ok" ]] || { echo "a splat passes"; return 1; }
+	[[ $(v boot "boot\n") == "not ok" ]] || { echo "a guest that never ended passes"; return 1; }
 }
 
 t_series_conflict() {
@@ -680,9 +736,12 @@ t_kunit_verdict() {
 		"$T/lib/ktap.py" sample "$o" 20 rust/sample "$r" >/dev/null 2>&1
 		cut -f1 "$r"
 	}
-	[[ $(sample 'rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors\n') == ok ]] || { echo "a good sample is not ok"; return 1; }
-	[[ $(sample 'rust_kprobe: kernel_clone(): 21 calls, 0 returns, 0 errors\n') == "not ok" ]] || { echo "no returns is ok"; return 1; }
-	[[ $(sample 'rust_kprobe: kernel_clone(): 3 calls, 3 returns, 0 errors\n') == "not ok" ]] || { echo "too few calls is ok"; return 1; }
+	local ex='rust_kprobe: do_exit(): 22 exits, 1 with a non-zero code\n'
+	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\n$ex") == ok ]] || { echo "a good sample is not ok"; return 1; }
+	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 0 returns, 0 errors, 0 us in all\n$ex") == "not ok" ]] || { echo "no returns is ok"; return 1; }
+	[[ $(sample "rust_kprobe: kernel_clone(): 3 calls, 3 returns, 0 errors, 90 us in all\n$ex") == "not ok" ]] || { echo "too few calls is ok"; return 1; }
+	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\n") == "not ok" ]] || { echo "no exits line is ok"; return 1; }
+	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\nrust_kprobe: do_exit(): 22 exits, 22 with a non-zero code\n") == "not ok" ]] || { echo "exit codes misread are ok"; return 1; }
 	[[ $(sample '') == "not ok" ]] || { echo "no report is ok"; return 1; }
 }
 # A checker that crashes exits 70, which no verdict uses; has-splat on a

@@ -281,13 +281,34 @@ mod kret {
     /// What a [`Kretprobe`] does when its function is entered and when it returns.
     ///
     /// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
+    #[vtable]
     pub trait KretprobeHandler: Sync + 'static {
+        /// What [`entry`](Self::entry) hands to [`ret`](Self::ret) for the same call of the
+        /// function.
+        ///
+        /// It is kept in the kprobes core's record of that call, so it costs no allocation. It
+        /// must be `Copy`, as it is not dropped when the return is not caught (see
+        /// [`ret`](Self::ret)), and at most 4096 bytes (`KRETPROBE_MAX_DATA_SIZE`), which is
+        /// checked when building. When [`entry`](Self::entry) is not implemented, nothing is
+        /// kept, and [`ret`](Self::ret) gets `Data::default()`.
+        type Data: Copy + Default;
+
         /// Called on entry to the function, in atomic context (see the [module
         /// documentation](self)).
-        fn entry(&self, _regs: &PtRegs) {}
+        ///
+        /// Returns what [`ret`](Self::ret) gets for this call, or `None` to let this call
+        /// return without calling it. Optional: when it is not implemented, nothing runs on
+        /// entry.
+        fn entry(&self, _regs: &PtRegs) -> Option<Self::Data> {
+            crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+        }
 
-        /// Called when the function returns, in atomic context.
-        fn ret(&self, regs: &PtRegs);
+        /// Called when the function returns, in atomic context, with what
+        /// [`entry`](Self::entry) returned for this call.
+        ///
+        /// A return may not be caught: when more calls are in flight than the probe's `maxactive`,
+        /// when the probe is unregistered before the function returns, or when it never returns.
+        fn ret(&self, regs: &PtRegs, data: Self::Data);
     }
 
     /// A kretprobe on a kernel function.
@@ -310,8 +331,11 @@ mod kret {
     ///     seen: AtomicU64,
     /// }
     ///
+    /// #[vtable]
     /// impl KretprobeHandler for Returns {
-    ///     fn ret(&self, regs: &PtRegs) {
+    ///     type Data = ();
+    ///
+    ///     fn ret(&self, regs: &PtRegs, _data: ()) {
     ///         if regs.return_value() == self.value {
     ///             self.seen.fetch_add(1, Relaxed);
     ///         }
@@ -338,10 +362,11 @@ mod kret {
     ///
     /// # Invariants
     ///
-    /// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
-    /// `handler` set to [`Self::entry_handler`] and [`Self::ret_handler`] and `handler`
-    /// initialised, until [`PinnedDrop::drop`] unregisters it. The kprobes core calls those two
-    /// only until `PinnedDrop::drop` returns.
+    /// Once initialised, `rp` is registered with the kprobes core, with `handler` initialised,
+    /// until [`PinnedDrop::drop`] unregisters it. Its `handler` is [`Self::ret_handler`], its
+    /// `entry_handler` is [`Self::entry_handler`] if `T` implements
+    /// [`KretprobeHandler::entry`] and NULL otherwise, and its `data_size` is the size of a
+    /// `T::Data`. The kprobes core calls the handlers only until `PinnedDrop::drop` returns.
     #[pin_data(PinnedDrop)]
     pub struct Kretprobe<T: KretprobeHandler> {
         #[pin]
@@ -381,16 +406,17 @@ mod kret {
                     unsafe {
                         rp.write_bytes(0, 1);
                         (*rp).kp.symbol_name = symbol.as_char_ptr();
-                        (*rp).entry_handler = Some(Self::entry_handler);
+                        (*rp).entry_handler = Self::ENTRY_HANDLER;
                         (*rp).handler = Some(Self::ret_handler);
                         (*rp).maxactive = maxactive;
+                        (*rp).data_size = Self::DATA_SIZE;
                     }
                     // SAFETY: `rp` is a filled-in `struct kretprobe`, pinned: it stays where it is
                     // until `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
-                    // both handlers may run as soon as the probe is live. If registering fails, the
+                    // the handlers may run as soon as the probe is live. If registering fails, the
                     // core keeps no pointer to `rp` that it dereferences.
-                    // INVARIANT: on success, `rp` is registered with both handlers and `handler`
-                    // set.
+                    // INVARIANT: on success, `rp` is registered with the handlers, `data_size` for
+                    // a `T::Data`, and `handler` set.
                     to_result(unsafe { bindings::register_kretprobe(rp) })
                 }),
                 _pin: PhantomPinned,
@@ -402,6 +428,25 @@ mod kret {
         pub fn handler(&self) -> &T {
             &self.handler
         }
+
+        /// The `entry_handler`: none unless `T` implements [`KretprobeHandler::entry`].
+        const ENTRY_HANDLER: bindings::kretprobe_handler_t = if T::HAS_ENTRY {
+            Some(Self::entry_handler)
+        } else {
+            None
+        };
+
+        /// The size of each call's data, `ri->data`: one `T::Data` if `entry()` is implemented,
+        /// else none. Its size is checked against the core's limit when building; it may be less
+        /// aligned than a `T::Data`, which is read and written unaligned.
+        const DATA_SIZE: usize = {
+            assert!(core::mem::size_of::<T::Data>() <= bindings::KRETPROBE_MAX_DATA_SIZE as usize);
+            if T::HAS_ENTRY {
+                core::mem::size_of::<T::Data>()
+            } else {
+                0
+            }
+        };
 
         /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` if the core no longer
         /// says.
@@ -442,8 +487,20 @@ mod kret {
                 return 1;
             };
             // SAFETY: The caller guarantees that `regs` is valid during the call.
-            this.handler.entry(unsafe { PtRegs::from_raw(regs) });
-            0
+            match this.handler.entry(unsafe { PtRegs::from_raw(regs) }) {
+                Some(data) => {
+                    // SAFETY: `ri->data` is `data_size` bytes of this instance, one `T::Data` as
+                    // `entry()` is implemented, and only this call uses it.
+                    unsafe {
+                        core::ptr::addr_of_mut!((*ri).data)
+                            .cast::<T::Data>()
+                            .write_unaligned(data)
+                    };
+                    0
+                }
+                // Do not catch this call's return.
+                None => 1,
+            }
         }
 
         /// The `handler` of every `Kretprobe<T>`.
@@ -457,8 +514,19 @@ mod kret {
         ) -> c_int {
             // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
             if let Some(this) = unsafe { Self::from_instance(ri) } {
+                let data = if T::HAS_ENTRY {
+                    // SAFETY: `entry_handler` returned 0 for this instance, as its return is
+                    // being caught, after it had written a `T::Data` into `ri->data`.
+                    unsafe {
+                        core::ptr::addr_of_mut!((*ri).data)
+                            .cast::<T::Data>()
+                            .read_unaligned()
+                    }
+                } else {
+                    T::Data::default()
+                };
                 // SAFETY: The caller guarantees that `regs` is valid during the call.
-                this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+                this.handler.ret(unsafe { PtRegs::from_raw(regs) }, data);
             }
             0
         }

@@ -5,8 +5,8 @@
 
 /*
  * These run inside kprobe handlers. Where they are not inlined into the
- * Rust code that calls them, keep them off the probe points, as C's
- * get_kretprobe() and regs_*() are inline and so are never probed.
+ * Rust code that calls them, keep them off the probe points, as the C
+ * functions they wrap are inline (get_kretprobe() is nokprobe_inline).
  */
 
 #ifdef CONFIG_HAVE_FUNCTION_ARG_ACCESS_API

@@ -185,8 +185,8 @@ pub trait KprobeHandler: Sync + 'static {
 ///
 /// # Examples
 ///
-/// Count the calls of `__msecs_to_jiffies()` for 4242 ms, made here and on other CPUs while the
-/// probe is registered:
+/// Count the calls of `__msecs_to_jiffies()`, made here and on other CPUs while the probe is
+/// registered:
 ///
 /// ```
 /// use kernel::{
@@ -317,19 +317,40 @@ impl<T: KprobeHandler> PinnedDrop for Kprobe<T> {
 ///
 /// `Sync` and `'static` for the reasons given at [`KprobeHandler`].
 #[cfg(CONFIG_KRETPROBES)]
+#[vtable]
 pub trait KretprobeHandler: Sync + 'static {
-    /// Called on entry to the function, in atomic context (see the [module documentation](self)).
-    fn entry(&self, _regs: &PtRegs) {}
+    /// What [`entry`](Self::entry) hands to [`ret`](Self::ret) for the same call of the function.
+    ///
+    /// It is kept in the kprobes core's record of that call, so it costs no allocation. It must
+    /// be `Copy`, as it is not dropped when the return is not caught (see [`ret`](Self::ret)),
+    /// and at most 4096 bytes (`KRETPROBE_MAX_DATA_SIZE`), which is checked when building. When
+    /// [`entry`](Self::entry) is not implemented, nothing is kept, and [`ret`](Self::ret) gets
+    /// `Data::default()`.
+    type Data: Copy + Default;
 
-    /// Called when the function returns, in atomic context.
-    fn ret(&self, regs: &PtRegs);
+    /// Called on entry to the function, in atomic context (see the [module documentation](self)).
+    ///
+    /// Returns what [`ret`](Self::ret) gets for this call, or `None` to let this call return
+    /// without calling it. Optional: when it is not implemented, nothing runs on entry.
+    fn entry(&self, _regs: &PtRegs) -> Option<Self::Data> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when the function returns, in atomic context, with what
+    /// [`entry`](Self::entry) returned for this call.
+    ///
+    /// A return may not be caught: when the probe is unregistered before the function returns, or
+    /// when it never returns. A call beyond the probe's `maxactive` calls in flight is not caught
+    /// at all: neither handler runs for it.
+    fn ret(&self, regs: &PtRegs, data: Self::Data);
 }
 
 /// A kretprobe on a kernel function.
 ///
 /// # Examples
 ///
-/// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms:
+/// Count the returns of `__msecs_to_jiffies()` that give the value expected for 4242 ms, with no
+/// entry handler:
 ///
 /// ```
 /// use kernel::{
@@ -351,8 +372,11 @@ pub trait KretprobeHandler: Sync + 'static {
 ///     seen: Atomic<u64>,
 /// }
 ///
+/// #[vtable]
 /// impl KretprobeHandler for Returns {
-///     fn ret(&self, regs: &PtRegs) {
+///     type Data = ();
+///
+///     fn ret(&self, regs: &PtRegs, _data: ()) {
 ///         if regs.return_value() == self.value {
 ///             self.seen.add(1, Relaxed);
 ///         }
@@ -370,11 +394,68 @@ pub trait KretprobeHandler: Sync + 'static {
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// Pair each return with its call: the entry handler records when the call started, for the
+/// return handler of the same call to add up the time spent in the function.
+///
+/// ```
+/// use kernel::{
+///     kprobes::{
+///         Kretprobe,
+///         KretprobeHandler,
+///         PtRegs, //
+///     },
+///     prelude::*,
+///     sync::atomic::{
+///         Atomic,
+///         Relaxed, //
+///     },
+///     time::{
+///         msecs_to_jiffies,
+///         Instant,
+///         Monotonic, //
+///     },
+/// };
+///
+/// struct Timed {
+///     calls: Atomic<u64>,
+///     nanos: Atomic<u64>,
+/// }
+///
+/// #[vtable]
+/// impl KretprobeHandler for Timed {
+///     // When the call started (`None`, the default, is never seen: `entry()` is implemented).
+///     type Data = Option<Instant<Monotonic>>;
+///
+///     fn entry(&self, _regs: &PtRegs) -> Option<Self::Data> {
+///         // Not NMI-safe, and `__msecs_to_jiffies()` is never called in NMI.
+///         Some(Some(Instant::now()))
+///     }
+///
+///     fn ret(&self, _regs: &PtRegs, start: Self::Data) {
+///         if let Some(start) = start {
+///             self.calls.add(1, Relaxed);
+///             self.nanos.add(start.elapsed().as_nanos() as u64, Relaxed);
+///         }
+///     }
+/// }
+///
+/// let timed = Timed {
+///     calls: Atomic::new(0),
+///     nanos: Atomic::new(0),
+/// };
+/// let probe = KBox::pin_init(Kretprobe::new(c"__msecs_to_jiffies", 0, timed), GFP_KERNEL)?;
+/// msecs_to_jiffies(10);
+/// msecs_to_jiffies(20);
+/// assert!(probe.handler().calls.load(Relaxed) >= 2);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
-/// Once initialised, `rp` is registered with the kprobes core, with `entry_handler` and
-/// `handler` set to `Self::entry_handler` and `Self::ret_handler` and `handler` initialised,
-/// until `PinnedDrop::drop` unregisters it. The kprobes core calls those two only until
+/// Once initialised, `rp` is registered with the kprobes core, with `handler` initialised, until
+/// `PinnedDrop::drop` unregisters it. Its `handler` is `Self::ret_handler`, its `entry_handler`
+/// is `Self::entry_handler` if `T` implements [`KretprobeHandler::entry`] and NULL otherwise, and
+/// its `data_size` is the size of a `T::Data`. The kprobes core calls the handlers only until
 /// `PinnedDrop::drop` returns.
 #[cfg(CONFIG_KRETPROBES)]
 #[pin_data(PinnedDrop)]
@@ -400,8 +481,9 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     /// Initialises `handler`, then registers a kretprobe on the function `symbol`.
     ///
     /// `maxactive` is how many calls of the function may be in flight at once, across CPUs, and
-    /// still have their return caught; 0 picks the kernel's default. Fails with `EINVAL` if it is
-    /// above `c_int::MAX`, else with the error of `register_kretprobe()`.
+    /// still be caught (a call beyond them runs neither handler); 0 picks the kernel's default.
+    /// Fails with `EINVAL` if it is above `c_int::MAX`, else with the error of
+    /// `register_kretprobe()`.
     pub fn new<E>(
         symbol: &'static CStr,
         maxactive: u32,
@@ -425,17 +507,19 @@ impl<T: KretprobeHandler> Kretprobe<T> {
                             symbol_name: symbol.as_char_ptr(),
                             ..pin_init::zeroed()
                         },
-                        entry_handler: Some(Self::entry_handler),
+                        entry_handler: Self::ENTRY_HANDLER,
                         handler: Some(Self::ret_handler),
                         maxactive,
+                        data_size: Self::DATA_SIZE,
                         ..pin_init::zeroed()
                     })
                 };
                 // SAFETY: `rp` is a filled-in `struct kretprobe`, pinned: it stays where it is
                 // until `PinnedDrop::drop` unregisters it. `handler` is already initialised, so
-                // both handlers may run as soon as the probe is live. If registering fails, the
+                // the handlers may run as soon as the probe is live. If registering fails, the
                 // core keeps no pointer to `rp` that it dereferences.
-                // INVARIANT: on success, `rp` is registered with both handlers and `handler` set.
+                // INVARIANT: on success, `rp` is registered with the handlers, `data_size` for a
+                // `T::Data`, and `handler` set.
                 to_result(unsafe { bindings::register_kretprobe(rp) })
             }),
         })
@@ -446,6 +530,25 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     pub fn handler(&self) -> &T {
         &self.handler
     }
+
+    /// The `entry_handler`: none unless `T` implements [`KretprobeHandler::entry`].
+    const ENTRY_HANDLER: bindings::kretprobe_handler_t = if T::HAS_ENTRY {
+        Some(Self::entry_handler)
+    } else {
+        None
+    };
+
+    /// The size of each call's data, `ri->data`: one `T::Data` if `entry()` is implemented,
+    /// else none. Its size is checked against the core's limit when building; it may be less
+    /// aligned than a `T::Data`, which is read and written unaligned.
+    const DATA_SIZE: usize = {
+        assert!(core::mem::size_of::<T::Data>() <= bindings::KRETPROBE_MAX_DATA_SIZE as usize);
+        if T::HAS_ENTRY {
+            core::mem::size_of::<T::Data>()
+        } else {
+            0
+        }
+    };
 
     /// Returns the `Kretprobe<T>` that `ri` is an instance of, or `None` if the core no longer
     /// says.
@@ -487,8 +590,20 @@ impl<T: KretprobeHandler> Kretprobe<T> {
             return 1;
         };
         // SAFETY: The caller guarantees that `regs` is valid during the call.
-        this.handler.entry(unsafe { PtRegs::from_raw(regs) });
-        0
+        match this.handler.entry(unsafe { PtRegs::from_raw(regs) }) {
+            Some(data) => {
+                // SAFETY: `ri->data` is `data_size` bytes of this instance, one `T::Data` as
+                // `entry()` is implemented, and only this call uses it.
+                unsafe {
+                    (&raw mut (*ri).data)
+                        .cast::<T::Data>()
+                        .write_unaligned(data)
+                };
+                0
+            }
+            // Do not catch this call's return.
+            None => 1,
+        }
     }
 
     /// The `handler` of every `Kretprobe<T>`.
@@ -502,8 +617,15 @@ impl<T: KretprobeHandler> Kretprobe<T> {
     ) -> c_int {
         // SAFETY: The kprobes core calls this handler with an instance of this kretprobe.
         if let Some(this) = unsafe { Self::from_instance(ri) } {
+            let data = if T::HAS_ENTRY {
+                // SAFETY: `entry_handler` returned 0 for this instance, as its return is being
+                // caught, after it had written a `T::Data` into `ri->data`.
+                unsafe { (&raw mut (*ri).data).cast::<T::Data>().read_unaligned() }
+            } else {
+                T::Data::default()
+            };
             // SAFETY: The caller guarantees that `regs` is valid during the call.
-            this.handler.ret(unsafe { PtRegs::from_raw(regs) });
+            this.handler.ret(unsafe { PtRegs::from_raw(regs) }, data);
         }
         0
     }

@@ -2,11 +2,13 @@
 
 //! Rust kprobes sample.
 //!
-//! Watches `kernel_clone()`, which creates every process and thread, while the module is loaded:
-//! a kprobe counts its calls, and a kretprobe counts its returns and the errors among them. The
-//! counts are printed when the module is unloaded, once both probes are gone. Returns can be
-//! fewer than calls: a call still in flight at unload, or more calls in flight at once than the
-//! kretprobe's default `maxactive`, is not caught on return.
+//! While the module is loaded, a kretprobe watches `kernel_clone()`, which creates every process
+//! and thread: it counts calls, returns and the errors among them, and the time spent in the
+//! function, which the entry handler hands to the return handler of the same call. A kprobe on
+//! `do_exit()` counts exits and, from its argument, those with a non-zero code. The counts are
+//! printed when the module is unloaded, once both probes are gone. Returns can be fewer than
+//! calls: a call still in flight at unload is not caught on return. A call beyond the kretprobe's
+//! default `maxactive` calls in flight is not counted at all.
 
 use kernel::{
     kprobes::{
@@ -21,6 +23,10 @@ use kernel::{
         Atomic,
         Relaxed, //
     },
+    time::{
+        Instant,
+        Monotonic, //
+    },
 };
 
 module! {
@@ -33,23 +39,43 @@ module! {
 static CALLS: Atomic<u64> = Atomic::new(0);
 static RETURNS: Atomic<u64> = Atomic::new(0);
 static ERRORS: Atomic<u64> = Atomic::new(0);
+static NANOS: Atomic<u64> = Atomic::new(0);
+static EXITS: Atomic<u64> = Atomic::new(0);
+static FAILED: Atomic<u64> = Atomic::new(0);
 
-struct Calls;
+struct KernelClone;
 
-impl KprobeHandler for Calls {
-    fn pre(&self, _regs: &PtRegs) {
+#[vtable]
+impl KretprobeHandler for KernelClone {
+    /// When the call started.
+    type Data = Option<Instant<Monotonic>>;
+
+    fn entry(&self, _regs: &PtRegs) -> Option<Self::Data> {
+        // `kernel_clone()` never runs in NMI, where `Instant::now()` would not be safe.
         CALLS.add(1, Relaxed);
+        Some(Some(Instant::now()))
     }
-}
 
-struct Returns;
-
-impl KretprobeHandler for Returns {
-    fn ret(&self, regs: &PtRegs) {
+    fn ret(&self, regs: &PtRegs, start: Self::Data) {
         RETURNS.add(1, Relaxed);
         // `kernel_clone()` returns a `pid_t`: the new task's PID, or a negative error code.
         if (regs.return_value() as i32) < 0 {
             ERRORS.add(1, Relaxed);
+        }
+        if let Some(start) = start {
+            NANOS.add(start.elapsed().as_nanos().unsigned_abs(), Relaxed);
+        }
+    }
+}
+
+struct DoExit;
+
+impl KprobeHandler for DoExit {
+    fn pre(&self, regs: &PtRegs) {
+        EXITS.add(1, Relaxed);
+        // `do_exit(long code)`.
+        if regs.arg(0) as c_long != 0 {
+            FAILED.add(1, Relaxed);
         }
     }
 }
@@ -61,10 +87,16 @@ struct Report;
 impl Drop for Report {
     fn drop(&mut self) {
         pr_info!(
-            "kernel_clone(): {} calls, {} returns, {} errors\n",
+            "kernel_clone(): {} calls, {} returns, {} errors, {} us in all\n",
             CALLS.load(Relaxed),
             RETURNS.load(Relaxed),
-            ERRORS.load(Relaxed)
+            ERRORS.load(Relaxed),
+            NANOS.load(Relaxed) / 1000
+        );
+        pr_info!(
+            "do_exit(): {} exits, {} with a non-zero code\n",
+            EXITS.load(Relaxed),
+            FAILED.load(Relaxed)
         );
         pr_info!("Rust kprobes sample (exit)\n");
     }
@@ -73,9 +105,9 @@ impl Drop for Report {
 #[pin_data]
 struct RustKprobe {
     #[pin]
-    calls: Kprobe<Calls>,
+    clone: Kretprobe<KernelClone>,
     #[pin]
-    returns: Kretprobe<Returns>,
+    exit: Kprobe<DoExit>,
     report: Report,
 }
 
@@ -83,8 +115,8 @@ impl kernel::InPlaceModule for RustKprobe {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("Rust kprobes sample (init)\n");
         try_pin_init!(Self {
-            calls <- Kprobe::new(c"kernel_clone", Calls),
-            returns <- Kretprobe::new(c"kernel_clone", 0, Returns),
+            clone <- Kretprobe::new(c"kernel_clone", 0, KernelClone),
+            exit <- Kprobe::new(c"do_exit", DoExit),
             report: Report,
         })
     }
