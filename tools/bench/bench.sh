@@ -58,8 +58,7 @@ t0=$(date +%s)
 boot() { # NAME KERNEL CPUS TIMEOUT GUEST-ARGS...
 	local name=$1 kernel=$2 cpus=$3 to=$4
 	shift 4
-	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$to" \
-		-s 'LOOPGUARD-GUEST start' -i 60 -- "$T/guest/guest.sh" "$@" ||
+	guest tests "$name" "$kernel" "$cpus" "$to" "$GUEST" "$@" ||
 		msg BENCH "$name: guest run failed (rc $?), see $OUT/logs/$name.log"
 }
 
@@ -87,7 +86,7 @@ for cpus in 2 1; do
 	name=bench-recovery-${cpus}cpu
 	# shellcheck disable=SC2086 # one argument per timeout
 	boot "$name" patched "$cpus" 1200 bench_recovery "$MOD" "$ST" "$OUT/runs/$name" "$REPS" $TIMEOUTS
-	sed -n "s/^LOOPGUARD /vcpus=$cpus /p" "$OUT/runs/$name/runner.txt" >>"$B/recovery.txt" 2>/dev/null
+	"$T/lib/ktap.py" figure-lines --prefix "vcpus=$cpus " "$OUT/runs/$name/runner.txt" >>"$B/recovery.txt"
 	cp "$OUT/runs/$name/figures.txt" "$B/figures-${cpus}cpu.txt" 2>/dev/null
 done
 

@@ -21,12 +21,11 @@ for ((i = 1; i <= N; i++)); do
 			sh -c 'echo stdout-ok; echo stderr-ok >&2; exit 3' || true
 		# The exit status and both streams must come back.
 		ok=yes
-		grep -q '^outcome=failed exit=3 ' "$OUT/logs/$name.outcome" &&
+		[[ $("$T/lib/ktap.py" outcome "$OUT/logs/$name.outcome" outcome exit) == failed$'\t'3 ]] &&
 			grep -q '^stdout-ok' "$OUT/logs/$name.log" &&
 			grep -q '^stderr-ok' "$OUT/logs/$name.log" || ok=no
 		printf '%s\t%s\t%s\t%s\n' "$fast" "$i" "$(tenths $(($(date +%s%N) - t0)))" "$ok" >>"$B/rounds.txt"
-		sed -n 's/.*boot_guest=\([^ ]*\) boot_host=\([^ ]*\).*/\1\t\2/p' "$OUT/logs/$name.outcome" 2>/dev/null |
-			grep . >>"$B/start.txt" || printf -- '-\t-\n' >>"$B/start.txt"
+		"$T/lib/ktap.py" outcome "$OUT/logs/$name.outcome" boot_guest boot_host >>"$B/start.txt"
 	done
 done
 paste "$B/rounds.txt" "$B/start.txt" | awk -F'\t' '

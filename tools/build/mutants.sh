@@ -35,7 +35,6 @@ MUTANTS=$LG_TOP/mutants/$BASE
 WITNESS_TESTS="dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial"
 GUEST_CPUS=${CPUS:-2}
 TO_MUTANT=${TO_MUTANT:-300}
-IDLE_MUTANT=30
 UPSTREAM_TESTS=$(new_tests upstream | xargs)
 RUNS=${MUTANT_RUNS:-1}
 # The patched kernel's module, which loads on every mutant of it (same
@@ -85,9 +84,8 @@ make_branch() {
 # their own (so that they cannot blur the witness's verdict): what each did.
 upstream_report() {
 	local name=mutant-$1-upstream
-	"$T/guest/vm.sh" run "$name" "mutant-$1" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
-		"$T/guest/guest.sh" selftests "$ST" "$OUT/runs/$name" "$UPSTREAM_TESTS" >/dev/null 2>&1
+	guest mutant "$name" "mutant-$1" "$GUEST_CPUS" "$TO_MUTANT" \
+		"$GUEST" selftests "$ST" "$OUT/runs/$name" "$UPSTREAM_TESTS" >/dev/null 2>&1
 	"$T/lib/ktap.py" tests "$OUT/runs/$name/runner.txt" "$OUT/logs/$name.outcome" $UPSTREAM_TESTS ||
 		echo "unknown (the report failed)"
 }
@@ -103,10 +101,8 @@ gate() {
 	with_lock git_lg checkout -q -f lg/patched
 	# One runner for every test of the series: each failure must let the
 	# runner go on to the next test, and to its summary after the last.
-	"$T/guest/vm.sh" run "failpath" "$name" -c "$GUEST_CPUS" \
-		-t $((120 + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
-		"$T/guest/guest.sh" failpath "$ST" "$OUT/runs/failpath" dispatch_loop
+	guest mutant failpath "$name" "$GUEST_CPUS" $((120 + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
+		"$GUEST" failpath "$ST" "$OUT/runs/failpath" dispatch_loop
 	checked failpath "$T/lib/ktap.py" failpath "$RESULTS" failpath "$OUT/logs/failpath.outcome" \
 		"$OUT/runs/failpath/runner.txt" "$OUT/runs/failpath/time.txt" "$GATE_SECS_PER_TEST" $UPSTREAM_TESTS
 	console_result failpath
@@ -118,12 +114,11 @@ gate() {
 run_mutant() {
 	local name=$1 r=$2 run=mutant-$1 res=mutant/$1 loaded
 	((r > 1)) && run=mutant-$name-run$r res=mutant/$name/run$r
-	"$T/guest/vm.sh" run "$run" "mutant-$name" -c "$GUEST_CPUS" -t "$TO_MUTANT" \
-		-s 'LOOPGUARD-GUEST start' -i "$IDLE_MUTANT" -- \
-		"$T/guest/guest.sh" witness "$MODULE" "$ST" "$OUT/runs/$run" "$WITNESS_TESTS" || true
+	guest mutant "$run" "mutant-$name" "$GUEST_CPUS" "$TO_MUTANT" \
+		"$GUEST" witness "$MODULE" "$ST" "$OUT/runs/$run" "$WITNESS_TESTS" || true
 	verdict='' how=''
-	IFS=$'\t' read -r verdict how < <("$T/lib/ktap.py" mutant "$OUT/runs/$run/runner.txt" \
-		"$OUT/logs/$run.outcome" "$res" "$RESULTS" $WITNESS_TESTS)
+	IFS=$'\t' read -r verdict how < <("$T/lib/ktap.py" mutant "$RESULTS" "$res" \
+		"$OUT/runs/$run/runner.txt" "$OUT/logs/$run.outcome" $WITNESS_TESTS)
 	if [[ -z $verdict ]]; then
 		# A checker that crashed: a failure, never a pass.
 		verdict=unknown how="the verdict checker failed"

@@ -57,9 +57,8 @@ for cpus in "${cpus_list[@]}"; do
 	name=census${1:+-$1}-${cpus}cpu
 	# A Rust scheduler may take minutes to load under TCG (up to 240 s is
 	# waited for), once; then three workloads.
-	"$T/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t $((120 + ${#scheds[@]} * (300 + 3 * (secs + 30)))) \
-		-s 'LOOPGUARD-GUEST start' -i 60 -- \
-		"$T/guest/guest.sh" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
+	guest tests "$name" "$kernel" "$cpus" $((120 + ${#scheds[@]} * (300 + 3 * (secs + 30)))) \
+		"$GUEST" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
 	console_result "$name"
 	rundirs+=("$OUT/runs/$name")
 done

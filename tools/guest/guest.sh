@@ -5,6 +5,11 @@
 #   guest.sh selftests BINDIR RUNDIR [FILTERS]
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
+#   guest.sh witness MODULE BINDIR RUNDIR TESTS
+#       the deep witness's TESTS, each from zeroed figures, with the
+#       scx_loopguard_watch module loaded, for make mutants; the runner's
+#       output into RUNDIR/runner.txt, the module's figures after each test
+#       into RUNDIR/figures.txt
 #   guest.sh kselftest INSTALLDIR RUNDIR TIMEOUT
 #       run_kselftest.sh of the kselftest framework's install (timeout
 #       overridden to TIMEOUT s), line-buffered: its output into
@@ -66,15 +71,17 @@
 #       the dsp_loop_all_cpus test REPS times per watchdog timeout, with the
 #       module loaded; its LOOPGUARD lines and the module's figures
 set -u
+. "$(dirname "$0")/markers.sh"
 
+# banner MARK: GUEST_START or GUEST_DONE, with what the guest is.
 banner() {
-	echo "LOOPGUARD-GUEST $1 kernel=$(uname -r) cpus=$(nproc)"
+	echo "$1 kernel=$(uname -r) cpus=$(nproc)"
 }
 
 # A live guest always prints something: the host tells a frozen guest from a
 # quiet test by this heartbeat, every 2 s, on the guest's output (not in the
 # files under RUNDIR).
-( while sleep 2; do echo "LOOPGUARD-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+( while sleep 2; do echo "$GUEST_ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
 HEARTBEAT=$!
 
 # run_tests FILTERS: the runner once for all tests (no FILTERS), or once per
@@ -92,10 +99,10 @@ run_tests() {
 
 selftests() {
 	local bin=$1 rundir=$2 filter=${3:-}
-	banner start
+	banner "$GUEST_START"
 	cd "$bin" || exit 2
 	run_tests "$filter" | tee "$rundir/runner.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 # witness MOD BIN RUNDIR TESTS: the deep witness's TESTS with the module
@@ -103,7 +110,7 @@ selftests() {
 # cross-checks the module's figures, and the host reads them on their own.
 witness() {
 	local mod=$1 bin=$2 rundir=$3 tests=$4 t
-	banner start
+	banner "$GUEST_START"
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	sysctl -qw debug.kprobes-optimization=0
 	: >"$rundir/figures.txt"
@@ -118,12 +125,12 @@ witness() {
 		run_tests "$t" | tee -a "$rundir/runner.txt"
 		[[ -r $FIG ]] && figures "$t" "$rundir"
 	done
-	banner done
+	banner "$GUEST_DONE"
 }
 
 kselftest() {
 	local dir=$1 rundir=$2 to=$3 l
-	banner start
+	banner "$GUEST_START"
 	# The framework writes each program's output to /dev/stdout, opened
 	# anew: it must be this process's stdout, as on any distribution, not
 	# the console the guest's init may have linked it to.
@@ -140,34 +147,34 @@ kselftest() {
 			printf '%s\n' "$l"
 		done
 	echo "$(cut -d' ' -f1 /proc/uptime) END" >>"$rundir/times.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 failpath() {
 	local bin=$1 rundir=$2 filter=$3 t0 t1
-	banner start
+	banner "$GUEST_START"
 	cd "$bin" || exit 2
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	run_tests "$filter" | tee "$rundir/runner.txt"
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	echo "runner_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" | tee "$rundir/time.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 soak() {
 	local bin=$1 rundir=$2 n=$3 filter=$4 i
-	banner start
+	banner "$GUEST_START"
 	cd "$bin" || exit 2
 	for ((i = 1; i <= n; i++)); do
 		echo "LOOPGUARD-SOAK round=$i"
 		run_tests "$filter"
 	done | tee "$rundir/runner.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 qmap() {
 	local bin=$1 rundir=$2 count=$3 secs=$4 state rc=0
-	banner start
+	banner "$GUEST_START"
 	load_start
 	timeout -s INT "$secs" "$bin/scx_qmap" -l "$count" >"$rundir/qmap.txt" 2>&1 || rc=$?
 	load_stop
@@ -175,7 +182,7 @@ qmap() {
 	echo "qmap_rc=$rc state=$state" | tee "$rundir/result.txt"
 	dmesg | grep -E 'sched_ext: BPF scheduler "qmap"' | tee -a "$rundir/result.txt"
 	tail -n 5 "$rundir/qmap.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 # CPU-bound load: two busy loops per CPU. Stopped by their PIDs, never by a
@@ -254,14 +261,14 @@ rust() {
 	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
 	local legit=${7:-scx_simple scx_qmap}
 	local t s rc i ok=0 sp ts='not-run 0' tr
-	banner start
+	banner "$GUEST_START"
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	# Plain int3 kprobes, no jump optimisation: fewer text patches under TCG.
 	sysctl -qw debug.kprobes-optimization=0
 	: >"$rundir/figures.txt"
 	if ! insmod "$mod"; then
 		echo "LOOPGUARD-RUST insmod failed" | tee "$rundir/result.txt"
-		banner done
+		banner "$GUEST_DONE"
 		return
 	fi
 	# The looping scheduler: the kselftests, which cross-check with the module.
@@ -333,12 +340,12 @@ rust() {
 			echo "kmemleak off"
 		fi
 	} | tee "$rundir/result.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 kprobes() {
 	local mod=$1 rundir=$2 forks=$3 i
-	banner start
+	banner "$GUEST_START"
 	# KUnit ran before init: its KTAP is all in the log already.
 	dmesg -t >"$rundir/kunit.txt"
 	if [[ $mod == - ]]; then
@@ -352,7 +359,7 @@ kprobes() {
 		echo "LOOPGUARD-RUST insmod failed"
 	fi
 	dmesg -t | grep 'rust_kprobe: ' | tee "$rundir/sample.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 # read_cmdline N: call cmdline_proc_show(), the reproducer's function, N times
@@ -365,7 +372,7 @@ read_cmdline() {
 
 kprobe_repro() {
 	local mod=$1 rundir=$2 reads=$3 p=/sys/module/kprobe_arm_error/parameters i line
-	banner start
+	banner "$GUEST_START"
 	if insmod "$mod"; then
 		read_cmdline "$reads"
 		line="KPROBE_REPRO reads=$reads"
@@ -383,13 +390,13 @@ kprobe_repro() {
 		echo "LOOPGUARD-REPRO insmod failed"
 	fi
 	dmesg -t | grep 'kprobe_arm_error: ' | tee -a "$rundir/repro.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 debugfs_repro() {
 	local mod=$1 rundir=$2 f=/sys/kernel/debug/rust_scoped_debugfs/control/create
 	local line holder err=$rundir/rmmod.err rc i
-	banner start
+	banner "$GUEST_START"
 	line="DEBUGFS_REPRO insmod=0 held=0"
 	if insmod "$mod"; then
 		line="DEBUGFS_REPRO insmod=1"
@@ -419,12 +426,12 @@ debugfs_repro() {
 	fi
 	echo "$line" | tee "$rundir/repro.txt"
 	sync
-	banner done
+	banner "$GUEST_DONE"
 }
 
 stress() {
 	local mod=$1 rundir=$2 loop sleeper
-	banner start
+	banner "$GUEST_START"
 	# A builtin read: no fork per call, so the calls come fast. And calls
 	# of hrtimer_nanosleep() that sleep.
 	(while :; do read -r _ </proc/self/stat; done) &
@@ -439,7 +446,7 @@ stress() {
 	kill "$loop" "$sleeper"
 	wait "$loop" "$sleeper" 2>/dev/null
 	dmesg -t | grep 'kretprobe_stress: ' | tee "$rundir/stress.txt"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 # wait_enabled [PID [SECS]]: until a BPF scheduler is enabled, at most SECS
@@ -550,7 +557,7 @@ workload() {
 census() {
 	local mod=$1 rundir=$2 secs=$3 bin s w sp rc k0 k1 state wrc l lines
 	shift 3
-	banner start
+	banner "$GUEST_START"
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	sysctl -qw debug.kprobes-optimization=0
 	census_trace_on
@@ -558,7 +565,7 @@ census() {
 	: >"$rundir/census.txt"
 	if ! insmod "$mod"; then
 		echo "CENSUS-ERROR the module did not load" | tee -a "$rundir/census.txt"
-		banner done
+		banner "$GUEST_DONE"
 		return
 	fi
 	# One load per scheduler (the verifier is slow under TCG), then each
@@ -602,13 +609,13 @@ census() {
 		done
 	done
 	rmmod scx_loopguard_watch || echo "CENSUS-ERROR rmmod failed"
-	banner done
+	banner "$GUEST_DONE"
 }
 
 bench_overhead() {
 	local scx=$1 rundir=$2 iter=$3 warm=$4 s i sp
 	shift 4
-	banner start
+	banner "$GUEST_START"
 	for s in "$@"; do
 		# Nothing crosses to the host while a workload runs: the
 		# scheduler's output goes to the guest's /tmp, and the heartbeat
@@ -628,7 +635,7 @@ bench_overhead() {
 		wait "$sp" 2>/dev/null
 		cp "/tmp/$s.txt" "$rundir/"
 	done
-	banner done
+	banner "$GUEST_DONE"
 }
 
 # timed KEYS CMD...: one "BENCH KEYS value=SECONDS unit=cpu-s" line: the
@@ -654,7 +661,7 @@ timed() {
 bench_recovery() {
 	local mod=$1 st=$2 rundir=$3 reps=$4 t r
 	shift 4
-	banner start
+	banner "$GUEST_START"
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	sysctl -qw debug.kprobes-optimization=0
 	insmod "$mod" || echo "BENCH-ERROR insmod failed"
@@ -668,9 +675,17 @@ bench_recovery() {
 		done
 	done
 	rmmod scx_loopguard_watch
-	banner done
+	banner "$GUEST_DONE"
 }
 
+# The commands of the list at the top, and no other function of this file.
+COMMANDS=" selftests witness kselftest failpath soak qmap rust kprobes kprobe_repro debugfs_repro stress census
+	bench_overhead bench_recovery "
+if (($# == 0)) || [[ $1 == *[[:space:]]* || $COMMANDS != *[[:space:]]"$1"[[:space:]]* ]]; then
+	echo "guest.sh: no command '${1:-}'; one of:" $COMMANDS >&2
+	kill "$HEARTBEAT"
+	exit 2
+fi
 cmd=$1
 shift
 "$cmd" "$@"

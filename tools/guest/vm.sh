@@ -244,9 +244,6 @@ finish() {
 		msg VM "$name: $RESULT (exit $VNG_RC) after $(elapsed "$t0"); the command started at ${boot:-?} s of guest uptime, ${BOOT_HOST:-?} s after QEMU"
 }
 
-# The line the guest prints when its command starts, with its uptime.
-BOOT_MARK='LOOPGUARD-BOOT uptime='
-
 # watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG and set WATCH:
 # exited (VNG_RC its status); hang after SECS; frozen after IDLE silent
 # seconds once START is in LOG; no-start if SECS ran out before START showed

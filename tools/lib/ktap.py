@@ -1,105 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Log parsing for the scx-loopguard harness.
+"""Log parsing for the scx-loopguard harness: the one reader of what the
+guests and the checkers leave, and the one writer of results.
 
-  ktap.py has-splat LOG             exit 0 and print the lines if LOG has a
-                                    kernel splat, exit 1 if it is clean, 2
-                                    if LOG cannot be read
-  ktap.py runner OUT PREFIX RESULTS parse the 6.12 sched_ext selftest runner's
-                                    output (its exit status is always 0),
-                                    append one result per test to RESULTS
-  ktap.py soak OUT N RESULTS       N rounds of the runner: one result per test,
-                                    ok only if it passed all N; figure spreads
-  ktap.py mutant OUT OUTCOME NAME RESULTS TEST...
-                                    the verdict on one mutant kernel from
-                                    the guest's OUTCOME file (vm.sh's) and
-                                    the runner's output: killed (a TEST failed, or the
-                                    guest froze, panicked or splatted) is ok,
-                                    survived is not ok, and so is a run that
-                                    cannot tell (never started, skipped);
-                                    prints "VERDICT\tHOW"
-  ktap.py console RESULTS NAME OUTCOME LOG
-                                    one result for the console of a guest
-                                    run, from its OUTCOME file (vm.sh's)
-  ktap.py stall RESULTS NAME OUTCOME WHAT OUT TIMEOUT
-                                    one result for a run that must freeze
-                                    the guest or fail (the negative control)
-  ktap.py failpath RESULTS NAME OUTCOME OUT TIME BOUND TEST...
-                                    the failure-path gate: on a kernel whose
-                                    watchdog never fires, each TEST must fail
-                                    with its own "Not ejected within"
-                                    message, the runner must go on to its
-                                    summary, and the run (TIME, guest.sh's)
-                                    must end within BOUND seconds per TEST
-  ktap.py kselftest RESULTS NAME OUT TIMES LIMIT TEST...
-                                    the kselftest framework's run
-                                    (run_kselftest.sh's OUT): result NAME
-                                    is its own verdict on the runner, and
-                                    NAME/time says how long TEST... took
-                                    (TIMES: "UPTIME TEST" per start, then
-                                    "UPTIME END"): within LIMIT s in all
-  ktap.py lockdep RESULTS NAME LOG  the kernel of LOG ran its lock validator,
-                                    and it stayed on
-  ktap.py tests OUT OUTCOME TEST...  one line on what each TEST did in a
-                                    guest (a report, not a result)
-  ktap.py kunit LOG SUITE FOCUS NAME RESULTS
-                                    the KUnit SUITE in the kernel log LOG:
-                                    one result NAME for the suite (every
-                                    planned case ran, none failed), and one
-                                    NAME/CASE per case whose name contains
-                                    FOCUS (at least one must have run)
-  ktap.py sample LOG N NAME RESULTS
-                                    the rust_kprobe sample's report after N
-                                    processes were started: it must have
-                                    counted at least N calls and N returns
-  ktap.py kprobe_repro LOG EXPECT NAME RESULTS
-                                    the kprobes fix's reproducer (its
-                                    KPROBE_REPRO line in LOG) on a kernel
-                                    with the fix (EXPECT fixed: arming fails,
-                                    register_kprobe() must say so) or
-                                    without it (bug: it must return 0 for
-                                    the probe that was never armed); both
-                                    need the control probe to work
-  ktap.py debugfs_repro LOG EXPECT NAME RESULTS
-                                    the debugfs fix's reproducer (its
-                                    DEBUGFS_REPRO line in LOG): with a file
-                                    of the sample held open, rmmod must be
-                                    refused and succeed once it is closed
-                                    (EXPECT fixed), or succeed (bug)
-  ktap.py stress LOG NAME RESULTS   the kretprobe_stress module's line in
-                                    LOG: every round ran, returns were
-                                    caught, none with another probe's data
-  ktap.py boot LOG MARKER NAME RESULTS
-                                    a guest run without vm.sh (the arm64
-                                    one): its console LOG has no splat and
-                                    reached MARKER
-  ktap.py figures FILE              the witness's LOOPGUARD figures in FILE, as
-                                    a table on stderr
-  ktap.py boots OUTDIR              the boot-to-command time of every guest of
-                                    the run (OUTDIR/*/logs/*.outcome): a table
-                                    in OUTDIR/boots.txt, a summary on stderr
-  ktap.py census RESULTS NAME OUTDIR STRICT RUNDIR...
-                                    the census's guests (RUNDIR/census.txt,
-                                    RUNDIR/figures.txt, RUNDIR.outcome): one
-                                    result NAME/SCHED/WORKLOAD/CPUScpu per
-                                    pair; the table on stderr and in
-                                    OUTDIR/census.txt, OUTDIR/census.csv.
-                                    A scheduler that did not load is a skip
-                                    with its error (STRICT=1: a failure)
-  ktap.py add RESULTS STATUS NAME [COMMENT]
-                                    append one result (ok, not ok, skip)
-  ktap.py report RESULTS            print RESULTS as a KTAP document ending in
-                                    "N passed, N failed"; exit 1 on a failure
-                                    or when RESULTS holds no result at all
-  ktap.py rows RESULTS              print how many results RESULTS holds
-  ktap.py stage RESULTS NAME RC ROWS
-                                    a pipeline stage NAME ended with status
-                                    RC, RESULTS holding ROWS results when it
-                                    started: a non-zero RC that recorded no
-                                    failure of its own is one failing result
-
-Any command exits 70 if it crashes, never 0 or 1.
+ktap.py --help lists the commands; ktap.py COMMAND --help tells one.
+Every command that writes a result takes the results file first and the
+result's name second. Any command exits 70 if it crashes, never 0 or 1.
 """
+import argparse
 import glob
 import os
 import re
@@ -163,7 +71,10 @@ def keyvals(words):
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-def figures(text, tag="LOOPGUARD"):
+FIGURES_TAG = "LOOPGUARD"
+
+
+def figures(text, tag=FIGURES_TAG):
     """The TAG key=value lines in TEXT, as dicts."""
     return [keyvals(l.split()[1:]) for l in text.splitlines() if l.startswith(tag + " ")]
 
@@ -290,6 +201,49 @@ def stall_verdict(outcome, text, what, timeout):
             return "not ok", "skipped without the fix: the test proves nothing"
         return "not ok", f"{what} finished without freezing ({how})"
     return "not ok", f"{how}: {outcome.get('why', 'see the log')}"
+
+
+MODULE_WATCHING = "scx_loopguard_watch: watching "
+
+
+def module_stall_verdict(outcome, log, text, what, timeout):
+    """(status, comment) for the module on the baseline: it must load (its
+    "watching" line in the console LOG), then the test freezes the guest."""
+    if MODULE_WATCHING not in log:
+        return "not ok", f"the module did not load on the baseline (outcome {outcome['outcome']})"
+    return stall_verdict(outcome, text, what, timeout)
+
+
+def qmap_verdict(outcome, text):
+    """(status, comment) for scx_qmap -l under load on the patched kernel:
+    the watchdog ejects it (guest.sh's result TEXT) and the guest goes on."""
+    words = " ".join(text.split())
+    if (outcome["outcome"] == "passed" and "state=disabled" in words
+            and "disabled (runnable task stall)" in words):
+        return "ok", "watchdog ejected qmap, system carried on"
+    return "not ok", f"no watchdog exit ({outcome['outcome']}): {words}"
+
+
+BENCH_SECTIONS = ("1. Overhead", "2. Recovery", "3. Per break-out")
+
+
+def bench_smoke_verdict(rc, report, csv_size, where):
+    """(status, comment) for the make bench smoke run: it ran, and produced
+    every section of its report and the overhead CSV."""
+    missing = [s for s in BENCH_SECTIONS if not any(l.startswith(s) for l in report.splitlines())]
+    if rc == 0 and not missing and csv_size > 0:
+        return "ok", f"all three sections produced (1 pair, scx_simple, 1 run; in {where})"
+    why = f"exit {rc}" if rc else f"missing {', '.join(missing)}" if missing else "no overhead.csv"
+    return "not ok", f"make bench smoke run failed ({why}), see {where}"
+
+
+def tool_verdict(rc, output, ok_text):
+    """(status, comment) for a checking tool (rustfmt --check): exit 0 is
+    ok, anything else not ok with the tool's first line of output."""
+    if rc == 0:
+        return "ok", ok_text
+    first = next((l.strip() for l in output.splitlines() if l.strip()), "no output")
+    return "not ok", f"exit {rc}: {first}"
 
 
 def first_error(text, test):
@@ -814,115 +768,213 @@ def census(results, name, outdir, strict, rundirs):
     return rc
 
 
+def results_of(results, name, rows):
+    """Append ROWS, [(status, suffix or None, comment)], as results NAME or
+    NAME/SUFFIX; exit 1 if one is not ok."""
+    for status, suffix, comment in rows:
+        add(results, status, f"{name}/{suffix}" if suffix else name, comment)
+    return 1 if any(r[0] == "not ok" for r in rows) else 0
+
+
+def one_result(results, name, verdict):
+    """Append VERDICT, (status, comment), as result NAME; exit 1 unless ok."""
+    return results_of(results, name, [(verdict[0], None, verdict[1])])
+
+
+def cmd_has_splat(a):
+    try:
+        lines = splat_lines(read(a.log))
+    except OSError as e:
+        print(f"ktap.py: {e}", file=sys.stderr)
+        return 2
+    for l in lines[:20]:
+        print("    " + l.strip())
+    return 0 if lines else 1
+
+
+def cmd_runner(a):
+    parsed = parse_runner(read_if_any(a.out))
+    if not parsed:
+        return one_result(a.results, a.name, ("not ok", "the runner printed no result"))
+    return results_of(a.results, a.name, [(st, n, "") for st, n in parsed])
+
+
+def cmd_mutant(a):
+    verdict, how = mutant_verdict(read_if_any(a.out), outcome_of(a.outcome), a.tests)
+    add(a.results, "ok" if verdict == "killed" else "not ok", a.name, f"{verdict}: {how}")
+    print(f"{verdict}\t{how}")
+    return 0 if verdict == "killed" else 1
+
+
+def cmd_console(a):
+    one_result(a.results, f"{a.name}/console", console_verdict(outcome_of(a.outcome), a.log))
+    return 0
+
+
+def cmd_stall(a):
+    one_result(a.results, a.name, stall_verdict(outcome_of(a.outcome), read_if_any(a.out), a.what, a.timeout))
+    return 0
+
+
+def cmd_failpath(a):
+    secs = keyvals(read_if_any(a.time).split()).get("runner_secs")
+    rows = failpath_verdicts(read_if_any(a.out), outcome_of(a.outcome),
+                             None if secs is None else float(secs), a.bound, a.tests)
+    return results_of(a.results, a.name, [(st, t or "runner", c) for st, t, c in rows])
+
+
+def cmd_repro(a):
+    return one_result(a.results, a.name, REPRO_VERDICTS[a.command](read_if_any(a.log), a.expect))
+
+
+def cmd_outcome(a):
+    o = outcome_of(a.file)
+    print("\t".join(o.get(k, "-") for k in a.keys))
+    return 0
+
+
+def cmd_figure_lines(a):
+    for path in a.files:
+        for line in read_if_any(path).splitlines():
+            if line.startswith(FIGURES_TAG + " "):
+                print(a.prefix + line[len(FIGURES_TAG) + 1:] if a.prefix else line)
+    return 0
+
+
+def cmd_stage(a):
+    verdict = stage_verdict(load(a.results), a.rc, a.rows)
+    if verdict:
+        add(a.results, verdict[0], a.name, verdict[1])
+    return 0
+
+
+def cmd_rows(a):
+    print(len(load(a.results)))
+    return 0
+
+
+# Every command that writes results takes the results file first, then the
+# result's NAME (or the prefix of its names), then what it reads.
+COMMANDS = {
+    # name: (handler, help, [(argument, argparse options)]); RESULTS and
+    # NAME first where the handler writes results.
+    "has-splat": (cmd_has_splat, "exit 0 and print the lines if LOG has a kernel splat, 1 if it is "
+                  "clean, 2 if LOG cannot be read", [("log", {})]),
+    "runner": (cmd_runner, "the sched_ext selftest runner's output OUT (its exit status is always 0): "
+               "one result NAME/TEST per test", [("results", {}), ("name", {}), ("out", {})]),
+    "soak": (lambda a: soak(read_if_any(a.out), a.rounds, a.results),
+             "ROUNDS rounds of the runner in OUT: one result per test, ok only if it passed all of "
+             "them; figure spreads", [("results", {}), ("out", {}), ("rounds", {"type": int})]),
+    "mutant": (cmd_mutant, "the verdict on one mutant kernel from the guest's OUTCOME (vm.sh's) and "
+               "the runner's OUT: killed (a TEST failed, or the guest froze, panicked or splatted) is "
+               "ok, survived is not ok, and so is a run that cannot tell (never started, skipped); "
+               "prints VERDICT<TAB>HOW",
+               [("results", {}), ("name", {}), ("out", {}), ("outcome", {}), ("tests", {"nargs": "+"})]),
+    "console": (cmd_console, "one result NAME/console for a guest run, from its OUTCOME (vm.sh's) "
+                "and console LOG", [("results", {}), ("name", {}), ("outcome", {}), ("log", {})]),
+    "stall": (cmd_stall, "a run that must freeze the guest or fail (the negative control)",
+              [("results", {}), ("name", {}), ("outcome", {}), ("what", {}), ("out", {}), ("timeout", {})]),
+    "failpath": (cmd_failpath, "the failure-path gate: on a kernel whose watchdog never fires, each "
+                 "TEST must fail with its own 'Not ejected within' message, the runner must go on to "
+                 "its summary, and the run (TIME, guest.sh's) must end within BOUND s per TEST",
+                 [("results", {}), ("name", {}), ("outcome", {}), ("out", {}), ("time", {}),
+                  ("bound", {"type": int}), ("tests", {"nargs": "+"})]),
+    "module-stall": (lambda a: one_result(a.results, a.name, module_stall_verdict(
+        outcome_of(a.outcome), read_if_any(a.log), read_if_any(a.out), a.what, a.timeout)),
+        "the module on a kernel without the fix: it loaded (its line in the console LOG), then the "
+        "test froze the guest or failed",
+        [("results", {}), ("name", {}), ("outcome", {}), ("log", {}), ("what", {}), ("out", {}),
+         ("timeout", {})]),
+    "qmap": (lambda a: one_result(a.results, a.name, qmap_verdict(outcome_of(a.outcome), read_if_any(a.out))),
+             "scx_qmap -l on the patched kernel: ejected by the watchdog (guest.sh's result OUT), and "
+             "the guest went on", [("results", {}), ("name", {}), ("outcome", {}), ("out", {})]),
+    "bench-smoke": (lambda a: one_result(a.results, a.name, bench_smoke_verdict(
+        a.rc, read_if_any(os.path.join(a.dir, "report.txt")),
+        os.path.getsize(os.path.join(a.dir, "overhead.csv")) if os.path.exists(
+            os.path.join(a.dir, "overhead.csv")) else 0, a.dir)),
+        "the make bench smoke run in DIR, which exited RC: every section of its report and the "
+        "overhead CSV", [("results", {}), ("name", {}), ("dir", {}), ("rc", {"type": int})]),
+    "tool": (lambda a: one_result(a.results, a.name, tool_verdict(a.rc, read_if_any(a.output), a.ok_text)),
+             "a checking tool that exited RC with its OUTPUT: ok (saying OK_TEXT) on exit 0",
+             [("results", {}), ("name", {}), ("rc", {"type": int}), ("output", {}), ("ok_text", {})]),
+    "kselftest": (lambda a: results_of(a.results, a.name, kselftest_verdicts(
+        read_if_any(a.out), read_if_any(a.times), a.limit, a.tests)),
+        "the kselftest framework's run (run_kselftest.sh's OUT): result NAME is its own verdict on "
+        "the runner, and NAME/time says how long TEST... took (TIMES: 'UPTIME TEST' per start, then "
+        "'UPTIME END'): within LIMIT s in all",
+        [("results", {}), ("name", {}), ("out", {}), ("times", {}), ("limit", {"type": int}),
+         ("tests", {"nargs": "*"})]),
+    "lockdep": (lambda a: one_result(a.results, a.name, lockdep_verdict(read_if_any(a.log))),
+                "the kernel of LOG ran its lock validator, and it stayed on",
+                [("results", {}), ("name", {}), ("log", {})]),
+    "tests": (lambda a: print(tests_report(read_if_any(a.out), outcome_of(a.outcome), a.tests)) or 0,
+              "one line on what each TEST did in a guest (a report, not a result)",
+              [("out", {}), ("outcome", {}), ("tests", {"nargs": "+"})]),
+    "kunit": (lambda a: results_of(a.results, a.name, kunit_verdicts(read_if_any(a.log), a.suite, a.focus)),
+              "the KUnit SUITE in the kernel log LOG: one result NAME for the suite (every planned case "
+              "ran, none failed), and one NAME/CASE per case whose name contains FOCUS (at least one "
+              "must have run)", [("results", {}), ("name", {}), ("log", {}), ("suite", {}), ("focus", {})]),
+    "sample": (lambda a: one_result(a.results, a.name, sample_verdict(read_if_any(a.log), a.forks)),
+               "the rust_kprobe sample's report in LOG after FORKS processes were started: at least "
+               "FORKS calls and returns", [("results", {}), ("name", {}), ("log", {}), ("forks", {"type": int})]),
+    "kprobe_repro": (cmd_repro, "the kprobes fix's reproducer (its KPROBE_REPRO line in LOG) on a "
+                     "kernel with the fix (EXPECT fixed: arming fails, register_kprobe() must say so) or "
+                     "without it (bug: it returns 0 for the probe that was never armed); both need the "
+                     "control probe to work",
+                     [("results", {}), ("name", {}), ("log", {}), ("expect", {"choices": ("fixed", "bug")})]),
+    "debugfs_repro": (cmd_repro, "the debugfs fix's reproducer (its DEBUGFS_REPRO line in LOG): with "
+                      "a file of the sample held open, rmmod must be refused and succeed once it is "
+                      "closed (EXPECT fixed), or succeed (bug)",
+                      [("results", {}), ("name", {}), ("log", {}), ("expect", {"choices": ("fixed", "bug")})]),
+    "stress": (lambda a: one_result(a.results, a.name, stress_verdict(read_if_any(a.log))),
+               "the kretprobe_stress module's lines in LOG: every round ran, returns were caught, none "
+               "with another probe's data", [("results", {}), ("name", {}), ("log", {})]),
+    "boot": (lambda a: one_result(a.results, a.name, boot_verdict(read_if_any(a.log), a.marker)),
+             "a guest run without vm.sh (the arm64 one): its console LOG has no splat and reached MARKER",
+             [("results", {}), ("name", {}), ("log", {}), ("marker", {})]),
+    "outcome": (cmd_outcome, "the values of KEYs (default: outcome) of vm.sh's OUTCOME file, tab-separated, "
+                "- where it has none", [("file", {}), ("keys", {"nargs": "*", "default": ["outcome"]})]),
+    "figure-lines": (cmd_figure_lines, "the new tests' figure lines (FIGURES_TAG key=value...) of runner "
+                     "outputs, the tag replaced by PREFIX if given",
+                     [("--prefix", {"default": ""}), ("files", {"nargs": "+"})]),
+    "figures": (lambda a: figures_table(read(a.file)) or 0,
+                "the witness's figures in FILE, as a table on stderr", [("file", {})]),
+    "boots": (lambda a: boots(a.outdir), "the boot-to-command time of every guest of the run "
+              "(OUTDIR/*/logs/*.outcome): a table in OUTDIR/boots.txt, a summary on stderr",
+              [("outdir", {})]),
+    "census": (lambda a: census(a.results, a.name, a.outdir, a.strict == "1", a.rundirs),
+               "the census's guests (RUNDIR/census.txt, RUNDIR/figures.txt, RUNDIR.outcome): one result "
+               "NAME/SCHED/WORKLOAD/CPUScpu per pair; the table on stderr and in OUTDIR/census.txt, "
+               "OUTDIR/census.csv. A scheduler that did not load is a skip with its error (STRICT=1: a "
+               "failure)", [("results", {}), ("name", {}), ("outdir", {}), ("strict", {"choices": ("0", "1")}),
+                            ("rundirs", {"nargs": "+"})]),
+    "add": (lambda a: add(a.results, a.status, a.name, a.comment) or 0, "append one result",
+            [("results", {}), ("status", {"choices": ("ok", "not ok", "skip")}), ("name", {}),
+             ("comment", {"nargs": "?", "default": ""})]),
+    "report": (lambda a: report(a.results), "RESULTS as a KTAP document ending in 'N passed, N failed'; "
+               "exit 1 on a failure or when RESULTS holds no result at all", [("results", {})]),
+    "rows": (cmd_rows, "how many results RESULTS holds", [("results", {})]),
+    "stage": (cmd_stage, "a pipeline stage NAME ended with status RC, RESULTS holding ROWS results when "
+              "it started: a non-zero RC that recorded no failure of its own is one failing result",
+              [("results", {}), ("name", {}), ("rc", {"type": int}), ("rows", {"type": int})]),
+}
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="ktap.py", description=__doc__.split("\n\n")[0],
+                                epilog="Any command exits 70 if it crashes, never 0 or 1.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (handler, text, args) in COMMANDS.items():
+        sp = sub.add_parser(name, help=text, description=text)
+        for arg, opts in args:
+            sp.add_argument(arg, metavar=arg.lstrip("-").upper(), **opts)
+        sp.set_defaults(handler=handler)
+    return p
+
+
 def main(argv):
-    if len(argv) == 2 and argv[0] == "has-splat":
-        try:
-            lines = splat_lines(read(argv[1]))
-        except OSError as e:
-            print(f"ktap.py: {e}", file=sys.stderr)
-            return 2
-        for l in lines[:20]:
-            print("    " + l.strip())
-        return 0 if lines else 1
-    if len(argv) == 4 and argv[0] == "runner":
-        out, prefix, results = argv[1:]
-        parsed = parse_runner(read_if_any(out))
-        if not parsed:
-            add(results, "not ok", f"{prefix}", "the runner printed no result")
-            return 1
-        for status, name in parsed:
-            add(results, status, f"{prefix}/{name}")
-        return 1 if any(s == "not ok" for s, _ in parsed) else 0
-    if len(argv) == 4 and argv[0] == "soak":
-        return soak(read_if_any(argv[1]), int(argv[2]), argv[3])
-    if len(argv) == 5 and argv[0] == "console":
-        results, name, outcome, log = argv[1:]
-        status, comment = console_verdict(outcome_of(outcome), log)
-        add(results, status, f"{name}/console", comment)
-        return 0
-    if len(argv) == 7 and argv[0] == "stall":
-        results, name, outcome, what, out, timeout = argv[1:]
-        status, comment = stall_verdict(outcome_of(outcome), read_if_any(out), what, timeout)
-        add(results, status, name, comment)
-        return 0
-    if len(argv) >= 6 and argv[0] == "mutant":
-        out, outcome, name, results = argv[1:5]
-        verdict, how = mutant_verdict(read_if_any(out), outcome_of(outcome), argv[5:])
-        add(results, "ok" if verdict == "killed" else "not ok", name, f"{verdict}: {how}")
-        print(f"{verdict}\t{how}")
-        return 0 if verdict == "killed" else 1
-    if len(argv) >= 6 and argv[0] == "kselftest":
-        results, name, out, timesf, limit = argv[1:6]
-        rows = kselftest_verdicts(read_if_any(out), read_if_any(timesf), int(limit), argv[6:])
-        for status, suffix, comment in rows:
-            add(results, status, f"{name}/{suffix}" if suffix else name, comment)
-        return 1 if any(st == "not ok" for st, _, _ in rows) else 0
-    if len(argv) == 4 and argv[0] == "lockdep":
-        status, comment = lockdep_verdict(read_if_any(argv[3]))
-        add(argv[1], status, argv[2], comment)
-        return 0 if status == "ok" else 1
-    if len(argv) >= 4 and argv[0] == "tests":
-        print(tests_report(read_if_any(argv[1]), outcome_of(argv[2]), argv[3:]))
-        return 0
-    if len(argv) >= 8 and argv[0] == "failpath":
-        results, name, outcome, out, timef, bound = argv[1:7]
-        secs = keyvals(read_if_any(timef).split()).get("runner_secs")
-        rows = failpath_verdicts(read_if_any(out), outcome_of(outcome),
-                                 None if secs is None else float(secs), int(bound), argv[7:])
-        for status, test, comment in rows:
-            add(results, status, f"{name}/{test}" if test else f"{name}/runner", comment)
-        return 1 if any(st == "not ok" for st, _, _ in rows) else 0
-    if len(argv) == 6 and argv[0] == "kunit":
-        log, suite, focus, name, results = argv[1:]
-        rows = kunit_verdicts(read_if_any(log), suite, focus)
-        for status, case, comment in rows:
-            add(results, status, name if case is None else f"{name}/{case}", comment)
-        return 1 if any(s == "not ok" for s, _, _ in rows) else 0
-    if len(argv) == 5 and argv[0] == "sample":
-        log, forks, name, results = argv[1:]
-        status, comment = sample_verdict(read_if_any(log), int(forks))
-        add(results, status, name, comment)
-        return 0 if status == "ok" else 1
-    if len(argv) == 5 and argv[0] in REPRO_VERDICTS:
-        log, expect, name, results = argv[1:]
-        if expect not in ("fixed", "bug"):
-            raise SystemExit(f"{argv[0]}: EXPECT is fixed or bug, not {expect}")
-        status, comment = REPRO_VERDICTS[argv[0]](read_if_any(log), expect)
-        add(results, status, name, comment)
-        return 0 if status == "ok" else 1
-    if len(argv) == 4 and argv[0] == "stress":
-        log, name, results = argv[1:]
-        status, comment = stress_verdict(read_if_any(log))
-        add(results, status, name, comment)
-        return 0 if status == "ok" else 1
-    if len(argv) == 5 and argv[0] == "boot":
-        log, marker, name, results = argv[1:]
-        status, comment = boot_verdict(read_if_any(log), marker)
-        add(results, status, name, comment)
-        return 0 if status == "ok" else 1
-    if len(argv) == 2 and argv[0] == "figures":
-        figures_table(read(argv[1]))
-        return 0
-    if len(argv) == 2 and argv[0] == "boots":
-        return boots(argv[1])
-    if len(argv) >= 6 and argv[0] == "census":
-        return census(argv[1], argv[2], argv[3], argv[4] == "1", argv[5:])
-    if len(argv) in (4, 5) and argv[0] == "add":
-        add(argv[1], argv[2], argv[3], argv[4] if len(argv) == 5 else "")
-        return 0
-    if len(argv) == 2 and argv[0] == "report":
-        return report(argv[1])
-    if len(argv) == 2 and argv[0] == "rows":
-        print(len(load(argv[1])))
-        return 0
-    if len(argv) == 5 and argv[0] == "stage":
-        results, name, rc, before = argv[1:]
-        verdict = stage_verdict(load(results), int(rc), int(before))
-        if verdict:
-            add(results, verdict[0], name, verdict[1])
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
+    a = parser().parse_args(argv)
+    return a.handler(a)
 
 
 # A checker that crashes must never read as a verdict: an uncaught exception

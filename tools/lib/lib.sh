@@ -90,8 +90,22 @@ RESULTS=$LG_OUT/results.txt
 LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
 SERIES_DIR=$LG_TOP/kernel/$BASE
 V=${V:-0}
+. "$LG_TOP/tools/guest/markers.sh"
 LG_T0=${LG_T0:-$(date +%s)}
 export LG_TOP CACHE CHROOT BASE WORK LINUX KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
+
+# check_paths: refuse, before anything is built or booted, a checkout,
+# output, cache, build directory or KDIR= tree whose path the guests cannot
+# take: virtme-ng splits "--rwdir A=B" at '=', QEMU's -virtfs options at ','
+# and a space splits make's words; ':' separates PATH-like lists.
+check_paths() {
+	local what path
+	for what in "the checkout:$LG_TOP" "OUT=:$LG_OUT" "CACHE=:$CACHE" "O=:${LG_KBUILD:-}" "KDIR=:${KDIR:-}"; do
+		path=${what#*:}
+		[[ -n $path && $path == *[=,:[:space:]]* ]] || continue
+		die "${what%%:*} is '$path': a path with '=', ',', ':' or a space cannot be shared with the guests (virtme-ng, QEMU and make split at them); use a path without them"
+	done
+}
 
 msg() {
 	local tag=$1
@@ -136,6 +150,49 @@ elapsed() {
 run() {
 	[[ $V == 1 ]] && printf '+ %s\n' "$*" >&2
 	"$@"
+}
+
+# Guests. Every guest of the harness is booted by guest(), under one of
+# these watches: vm.sh's start line (-s) and the seconds of silence after
+# it that make the guest frozen (-i). guest.sh prints its heartbeat
+# (GUEST_ALIVE) every 2 s, so only a guest with every CPU stuck goes silent.
+#   tests   guest.sh's GUEST_START; 60 s
+#   mutant  the same, 30 s: a mutant is expected to fail, not to freeze
+#   qmap    scx_qmap enabled; 15 s. A healthy guest's heartbeat gaps were
+#           at most 8.3 s of guest time in a full 'make test' (6.12's
+#           patched qmap run, the busiest): 1.8 times that
+#   freeze  a guest whose test is expected to freeze it (the baseline's):
+#           once the kernel names a new test's scheduler (NEW_STARTED);
+#           12 s, 1.45 times that gap and 3 to 6 times a typical one
+#           (2-4 s). Shorter would call frozen a baseline that was only slow
+#   qmap-freeze  scx_qmap on the baseline; 12 s
+# The start line of a baseline run: the kernel names a new test's
+# scheduler. 6.12 says 'BPF scheduler "NAME" enabled'. On 7.3 that line may
+# never reach the console: printing is threaded there, and the printer
+# cannot run once every CPU is trapped, which can be right after the enable.
+# 7.3 prints "sched_ext: NAME: watchdog timeout ..." earlier in the enable.
+NEW_STARTED='BPF scheduler "(dsp_loop|dispatch_loop)" enabled|sched_ext: (dsp_loop|dispatch_loop): '
+QMAP_STARTED='BPF scheduler "qmap" enabled'
+GUEST=$LG_TOP/tools/guest/guest.sh
+
+# guest WATCH NAME KERNEL CPUS SECS CMD...: boot KERNEL ("patched",
+# "baseline", a kernel of $WORK/kernels, or a bzImage) with CPUS vCPUs, run
+# CMD (usually "$GUEST" COMMAND ARGS...) in it as run NAME under WATCH, and
+# end it after SECS. Its status is vm.sh's (0 if the outcome is "passed");
+# the outcome itself is in $OUT/logs/NAME.outcome, which console_result
+# turns into the run's result.
+guest() {
+	local watch=$1 name=$2 kernel=$3 cpus=$4 secs=$5 start=$GUEST_START idle
+	shift 5
+	case $watch in
+	tests) idle=60 ;;
+	mutant) idle=30 ;;
+	qmap) start=$QMAP_STARTED idle=15 ;;
+	freeze) start=$NEW_STARTED idle=12 ;;
+	qmap-freeze) start=$QMAP_STARTED idle=12 ;;
+	*) die "guest: no watch '$watch'" ;;
+	esac
+	"$LG_TOP/tools/guest/vm.sh" run "$name" "$kernel" -c "$cpus" -t "$secs" -s "$start" -i "$idle" -- "$@"
 }
 
 # checked NAME CMD...: run a checker that adds its own results; exit 0 or 1

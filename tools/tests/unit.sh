@@ -220,7 +220,7 @@ repro_status() {
 	local r=$TMP/repro.txt l=$TMP/repro.log
 	printf '%s\n' "$2" >"$l"
 	: >"$r"
-	"$T/lib/ktap.py" "$1" "$l" "$3" x "$r" 2>/dev/null
+	"$T/lib/ktap.py" "$1" "$r" x "$l" "$3" 2>/dev/null
 	[[ $? -le 1 ]] || echo crashed
 	cut -f1 "$r"
 }
@@ -267,9 +267,9 @@ t_stress_boot_verdict() {
 		printf '%b' "$2" >"$l"
 		: >"$r"
 		if [[ $1 == stress ]]; then
-			"$T/lib/ktap.py" stress "$l" s "$r" 2>/dev/null
+			"$T/lib/ktap.py" stress "$r" s "$l" 2>/dev/null
 		else
-			"$T/lib/ktap.py" boot "$l" "LOOPGUARD-ARM64 done" b "$r" 2>/dev/null
+			"$T/lib/ktap.py" boot "$r" b "$l" "LOOPGUARD-ARM64 done" 2>/dev/null
 		fi
 		[[ $? -le 1 ]] || echo crashed
 		cut -f1 "$r"
@@ -414,7 +414,7 @@ t_apply_unapply_foreign() {
 t_runner_parse() {
 	local r=$TMP/r.txt
 	: >"$r"
-	"$T/lib/ktap.py" runner "$DATA/runner-mixed.txt" s "$r" 2>/dev/null && return 1
+	"$T/lib/ktap.py" runner "$r" s "$DATA/runner-mixed.txt" 2>/dev/null && return 1
 	diff -u - <(cut -f1,2 "$r") <<-'EOF2'
 	ok	s/create_dsq
 	not ok	s/dsp_local_on
@@ -425,14 +425,14 @@ t_runner_parse() {
 t_runner_empty() {
 	local r=$TMP/r2.txt
 	: >"$r"
-	! "$T/lib/ktap.py" runner /dev/null s "$r" 2>/dev/null && grep -q "printed no result" "$r"
+	! "$T/lib/ktap.py" runner "$r" s /dev/null 2>/dev/null && grep -q "printed no result" "$r"
 }
 # A soak result that fails names the first failure's message: a rare
 # failure is seen once, in CI, and its line is all that is left of it.
 t_soak_first_failure() {
 	local r=$TMP/soak.txt
 	: >"$r"
-	"$T/lib/ktap.py" soak "$DATA/runner-mixed.txt" 1 "$r" 2>/dev/null && return 1
+	"$T/lib/ktap.py" soak "$r" "$DATA/runner-mixed.txt" 1 2>/dev/null && return 1
 	grep -q "soak/dsp_local_on.*0/1 passed; first failure: dsp_local_on.c:41 Expected skel" "$r" &&
 		grep -q "soak/create_dsq.*1/1 passed\$" "$r"
 }
@@ -449,7 +449,7 @@ t_splat_clean() {
 t_splat_fails_all_ok_run() {
 	local log=$DATA/console-lockup-all-ok.log r=$TMP/r3.txt
 	: >"$r"
-	"$T/lib/ktap.py" runner "$log" s "$r" 2>/dev/null || return 1
+	"$T/lib/ktap.py" runner "$r" s "$log" 2>/dev/null || return 1
 	[[ $(grep -c '^ok' "$r") == 24 ]] || return 1
 	local found
 	found=$("$T/lib/ktap.py" has-splat "$log") || return 1
@@ -665,7 +665,7 @@ t_mutant_verdict() {
 	verdict() { # RUNNER-TEXT OUTCOME -> "VERDICT rc"
 		printf '%b' "$1" >"$o"
 		outcome "$2"
-		v=$("$T/lib/ktap.py" mutant "$o" "$TMP/outcome" mutant/x "$r" $tests 2>/dev/null) && rc=0 || rc=$?
+		v=$("$T/lib/ktap.py" mutant "$r" mutant/x "$o" "$TMP/outcome" $tests 2>/dev/null) && rc=0 || rc=$?
 		echo "${v%%$'\t'*} $rc"
 	}
 	local pass='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
@@ -713,7 +713,7 @@ t_kunit_verdict() {
 		local rc=0
 		printf '%b' "$1" >"$o"
 		: >"$r"
-		"$T/lib/ktap.py" kunit "$o" rust_doctests_kernel kprobes rust/doctests "$r" || rc=$?
+		"$T/lib/ktap.py" kunit "$r" rust/doctests "$o" rust_doctests_kernel kprobes || rc=$?
 		echo "$(grep -P '^[^\t]+\trust/doctests\t' "$r" | cut -f1)|$(grep -P '\trust/doctests/' "$r" | cut -f1 | xargs) $rc"
 	}
 	local head='KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: rust_doctests_kernel\n    1..3\n'
@@ -733,7 +733,7 @@ t_kunit_verdict() {
 	sample() { # LOG-TEXT -> status
 		printf '%b' "$1" >"$o"
 		: >"$r"
-		"$T/lib/ktap.py" sample "$o" 20 rust/sample "$r" >/dev/null 2>&1
+		"$T/lib/ktap.py" sample "$r" rust/sample "$o" 20 >/dev/null 2>&1
 		cut -f1 "$r"
 	}
 	local ex='rust_kprobe: do_exit(): 22 exits, 1 with a non-zero code\n'
@@ -748,7 +748,8 @@ t_kunit_verdict() {
 # log it cannot read says 2, not "clean" (1).
 t_checker_crash() {
 	local rc=0
-	"$T/lib/ktap.py" soak /dev/null not-a-number "$TMP/c.txt" 2>/dev/null || rc=$?
+	echo "outcome=not-an-outcome" >"$TMP/c.outcome"
+	"$T/lib/ktap.py" console "$TMP/c.txt" x "$TMP/c.outcome" /dev/null 2>/dev/null || rc=$?
 	((rc == 70)) || { echo "ktap.py crashed with exit $rc, not 70"; return 1; }
 	rc=0
 	"$T/lib/modcheck.py" "$TMP" x "$TMP/c.txt" not-a-number 1 2>/dev/null || rc=$?
@@ -966,6 +967,21 @@ t_census_verdict() {
 	: >"$r"
 	"$T/lib/ktap.py" census "$r" census "$out/7.3/census" 0 "$d" 2>/dev/null
 	[[ $(cut -f1 "$r") == "not ok" ]] || { echo "a guest with no census line is not a failure"; return 1; }
+}
+# A checkout whose path the guests cannot take ('=' and a space here) is
+# refused at once, before anything is built, with a message that says why.
+t_path_refused() {
+	local d="$TMP/a=b c" out rc=0
+	mkdir -p "$d"
+	cp -r "$LG_TOP/Makefile" "$LG_TOP/tools" "$d/"
+	out=$(env -u LG_TOP -u OUT -u LG_OUT -u CACHE -u BASE CACHE="$TMP/pcache" \
+		timeout 20 make -s -C "$d" check TESTS=dispatch_loop 2>&1) || rc=$?
+	((rc != 0)) || { echo "make check succeeded from $d"; return 1; }
+	grep -q "the checkout is '$d': a path with '='" <<<"$out" || { echo "no clear refusal: $out"; return 1; }
+	[[ ! -e $TMP/pcache ]] || { echo "something was made before the refusal"; return 1; }
+	rc=0
+	out=$(LG_OUT="$TMP/o:ut" "$LG_TOP/tools/pipeline.sh" reset 2>&1) || rc=$?
+	((rc == 2)) && grep -q "OUT= is '$TMP/o:ut'" <<<"$out" || { echo "OUT with ':' not refused: $out"; return 1; }
 }
 t_mirror() {
 	local m

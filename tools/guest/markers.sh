@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: GPL-2.0
+# The lines a guest prints for the host that watches it, defined here only:
+# sourced by guest.sh (in the guest) and by lib.sh (on the host). Sourcing
+# it only sets these names.
+#
+# guest.sh prints GUEST_START when its command starts, GUEST_ALIVE and the
+# uptime every 2 s from then on, and GUEST_DONE when the command ends. vm.sh
+# has the guest print BOOT_MARK and its uptime just before the command.
+GUEST_START='LOOPGUARD-GUEST start'
+GUEST_DONE='LOOPGUARD-GUEST done'
+GUEST_ALIVE='LOOPGUARD-ALIVE'
+BOOT_MARK='LOOPGUARD-BOOT uptime='
