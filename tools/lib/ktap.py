@@ -841,6 +841,32 @@ def cmd_figure_lines(a):
     return 0
 
 
+def junit_verdicts(xml_text, rc):
+    """[(status, test, comment)] from pytest's JUnit XML: one row per test
+    function (its parametrized cases together), or one failing row when
+    pytest did not run its tests to the end (RC other than 0 or 1)."""
+    import xml.etree.ElementTree as ET
+    cases = {}
+    try:
+        root = ET.fromstring(xml_text) if xml_text else None
+    except ET.ParseError as e:
+        root, rc = None, f"{rc}, unreadable XML: {e}"
+    for tc in ([] if root is None else root.iter("testcase")):
+        name = tc.get("name", "?").split("[")[0]
+        bad = tc.find("failure")
+        if bad is None:
+            bad = tc.find("error")
+        c = cases.setdefault(name, [0, 0, ""])
+        c[0] += 1
+        if bad is not None:
+            c[1] += 1
+            c[2] = c[2] or (bad.get("message") or "failed").splitlines()[0][:200]
+    if rc not in (0, 1) or not cases:
+        return [("not ok", None, f"pytest did not run the tests to the end (exit {rc}, {len(cases)} tests seen)")]
+    return [("not ok" if bad else "ok", name, f"{n - bad}/{n} cases passed" + (f"; {msg}" if msg else ""))
+            for name, (n, bad, msg) in cases.items()]
+
+
 def cmd_stage(a):
     verdict = stage_verdict(load(a.results), a.rc, a.rows)
     if verdict:
@@ -954,6 +980,9 @@ COMMANDS = {
     "report": (lambda a: report(a.results), "RESULTS as a KTAP document ending in 'N passed, N failed'; "
                "exit 1 on a failure or when RESULTS holds no result at all", [("results", {})]),
     "rows": (cmd_rows, "how many results RESULTS holds", [("results", {})]),
+    "junit": (lambda a: results_of(a.results, a.name, junit_verdicts(read_if_any(a.xml), a.rc)),
+              "pytest's JUnit XML, from a run that exited RC: one result NAME/TEST per test function",
+              [("results", {}), ("name", {}), ("xml", {}), ("rc", {"type": int})]),
     "stage": (cmd_stage, "a pipeline stage NAME ended with status RC, RESULTS holding ROWS results when "
               "it started: a non-zero RC that recorded no failure of its own is one failing result",
               [("results", {}), ("name", {}), ("rc", {"type": int}), ("rows", {"type": int})]),

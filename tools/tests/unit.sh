@@ -1,8 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Unit checks of the harness itself: tree detection, series application, the
-# runner-output parser and the splat scanner. No VM, no kernel build; each
-# check runs the real script on a small synthetic tree or a recorded log.
+# Unit checks of the harness's shell side: tree detection, series
+# application and export, the pipeline's status, the guest watcher (with a
+# fake vng), the census and the refusals. No VM, no kernel build; each check
+# runs the real script on a small synthetic tree or a recorded log. The
+# verdicts of tools/lib/ktap.py have their tests in test_verdicts.py, which
+# pytest runs (make unit, make test).
 # The synthetic trees are 6.12-shaped (kernel/sched/ext.c); the 7.3 checks
 # say BASE=7.3 themselves.
 export BASE=6.12
@@ -211,83 +214,6 @@ t_series_fix() {
 	expect_fail "unknown tag @fixes=kprobes" env WORK="$TMP/wf" LG_TOP="$p" "$T/build/series.sh"
 }
 
-# The kprobes fix's reproducer: with the fix, register_kprobe() must fail;
-# without it, it must return 0 for the probe nobody sees; both need the
-# control probe to register and be hit.
-# repro_status COMMAND LINE EXPECT: the status ktap.py COMMAND (a fix's
-# reproducer verdict) gives for the guest's LINE, or "crashed".
-repro_status() {
-	local r=$TMP/repro.txt l=$TMP/repro.log
-	printf '%s\n' "$2" >"$l"
-	: >"$r"
-	"$T/lib/ktap.py" "$1" "$r" x "$l" "$3" 2>/dev/null
-	[[ $? -le 1 ]] || echo crashed
-	cut -f1 "$r"
-}
-
-t_kprobe_repro_verdict() {
-	kr() { repro_status kprobe_repro "$@"; }
-	local fixed='KPROBE_REPRO reads=3 ret=-16 ftrace=Y disable_ret=1 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
-	local bug='KPROBE_REPRO reads=3 ret=0 ftrace=Y disable_ret=-22 control_ret=0 hits=0 control_hits=3 listed=1 again_ret=0 again_hits=3'
-	[[ $(kr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
-	[[ $(kr "$bug" bug) == ok ]] || { echo "the bug is not shown"; return 1; }
-	[[ $(kr "$bug" fixed) == "not ok" ]] || { echo "the bug passes as fixed"; return 1; }
-	[[ $(kr "$fixed" bug) == "not ok" ]] || { echo "a fixed kernel passes as the bug"; return 1; }
-	[[ $(kr "${bug/control_hits=3/control_hits=0}" bug) == "not ok" ]] || { echo "a control that saw nothing is accepted"; return 1; }
-	[[ $(kr "${fixed/ftrace=Y/ftrace=N}" fixed) == "not ok" ]] || { echo "a probe not on ftrace is accepted"; return 1; }
-	[[ $(kr "${fixed/ hits=0/}" fixed) == "not ok" ]] || { echo "an incomplete line is accepted"; return 1; }
-	[[ $(kr "${bug/disable_ret=-22/disable_ret=0}" bug) == "not ok" ]] || { echo "a probe the core knows passes as the bug"; return 1; }
-	[[ $(kr "${fixed/again_ret=0/again_ret=-16}" fixed) == "not ok" ]] || { echo "state left behind is accepted"; return 1; }
-	[[ $(kr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
-}
-
-# The debugfs fix's reproducer: with the fix, rmmod must be refused while
-# the sample's file is open, and succeed once it is closed; without it,
-# rmmod must succeed with the file open.
-t_debugfs_repro_verdict() {
-	dr() { repro_status debugfs_repro "$@"; }
-	local fixed='DEBUGFS_REPRO insmod=1 held=1 rmmod_open=1 rmmod_open_err=rmmod:_ERROR:_Module_rust_debugfs_scoped_is_in_use_ rmmod_closed=0'
-	local bug='DEBUGFS_REPRO insmod=1 held=1 rmmod_open=0 rmmod_open_err='
-	[[ $(dr "$fixed" fixed) == ok ]] || { echo "the fix is refused"; return 1; }
-	[[ $(dr "$bug" bug) == ok ]] || { echo "the bug is not shown"; return 1; }
-	[[ $(dr "$bug" fixed) == "not ok" ]] || { echo "the bug passes as fixed"; return 1; }
-	[[ $(dr "$fixed" bug) == "not ok" ]] || { echo "a fixed kernel passes as the bug"; return 1; }
-	[[ $(dr "${fixed/rmmod_closed=0/rmmod_closed=1}" fixed) == "not ok" ]] || { echo "a module that never unloads passes"; return 1; }
-	[[ $(dr "${fixed/is_in_use/not_found}" fixed) == "not ok" ]] || { echo "an rmmod that failed for another reason passes"; return 1; }
-	[[ $(dr "${bug/held=1/held=0}" bug) == "not ok" ]] || { echo "a file never held open passes"; return 1; }
-	[[ $(dr "DEBUGFS_REPRO insmod=0 held=0" bug) == "not ok" ]] || { echo "a sample that did not load passes"; return 1; }
-	[[ $(dr "" bug) == "not ok" ]] || { echo "no line is accepted"; return 1; }
-}
-
-# The kretprobe stress (make rust, both architectures) and the console of
-# the arm64 guest, which vm.sh does not run.
-t_stress_boot_verdict() {
-	local r=$TMP/sr.txt l=$TMP/sr.log
-	v() { # KIND LOG-TEXT -> the status
-		printf '%b' "$2" >"$l"
-		: >"$r"
-		if [[ $1 == stress ]]; then
-			"$T/lib/ktap.py" stress "$r" s "$l" 2>/dev/null
-		else
-			"$T/lib/ktap.py" boot "$r" b "$l" "LOOPGUARD-ARM64 done" 2>/dev/null
-		fi
-		[[ $? -le 1 ]] || echo crashed
-		cut -f1 "$r"
-	}
-	local good='kretprobe_stress: rounds=200\nkretprobe_stress: short: entries=900 returns=900 lost=0 wrong_data=0\nkretprobe_stress: sleeping: entries=80 returns=60 lost=20 wrong_data=0\n'
-	[[ $(v stress "$good") == ok ]] || { echo "a good stress run is not ok"; return 1; }
-	[[ $(v stress "${good/lost=20 wrong_data=0/lost=20 wrong_data=1}") == "not ok" ]] || { echo "wrong data passes"; return 1; }
-	[[ $(v stress "${good/returns=900/returns=0}") == "not ok" ]] || { echo "no return caught passes"; return 1; }
-	[[ $(v stress "${good/entries=80/entries=0}") == "not ok" ]] || { echo "no sleeping call passes"; return 1; }
-	[[ $(v stress "${good/rounds=200/rounds=3}") == "not ok" ]] || { echo "a short run passes"; return 1; }
-	[[ $(v stress "${good/returns=60/returns=81}") == "not ok" ]] || { echo "more returns than calls pass"; return 1; }
-	[[ $(v stress "${good/sleeping/sleepy}") == "not ok" ]] || { echo "a missing line passes"; return 1; }
-	[[ $(v stress "") == "not ok" ]] || { echo "no figures pass"; return 1; }
-	[[ $(v boot "boot\nLOOPGUARD-ARM64 done\n") == ok ]] || { echo "a clean boot is not ok"; return 1; }
-	[[ $(v boot "boot\nBUG: kernel NULL pointer dereference\nLOOPGUARD-ARM64 done\n") == "not ok" ]] || { echo "a splat passes"; return 1; }
-	[[ $(v boot "boot\n") == "not ok" ]] || { echo "a guest that never ended passes"; return 1; }
-}
-
 t_series_conflict() {
 	fake_tree "$TMP/s2" 6 12
 	fake_series "$TMP/p2" "$TMP/s2" bad
@@ -410,84 +336,6 @@ t_apply_unapply_foreign() {
 	[[ $(git -C "$TMP/a6" rev-parse HEAD) == "$head" ]]
 }
 
-# The 6.12 runner exits 0 whatever happens: its output is all there is.
-t_runner_parse() {
-	local r=$TMP/r.txt
-	: >"$r"
-	"$T/lib/ktap.py" runner "$r" s "$DATA/runner-mixed.txt" 2>/dev/null && return 1
-	diff -u - <(cut -f1,2 "$r") <<-'EOF2'
-	ok	s/create_dsq
-	not ok	s/dsp_local_on
-	skip	s/hotplug
-	not ok	s/select_cpu_vtime (no result: runner died or hung)
-	EOF2
-}
-t_runner_empty() {
-	local r=$TMP/r2.txt
-	: >"$r"
-	! "$T/lib/ktap.py" runner "$r" s /dev/null 2>/dev/null && grep -q "printed no result" "$r"
-}
-# A soak result that fails names the first failure's message: a rare
-# failure is seen once, in CI, and its line is all that is left of it.
-t_soak_first_failure() {
-	local r=$TMP/soak.txt
-	: >"$r"
-	"$T/lib/ktap.py" soak "$r" "$DATA/runner-mixed.txt" 1 2>/dev/null && return 1
-	grep -q "soak/dsp_local_on.*0/1 passed; first failure: dsp_local_on.c:41 Expected skel" "$r" &&
-		grep -q "soak/create_dsq.*1/1 passed\$" "$r"
-}
-# A clean console, which has sched_ext's own "disabled (runnable task stall)"
-# lines in it: those are the expected outcome of a stall test, not a splat.
-t_splat_clean() {
-	local rc=0
-	grep -q 'runnable task stall' "$DATA/console-clean.log" || return 1
-	"$T/lib/ktap.py" has-splat "$DATA/console-clean.log" >/dev/null || rc=$?
-	((rc == 1))
-}
-# Recorded from a real run (single-threaded TCG): all 24 selftests printed
-# "ok", yet both vCPUs reported soft lockups. The run must fail on the splat.
-t_splat_fails_all_ok_run() {
-	local log=$DATA/console-lockup-all-ok.log r=$TMP/r3.txt
-	: >"$r"
-	"$T/lib/ktap.py" runner "$r" s "$log" 2>/dev/null || return 1
-	[[ $(grep -c '^ok' "$r") == 24 ]] || return 1
-	local found
-	found=$("$T/lib/ktap.py" has-splat "$log") || return 1
-	grep -q "soft lockup - CPU#1 stuck for 75s" <<<"$found"
-}
-t_splat_list() {
-	local l
-	for l in "BUG: kernel NULL pointer dereference, address: 0000000000000008" \
-		"watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [runner:123]" \
-		"INFO: task kworker/0:1:42 blocked for more than 30 seconds." \
-		"Kernel panic - not syncing: Fatal exception" \
-		"Oops: general protection fault, probably for non-canonical address" \
-		"unreferenced object 0xffff888003a1c000 (size 64):" \
-		"WARNING: CPU: 1 PID: 42 at kernel/sched/ext.c:2873 balance_one+0x1a/0x2b0" \
-		"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:" \
-		"Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"; do
-		"$T/lib/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "missed: $l"; return 1; }
-	done
-}
-# What a healthy run prints must not count as a splat.
-t_splat_benign() {
-	local l
-	for l in 'sched_ext: BPF scheduler "dsp_loop" disabled (runnable task stall)' \
-		"sched_ext: dsp_loop: runner[210] failed to run for 1.453s" \
-		"clocksource: Long readout interval, skipping watchdog check" \
-		"virtme-init: script returned {0}"; do
-		! "$T/lib/ktap.py" has-splat <(echo "[   12.345678] $l") >/dev/null || { echo "false alarm: $l"; return 1; }
-	done
-}
-
-# The report ends with the plain summary line and fails on any failure.
-t_report() {
-	local r=$TMP/rep.txt out
-	printf 'ok\ta\t\nnot ok\tb\twhy\nskip\tc\tnot here\n' >"$r"
-	out=$("$T/lib/ktap.py" report "$r") && return 1
-	[[ $(tail -n1 <<<"$out") == "1 passed, 1 failed, 1 skipped" ]] &&
-		grep -q '^not ok 2 b # why$' <<<"$out" && grep -q '^1\.\.3$' <<<"$out"
-}
 # A fix of one patch goes out as one mail: cover.py puts its notes and this
 # run's results below "---", and the recipients as Cc: headers, and leaves
 # the message and the diff as they were.
@@ -658,36 +506,6 @@ t_edit_refresh() {
 	gitq -C "$e" cherry-pick "$tip" || { echo "cannot rebuild the history"; return 1; }
 	expect_fail "changes patch 1" env WORK="$w" LG_TOP="$p" "$T/build/edit.sh" refresh
 }
-# The verdict on a mutant kernel: killed is the only pass, and a run that
-# cannot tell is never taken for one.
-t_mutant_verdict() {
-	local r=$TMP/m.txt o=$TMP/mo.txt v rc tests="dsp_loop_all_cpus dsp_loop_one_cpu"
-	verdict() { # RUNNER-TEXT OUTCOME -> "VERDICT rc"
-		printf '%b' "$1" >"$o"
-		outcome "$2"
-		v=$("$T/lib/ktap.py" mutant "$r" mutant/x "$o" "$TMP/outcome" $tests 2>/dev/null) && rc=0 || rc=$?
-		echo "${v%%$'\t'*} $rc"
-	}
-	local pass='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
-	local fail='TEST: dsp_loop_all_cpus\nERR: dsp_loop.c:42\nExpected o->untied == 0 (3 == 0)\nnot ok 1 dsp_loop_all_cpus #\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
-	local skip='TEST: dsp_loop_all_cpus\nok 1 dsp_loop_all_cpus # SKIP no kick_cpus_irq_workfn()\nTEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n'
-	: >"$r"
-	[[ $(verdict "$fail" failed) == "killed 0" ]] || { echo "a failed test is not a kill"; return 1; }
-	grep -q 'dsp_loop.c:42 Expected o->untied == 0' "$r" || { echo "the kill does not say which check"; return 1; }
-	[[ $(verdict "$pass" passed) == "survived 1" ]] || { echo "all passed is not survived"; return 1; }
-	[[ $(verdict "$pass" frozen) == "killed 0" ]] || { echo "a frozen guest is not a kill"; return 1; }
-	[[ $(verdict "$pass" panic) == "killed 0" ]] || { echo "a panic is not a kill"; return 1; }
-	[[ $(verdict "$pass" splat) == "killed 0" ]] || { echo "a splat is not a kill"; return 1; }
-	[[ $(verdict "" no-start) == "unknown 1" ]] || { echo "never started is taken for a verdict"; return 1; }
-	[[ $(verdict "$pass" harness-error) == "unknown 1" ]] || { echo "a harness error is taken for a verdict"; return 1; }
-	[[ $(verdict "$skip" passed) == "unknown 1" ]] || { echo "a skipped test is taken for a pass"; return 1; }
-	[[ $(verdict 'TEST: dsp_loop_one_cpu\nok 2 dsp_loop_one_cpu #\n' passed) == "unknown 1" ]] ||
-		{ echo "a test that never ran is taken for a pass"; return 1; }
-	[[ $(verdict "$pass" hang) == "killed 0" ]] || { echo "a hung guest is not a kill"; return 1; }
-	[[ $(verdict "$pass" never-booted) == "unknown 1" ]] || { echo "a guest that never booted is taken for a verdict"; return 1; }
-	[[ $(grep -c '^ok' "$r") == 5 && $(grep -c '^not ok' "$r") == 6 ]] ||
-		{ echo "results: $(cut -f1 "$r" | sort | uniq -c | xargs)"; return 1; }
-}
 # make mutants' module report: a guest where the module did not load proves
 # nothing of the Rust witness (mutants.sh then calls the mutant unknown),
 # and figures the module's own checks reject are named.
@@ -704,45 +522,6 @@ t_mutant_module_report() {
 	got=$("$T/lib/modcheck.py" mutant "$d" 32 dsp_loop_one_cpu dsp_loop_all_cpus 2>&1)
 	[[ $got == loaded$'\t'"flags dsp_loop_one_cpu ("*"; no figures for dsp_loop_all_cpus" ]] ||
 		{ echo "untied figures not flagged, or a missing test not said: $got"; return 1; }
-}
-# The Rust doctests' KUnit suite and the kprobes sample, as the guest's
-# kernel log has them.
-t_kunit_verdict() {
-	local r=$TMP/k.txt o=$TMP/ko.txt
-	kunit() { # LOG-TEXT -> "SUITE-STATUS|FOCUS-STATUSES rc"
-		local rc=0
-		printf '%b' "$1" >"$o"
-		: >"$r"
-		"$T/lib/ktap.py" kunit "$r" rust/doctests "$o" rust_doctests_kernel kprobes || rc=$?
-		echo "$(grep -P '^[^\t]+\trust/doctests\t' "$r" | cut -f1)|$(grep -P '\trust/doctests/' "$r" | cut -f1 | xargs) $rc"
-	}
-	local head='KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: rust_doctests_kernel\n    1..3\n'
-	local a='    ok 1 rust_doctest_kernel_alloc_rs_0\n' tail='ok 1 rust_doctests_kernel\n'
-	local k0='    # rust_doctest_kernel_kprobes_rs_0.location: rust/kernel/kprobes.rs:26\n    ok 2 rust_doctest_kernel_kprobes_rs_0\n'
-	local k1='    ok 3 rust_doctest_kernel_kprobes_rs_1\n'
-	local k1bad='    # rust_doctest_kernel_kprobes_rs_1: ASSERTION FAILED at rust/kernel/kprobes.rs:140\n    not ok 3 rust_doctest_kernel_kprobes_rs_1\n'
-	[[ $(kunit "$head$a$k0$k1$tail") == "ok|ok ok 0" ]] || { echo "a clean run is not ok: $(kunit "$head$a$k0$k1$tail")"; return 1; }
-	grep -q 'rust/kernel/kprobes.rs:26' "$r" || { echo "no location for a case"; return 1; }
-	[[ $(kunit "$head$a$k0$k1bad${tail/ok/not ok}") == "not ok|ok not ok 1" ]] || { echo "a failed doctest is not a failure"; return 1; }
-	[[ $(kunit "$head$a$k0$k1") == "not ok|ok ok 1" ]] || { echo "a run cut short is ok"; return 1; }
-	[[ $(kunit "${head/1..3/1..4}$a$k0$k1$tail") == "not ok|ok ok 1" ]] || { echo "a missing case is not noticed"; return 1; }
-	[[ $(kunit "${head/1..3/1..1}$a$tail") == "ok|not ok 1" ]] || { echo "no kprobes doctest is ok"; return 1; }
-	[[ $(kunit "boot\nno kunit here\n") == "not ok| 1" ]] || { echo "no suite is ok"; return 1; }
-	[[ $(kunit "$head$a$k0${k1/ok 3 rust_doctest_kernel_kprobes_rs_1/ok 3 rust_doctest_kernel_kprobes_rs_1 # SKIP no arch}$tail") == "ok|ok skip 0" ]] ||
-		{ echo "a skipped doctest is not a skip"; return 1; }
-	sample() { # LOG-TEXT -> status
-		printf '%b' "$1" >"$o"
-		: >"$r"
-		"$T/lib/ktap.py" sample "$r" rust/sample "$o" 20 >/dev/null 2>&1
-		cut -f1 "$r"
-	}
-	local ex='rust_kprobe: do_exit(): 22 exits, 1 with a non-zero code\n'
-	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\n$ex") == ok ]] || { echo "a good sample is not ok"; return 1; }
-	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 0 returns, 0 errors, 0 us in all\n$ex") == "not ok" ]] || { echo "no returns is ok"; return 1; }
-	[[ $(sample "rust_kprobe: kernel_clone(): 3 calls, 3 returns, 0 errors, 90 us in all\n$ex") == "not ok" ]] || { echo "too few calls is ok"; return 1; }
-	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\n") == "not ok" ]] || { echo "no exits line is ok"; return 1; }
-	[[ $(sample "rust_kprobe: kernel_clone(): 21 calls, 21 returns, 0 errors, 900 us in all\nrust_kprobe: do_exit(): 22 exits, 22 with a non-zero code\n") == "not ok" ]] || { echo "exit codes misread are ok"; return 1; }
-	[[ $(sample '') == "not ok" ]] || { echo "no report is ok"; return 1; }
 }
 # A checker that crashes exits 70, which no verdict uses; has-splat on a
 # log it cannot read says 2, not "clean" (1).
@@ -772,103 +551,6 @@ t_trace_stop_verdict() {
 		got=$(awk -F'\t' '$2 == "m/module-trace-stop" { print $1 }' "$r")
 		[[ $got == "$want" ]] || { echo "trace stop '$stop' after $n switches: '$got', want '$want'"; return 1; }
 	done
-}
-# outcome WORD: a vm.sh outcome file, $TMP/outcome, saying WORD.
-# The failure-path gate: each test must fail with its own message, the
-# runner must reach its summary, within the bound, and the guest must end.
-t_failpath_verdict() {
-	local r=$TMP/fp.txt o=$TMP/fpo.txt tm=$TMP/fpt.txt
-	local fail='TEST: a\nERR: a.c:1\nNot ejected within 10000 ms (timeout_ms 1000)\nnot ok 1 a #\n'
-	fp() { # RUNNER-TEXT OUTCOME SECS -> the statuses, comma-separated
-		printf '%b' "$1" >"$o"
-		outcome "$2"
-		echo "runner_secs=$3" >"$tm"
-		: >"$r"
-		LG_RESULT_PREFIX= "$T/lib/ktap.py" failpath "$r" fp "$TMP/outcome" "$o" "$tm" 25 a 2>/dev/null
-		[[ $? -le 1 ]] || echo crashed
-		cut -f1 "$r" | paste -sd,
-	}
-	[[ $(fp "${fail}RESULTS:\n" failed 12.0) == "ok,ok" ]] || { echo "a clean failure path is refused"; return 1; }
-	[[ $(fp 'TEST: a\nok 1 a #\nRESULTS:\n' passed 3.0) == "not ok,ok" ]] || { echo "a pass on a kernel that never ejects is accepted"; return 1; }
-	[[ $(fp 'TEST: a\nERR: a.c:1\nExpected x == y\nnot ok 1 a #\nRESULTS:\n' failed 3.0) == "not ok,ok" ]] ||
-		{ echo "a failure without its own message is accepted"; return 1; }
-	[[ $(fp "$fail" failed 12.0) == "ok,not ok" ]] || { echo "a runner that did not go on is accepted"; return 1; }
-	[[ $(fp "${fail}RESULTS:\n" failed 30.0) == "ok,not ok" ]] || { echo "a run over its bound is accepted"; return 1; }
-	[[ $(fp 'TEST: a\n' frozen 0) == "not ok,not ok" ]] || { echo "a hang is accepted"; return 1; }
-}
-# The kselftest framework's run: its own verdict on the runner, and the new
-# tests' time held to the framework's default timeout.
-t_kselftest_verdict() {
-	local r=$TMP/ks.txt o=$TMP/kso.txt tm=$TMP/kst.txt
-	ks() { # FRAMEWORK-TEXT TIMES -> the statuses, comma-separated
-		printf '%b' "$1" >"$o"
-		printf '%b' "$2" >"$tm"
-		: >"$r"
-		LG_RESULT_PREFIX= "$T/lib/ktap.py" kselftest "$r" k "$o" "$tm" 45 a b 2>/dev/null
-		[[ $? -le 1 ]] || echo crashed
-		cut -f1 "$r" | paste -sd,
-	}
-	local good='TAP version 13\n1..1\nok 1 selftests: sched_ext: runner\n'
-	[[ $(ks "$good" '1.0 x\n5.0 a\n8.0 b\n9.0 END\n') == "ok,ok" ]] || { echo "a good run is refused"; return 1; }
-	[[ $(ks 'not ok 1 selftests: sched_ext: runner # TIMEOUT 45 seconds\n' '5.0 a\n8.0 b\n9.0 END\n') == "not ok,ok" ]] ||
-		{ echo "the framework's failure is not a failure"; return 1; }
-	[[ $(ks "$good" '5.0 a\n48.0 b\n52.0 END\n') == "ok,not ok" ]] || { echo "new tests over 45 s are accepted"; return 1; }
-	[[ $(ks "$good" '5.0 a\n') == "ok,not ok" ]] || { echo "a test that never ended is accepted"; return 1; }
-	[[ $(ks '' '') == "not ok,not ok" ]] || { echo "no run at all is accepted"; return 1; }
-}
-# What the series' own tests did on a mutant: a report line.
-t_tests_report() {
-	local o=$TMP/tr.txt
-	printf 'TEST: a\nok 1 a #\nTEST: b\nERR: b.c:9\nNot ejected\nnot ok 2 b #\nTEST: c\n' >"$o"
-	outcome frozen
-	[[ $("$T/lib/ktap.py" tests "$o" "$TMP/outcome" a b c) == "a passes; b fails (b.c:9 Not ejected); c never ended; the guest: frozen" ]]
-}
-outcome() {
-	echo "outcome=$1 exit=0 boot_guest=3.1 boot_host=4.2 secs=9 accel=tcg cpus=2 kernel=/k" >"$TMP/outcome"
-}
-# The console verdict of a guest run, for every outcome of vm.sh; an
-# outcome file missing is a failure, an unknown outcome crashes the checker.
-t_console_verdict() {
-	local r=$TMP/cv.txt rc want got w
-	: >"$r"
-	for want in "passed ok" "failed ok" "splat not ok" "panic not ok" "frozen not ok" "hang not ok" \
-		"no-start not ok" "never-booted not ok" "harness-error not ok"; do
-		w=${want%% *}
-		outcome "$w"
-		"$T/lib/ktap.py" console "$r" g "$TMP/outcome" /log 2>/dev/null || return 1
-		got=$(tail -n1 "$r" | cut -f1)
-		[[ $got == "${want#* }" ]] || { echo "outcome $w: '$got', want '${want#* }'"; return 1; }
-	done
-	grep -q 'guest hung, see /log' "$r" && grep -q 'kernel splat, see /log' "$r" &&
-		grep -q 'the guest never booted' "$r" && grep -q 'harness error' "$r" ||
-		{ echo "comments: $(cut -f3 "$r" | xargs)"; return 1; }
-	"$T/lib/ktap.py" console "$r" g "$TMP/no-such.outcome" /log 2>/dev/null || return 1
-	[[ $(tail -n1 "$r" | cut -f1) == "not ok" ]] || { echo "a missing outcome is ok"; return 1; }
-	outcome fine
-	rc=0
-	"$T/lib/ktap.py" console "$r" g "$TMP/outcome" /log 2>/dev/null || rc=$?
-	((rc == 70)) || { echo "an unknown outcome gave exit $rc, not 70 (a crash)"; return 1; }
-}
-# The negative control's verdict: only a freeze, a lockup or a failing test
-# is a reproduced stall; a pass, a skip, a run that never started or one
-# that printed nothing proves nothing.
-t_stall_verdict() {
-	local r=$TMP/sv.txt o=$TMP/so.txt
-	stall() { # RUNNER-TEXT OUTCOME -> status
-		printf '%b' "$1" >"$o"
-		outcome "$2"
-		"$T/lib/ktap.py" stall "$r" b "$TMP/outcome" "the test" "$o" 240 2>/dev/null || echo crashed
-		tail -n1 "$r" | cut -f1
-	}
-	: >"$r"
-	[[ $(stall "" frozen) == ok && $(stall "" hang) == ok ]] || { echo "a freeze is not a reproduced stall"; return 1; }
-	[[ $(stall "" panic) == ok && $(stall "" splat) == ok ]] || { echo "a panic or lockup is not a reproduced stall"; return 1; }
-	[[ $(stall 'TEST: t\nnot ok 1 t #\n' failed) == ok ]] || { echo "a failing test is not a reproduced stall"; return 1; }
-	[[ $(stall 'TEST: t\nok 1 t #\n' passed) == "not ok" ]] || { echo "a pass without the fix is accepted"; return 1; }
-	[[ $(stall 'TEST: t\nok 1 t # SKIP no BTF\n' passed) == "not ok" ]] || { echo "a skip without the fix is accepted"; return 1; }
-	[[ $(stall "" no-start) == "not ok" ]] || { echo "never started is accepted"; return 1; }
-	[[ $(stall "" passed) == "not ok" ]] || { echo "a run with no result is accepted"; return 1; }
-	[[ $(stall "" harness-error) == "not ok" && $(stall "" never-booted) == "not ok" ]] || { echo "a harness error is accepted"; return 1; }
 }
 # vm.sh's guest watchdog and outcomes, with a fake vng (tools/tests/fake-vng)
 # standing in for QEMU: every outcome a guest run can have, each from the
