@@ -14,7 +14,7 @@ export LG_T0 := $(shell date +%s)
 export LG_OUT := $(abspath $(OUT))
 # O=DIR: the kernel build directories, DIR/7.3 and DIR/6.12, as O= means to
 # Kbuild (default: in CACHE). KCONFIG=FILE: your config fragment, merged
-# after tools/loopguard.config.
+# after tools/build/loopguard.config.
 export LG_KBUILD := $(if $(O),$(abspath $(O)))
 export LG_KCONFIG := $(if $(KCONFIG),$(abspath $(KCONFIG)))
 # BASE=7.3|6.12: the kernel base ('make' runs 7.3, 'make test' both; with
@@ -150,3 +150,8 @@ help:
 	@echo '  ARCH=arm64 and TO_ARM64=SECS (make rust: 7.3 on arm64 in QEMU, the guest'"'"'s bound, default 900),'
 	@echo '  BOOTS=N (make boots), CENSUS_SECS=N and SCHEDULERS="NAME..." (make census),'
 	@echo '  BENCH_PAIRS=N, BENCH_ITER=N, BENCH_CPUS=N, BENCH_ICOUNT=SHIFT (empty: wall-clock), BENCH_AGAINST=baseline|patched (make bench)'
+	@echo '  BENCH_REPS=N and BENCH_TIMEOUTS="MS..." (make bench: the recovery runs),'
+	@echo '  RUST_KMEMLEAK=0 (no kmemleak in the module'"'"'s guest), JOBS=N (build jobs, default the CPUs),'
+	@echo '  TO_SUITE=SECS, TO_STALL=SECS, TO_MUTANT=SECS (a guest'"'"'s bound: 900, 240, 300), BOOT_SECS=SECS (to reach'
+	@echo '  the test, 240), KVM_PROBE_SECS=SECS (ACCEL=auto'"'"'s KVM boot, 20), TCG_THREAD=multi|single,'
+	@echo '  LG_LOCK_WAIT=SECS (the wait for another build or VM, 7200)'
