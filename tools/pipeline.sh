@@ -6,6 +6,7 @@
 #
 #   pipeline.sh STAGE...
 . "$(dirname "$0")/lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 ST=$WORK/userspace/selftests

@@ -16,6 +16,7 @@
 #                     rust-arm64/console, /doctests (the KUnit doctests of
 #                     the kprobes abstractions, at boot), /sample, /stress
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 FRAG=$T/arm64/arm64.config

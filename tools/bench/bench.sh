@@ -23,6 +23,7 @@
 # warm-up, one rep, one timeout: it keeps the code from rotting, and its
 # timings mean nothing.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 # The smoke run of make test writes its own folder: a full run's results

@@ -7,6 +7,7 @@
 # BOOTS=N times each (default 3) on the patched kernel of BASE. Results in
 # $OUT/boots/.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 B=$OUT/boots

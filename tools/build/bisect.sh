@@ -13,6 +13,7 @@
 # One KTAP result per patch, with the time each build took (or took when it
 # was cached), and one for the docs. The tree is left at lg/patched, built.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 
 WT=$WORK/bisect

@@ -20,6 +20,7 @@
 # The usual kernel way to change a patch: commit the edit with
 # 'git commit --fixup=COMMIT', then 'git rebase -i --autosquash lg/base'.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 EDIT=$WORK/edit
 

@@ -10,6 +10,7 @@
 #                        link $WORK/kernels/NAME to it; the last one stays
 #                        checked out, so modules and selftests can use it
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 FRAG=$LG_TOP/tools/build/loopguard.config
 JOBS=${JOBS:-$(nproc)}

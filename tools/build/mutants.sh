@@ -27,6 +27,7 @@
 # series' tests must each fail with their own message, within their bound,
 # and let the runner go on.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 ST=$WORK/userspace/selftests

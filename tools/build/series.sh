@@ -23,6 +23,7 @@
 # As the base already carries patch 1, lg/patched differs from lg/base only
 # by patches 2..N, which is checked. Any patch that fails to apply is named.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 
 # message_commit PATCH: an empty commit with PATCH's author, date and message.

@@ -9,6 +9,7 @@
 #
 #   build.sh [NAME...]      (default: every scheduler of the list)
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 CROOT=$CACHE/census-root

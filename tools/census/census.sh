@@ -18,6 +18,7 @@
 #   census.sh smoke      make test's run of the machinery: the in-tree
 #                        scx_simple, 2 vCPUs, 4 s per workload, strict
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 # The census's own kernel (tools/census/census.config, stage census_kernel)

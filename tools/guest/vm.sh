@@ -28,6 +28,7 @@
 # uptime and boot_host= the host's seconds from start when the command
 # started, secs= the whole run.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 kernel_image() {
 	local k=$1

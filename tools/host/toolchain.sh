@@ -11,6 +11,7 @@
 # the kernel's, and trixie's rustc-web replaces the rustc the kernel builds
 # with, so they are built in a root of their own.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 SUITE=${SUITE:-trixie}
 PKG_LIST=$LG_TOP/tools/host/packages.txt

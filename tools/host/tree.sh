@@ -9,6 +9,7 @@
 #   tree.sh            prepare $LINUX (idempotent)
 #   tree.sh check DIR  only check that DIR is a clean BASE.y tree
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 
 # The file that holds the sched_ext core in a tree of this base.

@@ -7,17 +7,81 @@
 #   - long steps print their elapsed time when they end;
 #   - die() prints one plain line and exits 2 (bad input) or the given code.
 
-set -o pipefail
+# lg_env: the settings every script of the harness shares, from the
+# environment and the defaults, checked and exported. Each script calls
+# it right after sourcing this file, which by itself only defines.
+lg_env() {
+	set -o pipefail
 
-LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if [[ -z ${CACHE:-} ]]; then
-	CACHE=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
-	CACHE=${CACHE:-/var/cache}/scx-loopguard
-fi
-CHROOT=${CHROOT:-$CACHE/chroot}
-# The kernel base: each has its own series (kernel/BASE/), tree, build
-# directory and cached images ($WORK), and its own logs and runs ($OUT).
-# Results of all bases go to one file, each name prefixed with its base.
+	LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	if [[ -z ${CACHE:-} ]]; then
+		CACHE=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+		CACHE=${CACHE:-/var/cache}/scx-loopguard
+	fi
+	CHROOT=${CHROOT:-$CACHE/chroot}
+
+	# With KDIR= and no BASE=, the base is that of the tree; a newer mainline
+	# tree takes the 7.3 series (for apply and series only, see tree.sh).
+	if [[ -z ${BASE:-} && -n ${KDIR:-} ]]; then
+		LG_KVER=$(kver "$KDIR")
+		case $LG_KVER in
+		6.12.*) BASE=6.12 ;;
+		7.3.*) BASE=7.3 ;;
+		*) ! newer "$LG_KVER" 7.3 || BASE=7.3 ;;
+		esac
+	fi
+
+	# The kernel base: each has its own series (kernel/BASE/), tree, build
+	# directory and cached images ($WORK), and its own logs and runs ($OUT).
+	# Results of all bases go to one file, each name prefixed with its base.
+	BASE=${BASE:-7.3}
+	WORK=${WORK:-$CACHE/work/$BASE}
+	# The kernel tree of this base: Debian's linux-source-BASE in $WORK/linux;
+	# a KDIR= tree in a folder of its own, $WORK/kdir/ID/linux, with its own
+	# build directory, so that going from one to the other and back rebuilds
+	# neither from cold.
+	if [[ -n ${KDIR:-} ]]; then
+		LG_TREE=$WORK/kdir/$(cd "$KDIR" 2>/dev/null && pwd | sha256sum | cut -c1-12)
+	else
+		LG_TREE=$WORK
+	fi
+	LINUX=$LG_TREE/linux
+	# The kernel build directory of this base: O=DIR (LG_KBUILD) puts it in
+	# DIR/BASE, by default it is beside the tree. KCONFIG=FILE (LG_KCONFIG) is a
+	# config fragment of the user's, merged after the project's.
+	if [[ -n ${LG_KBUILD:-} ]]; then
+		KB=$LG_KBUILD/$BASE
+	else
+		KB=$LG_TREE/build
+	fi
+	LG_KCONFIG=${LG_KCONFIG:-}
+	# The virtme-ng that boots the guests (tools/host/virtme-ng.txt): toolchain.sh
+	# unpacks it into the chroot at $GUEST_VNG_DIR, vm.sh runs it from there.
+	VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/host/virtme-ng.txt")
+	GUEST_VNG_DIR=/opt/virtme-ng-$VNG_VER
+	LG_OUT=${LG_OUT:-$LG_TOP/out}
+	OUT=$LG_OUT/$BASE
+	RESULTS=$LG_OUT/results.txt
+	LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
+	SERIES_DIR=$LG_TOP/kernel/$BASE
+	V=${V:-0}
+	. "$LG_TOP/tools/guest/markers.sh"
+	LG_T0=${LG_T0:-$(date +%s)}
+	export LG_TOP CACHE CHROOT BASE WORK LINUX KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
+
+	[[ -z $LG_KCONFIG || -f $LG_KCONFIG ]] ||
+		die "KCONFIG=$LG_KCONFIG: no such file (a kernel config fragment, CONFIG_FOO=y lines)"
+
+	case $BASE in
+	6.12 | 7.3) ;;
+	*) die "BASE=$BASE: the series exists for BASE=7.3 (default) and BASE=6.12" ;;
+	esac
+
+	GUEST=$LG_TOP/tools/guest/guest.sh
+	# The lock of with_lock().
+	LG_LOCK=${LG_LOCK:-$CACHE/.lock}
+}
+
 # kver DIR: "6.12.117" from the top Makefile of a Linux tree, or nothing.
 kver() {
 	awk -F' *= *' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
@@ -31,16 +95,6 @@ newer() {
 	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] || return 1
 	((a > ${2%%.*} || (a == ${2%%.*} && b > ${2#*.})))
 }
-# With KDIR= and no BASE=, the base is that of the tree; a newer mainline
-# tree takes the 7.3 series (for apply and series only, see tree.sh).
-if [[ -z ${BASE:-} && -n ${KDIR:-} ]]; then
-	LG_KVER=$(kver "$KDIR")
-	case $LG_KVER in
-	6.12.*) BASE=6.12 ;;
-	7.3.*) BASE=7.3 ;;
-	*) ! newer "$LG_KVER" 7.3 || BASE=7.3 ;;
-	esac
-fi
 
 # exported_patches DIR: the patch files git format-patch wrote into DIR, in
 # order, without the cover letter.
@@ -59,40 +113,6 @@ own_series() {
 		echo "${d##*/series-} $d"
 	done
 }
-BASE=${BASE:-7.3}
-WORK=${WORK:-$CACHE/work/$BASE}
-# The kernel tree of this base: Debian's linux-source-BASE in $WORK/linux;
-# a KDIR= tree in a folder of its own, $WORK/kdir/ID/linux, with its own
-# build directory, so that going from one to the other and back rebuilds
-# neither from cold.
-if [[ -n ${KDIR:-} ]]; then
-	LG_TREE=$WORK/kdir/$(cd "$KDIR" 2>/dev/null && pwd | sha256sum | cut -c1-12)
-else
-	LG_TREE=$WORK
-fi
-LINUX=$LG_TREE/linux
-# The kernel build directory of this base: O=DIR (LG_KBUILD) puts it in
-# DIR/BASE, by default it is beside the tree. KCONFIG=FILE (LG_KCONFIG) is a
-# config fragment of the user's, merged after the project's.
-if [[ -n ${LG_KBUILD:-} ]]; then
-	KB=$LG_KBUILD/$BASE
-else
-	KB=$LG_TREE/build
-fi
-LG_KCONFIG=${LG_KCONFIG:-}
-# The virtme-ng that boots the guests (tools/host/virtme-ng.txt): toolchain.sh
-# unpacks it into the chroot at $GUEST_VNG_DIR, vm.sh runs it from there.
-VNG_VER=$(sed -n 's/^virtme-ng==\([^ ]*\).*/\1/p' "$LG_TOP/tools/host/virtme-ng.txt")
-GUEST_VNG_DIR=/opt/virtme-ng-$VNG_VER
-LG_OUT=${LG_OUT:-$LG_TOP/out}
-OUT=$LG_OUT/$BASE
-RESULTS=$LG_OUT/results.txt
-LG_RESULT_PREFIX=${LG_RESULT_PREFIX-$BASE/}
-SERIES_DIR=$LG_TOP/kernel/$BASE
-V=${V:-0}
-. "$LG_TOP/tools/guest/markers.sh"
-LG_T0=${LG_T0:-$(date +%s)}
-export LG_TOP CACHE CHROOT BASE WORK LINUX KB LG_KBUILD LG_KCONFIG LG_OUT OUT RESULTS LG_RESULT_PREFIX SERIES_DIR V LG_T0
 
 # check_paths: refuse, before anything is built or booted, a checkout,
 # output, cache, build directory or KDIR= tree whose path the guests cannot
@@ -123,13 +143,6 @@ die() {
 	exit "$rc"
 }
 
-[[ -z $LG_KCONFIG || -f $LG_KCONFIG ]] ||
-	die "KCONFIG=$LG_KCONFIG: no such file (a kernel config fragment, CONFIG_FOO=y lines)"
-
-case $BASE in
-6.12 | 7.3) ;;
-*) die "BASE=$BASE: the series exists for BASE=7.3 (default) and BASE=6.12" ;;
-esac
 
 # Seconds since $1 (default: start of the make run), as "1m23s".
 # tenths NS: nanoseconds as seconds with one decimal.
@@ -173,7 +186,6 @@ run() {
 # 7.3 prints "sched_ext: NAME: watchdog timeout ..." earlier in the enable.
 NEW_STARTED='BPF scheduler "(dsp_loop|dispatch_loop)" enabled|sched_ext: (dsp_loop|dispatch_loop): '
 QMAP_STARTED='BPF scheduler "qmap" enabled'
-GUEST=$LG_TOP/tools/guest/guest.sh
 
 # guest WATCH NAME KERNEL CPUS SECS CMD...: boot KERNEL ("patched",
 # "baseline", a kernel of $WORK/kernels, or a bzImage) with CPUS vCPUs, run
@@ -317,7 +329,6 @@ need_root() {
 # The project-wide lock: one kernel build or one VM at a time on this machine.
 # An flock(1) on a file in the cache, held by this shell until CMD returns, so
 # CMD may be a shell function. Nested calls do not take it twice.
-LG_LOCK=${LG_LOCK:-$CACHE/.lock}
 with_lock() {
 	local fd rc=0
 	if [[ -n ${LG_LOCKED:-} ]]; then

@@ -16,6 +16,7 @@
 # refs/scx-loopguard/orig-head for 'unapply', which refuses to drop commits
 # that are not the series'.
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 ORIG=refs/scx-loopguard/orig-head
 

@@ -21,6 +21,7 @@
 #   VOLATILE            "const volatile" in a *.bpf.c file: the BPF rodata
 #                       idiom, settable before load, as upstream's tests use it
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 
 # The patches exactly as exported (export.sh): signed off, patch 1 left out.

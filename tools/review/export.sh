@@ -25,6 +25,7 @@
 #   export.sh patches [--ktap]   write $OUT/series/*.patch, check git am
 #   export.sh cover              add the cover letter with this run's results
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 DIR=$OUT/series
 WT=$WORK/export

@@ -10,6 +10,7 @@
 # say BASE=7.3 themselves.
 export BASE=6.12
 . "$(dirname "$0")/../lib/lib.sh"
+lg_env
 
 T=$LG_TOP/tools
 DATA=$T/tests/testdata
@@ -47,7 +48,7 @@ gitq() { git -c user.name=t -c user.email=t@t -c init.defaultBranch=main "$@" >/
 # checks after it run without KDIR, so WORK/linux points there too.
 tree() {
 	WORK=$1 KDIR=$2 "$T/host/tree.sh" >/dev/null 2>&1 || return 1
-	ln -sfn "$(WORK=$1 KDIR=$2 bash -c '. "$0"/lib/lib.sh; echo "$LINUX"' "$T")" "$1/linux"
+	ln -sfn "$(WORK=$1 KDIR=$2 bash -c '. "$0"/lib/lib.sh; lg_env; echo "$LINUX"' "$T")" "$1/linux"
 }
 
 # A fake Linux tree: top Makefile with VERSION/PATCHLEVEL, kernel/sched/ext.c.
@@ -260,7 +261,7 @@ t_apply_then_test() {
 	WORK=$w KDIR=$TMP/a5 LG_TOP=$TMP/pa5 "$T/host/tree.sh" >/dev/null 2>&1 || { echo "tree.sh failed"; return 1; }
 	WORK=$w KDIR=$TMP/a5 LG_TOP=$TMP/pa5 "$T/build/series.sh" >/dev/null 2>&1 ||
 		{ echo "series.sh refuses the tree apply made"; return 1; }
-	l=$(WORK=$w KDIR=$TMP/a5 bash -c '. "$0"/lib/lib.sh; echo "$LINUX"' "$T")
+	l=$(WORK=$w KDIR=$TMP/a5 bash -c '. "$0"/lib/lib.sh; lg_env; echo "$LINUX"' "$T")
 	git -C "$l" diff --quiet lg/patched "$(git -C "$TMP/a5" rev-parse HEAD)" || { echo "lg/patched is not the user's HEAD"; return 1; }
 	[[ $(git -C "$l" rev-parse lg/base) == $(git -C "$TMP/a5" rev-parse refs/scx-loopguard/orig-head) ]] ||
 		{ echo "the base is not where apply found the tree"; return 1; }
@@ -421,10 +422,10 @@ t_tree_newer_mainline() {
 t_base_from_kdir() {
 	fake_tree_73 "$TMP/k73"
 	fake_tree "$TMP/k612" 6 12
-	[[ $(env -u BASE KDIR="$TMP/k73" bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
-		[[ $(env -u BASE KDIR="$TMP/k612" bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 6.12 ]] &&
-		[[ $(env -u BASE -u KDIR bash -c '. "$0"/lib/lib.sh; echo $BASE' "$T") == 7.3 ]] &&
-		expect_fail "BASE=5.10: the series exists for" env BASE=5.10 bash -c '. "$0"/lib/lib.sh' "$T"
+	[[ $(env -u BASE KDIR="$TMP/k73" bash -c '. "$0"/lib/lib.sh; lg_env; echo $BASE' "$T") == 7.3 ]] &&
+		[[ $(env -u BASE KDIR="$TMP/k612" bash -c '. "$0"/lib/lib.sh; lg_env; echo $BASE' "$T") == 6.12 ]] &&
+		[[ $(env -u BASE -u KDIR bash -c '. "$0"/lib/lib.sh; lg_env; echo $BASE' "$T") == 7.3 ]] &&
+		expect_fail "BASE=5.10: the series exists for" env BASE=5.10 bash -c '. "$0"/lib/lib.sh; lg_env' "$T"
 }
 # Export: signed off by whoever runs it; 'make series' refuses without a git
 # identity, the test run marks its placeholder; nobody invented gets in.
@@ -664,6 +665,15 @@ t_path_refused() {
 	rc=0
 	out=$(LG_OUT="$TMP/o:ut" "$LG_TOP/tools/pipeline.sh" reset 2>&1) || rc=$?
 	((rc == 2)) && grep -q "OUT= is '$TMP/o:ut'" <<<"$out" || { echo "OUT with ':' not refused: $out"; return 1; }
+}
+# Sourcing lib.sh only defines: no setting is made, exported or checked
+# until a script calls lg_env.
+t_lib_source_only() {
+	local got
+	got=$(env -u OUT -u WORK -u LINUX -u RESULTS BASE=5.10 KCONFIG=/nonexistent \
+		bash -c '. "$0"/lib/lib.sh && echo "${OUT-unset} ${WORK-unset} ${RESULTS-unset}"' "$T") ||
+		{ echo "sourcing failed: $got"; return 1; }
+	[[ $got == "unset unset unset" ]] || { echo "sourcing set: $got"; return 1; }
 }
 t_mirror() {
 	local m
