@@ -555,14 +555,16 @@ stage_arm64_kernel() { "$T/arm64/arm64.sh" kernel; }
 stage_arm64() { "$T/arm64/arm64.sh" run; }
 
 stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
-# The verdicts' tests (tools/tests/test_verdicts.py) under pytest in the
-# chroot, one result per test; then each verdict broken in turn, which its
+# The verdicts' tests (tools/tests/test_verdicts.py) and the guest
+# watcher's (test_watch.py, with a fake vng) under pytest in the chroot, one
+# result per test; then each verdict broken in turn, which its
 # test must catch (tools/tests/break_verdicts.py), one result per verdict.
 stage_pytest() { LG_RESULT_PREFIX='' run_pytest; }
 run_pytest() {
 	local xml=$LG_OUT/pytest.xml rc=0
 	rm -f "$xml"
-	in_chroot python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$T/tests/test_verdicts.py" >&2 || rc=$?
+	in_chroot python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$T/tests/test_verdicts.py" \
+		"$T/tests/test_watch.py" >&2 || rc=$?
 	checked unit/pytest "$T/lib/ktap.py" junit "$RESULTS" unit/pytest "$xml" "$rc"
 	checked unit/break "in_chroot" python3 "$T/tests/break_verdicts.py" "$RESULTS" unit/break >&2
 }

@@ -10,9 +10,10 @@
 # output; $OUT/runs/NAME/ is writable by the guest. KERNEL is "patched",
 # "baseline" or a bzImage path.
 #
-# What happened is written to $OUT/logs/NAME.outcome, one line of key=value
-# that tools/lib/ktap.py reads (outcome_of()); vm.sh exits 0 if the outcome
-# is "passed", else 1. The outcomes:
+# The guest runs under tools/guest/watch.py, which writes what happened to
+# $OUT/logs/NAME.outcome, one line of key=value that tools/lib/ktap.py reads
+# (outcome_of(); ktap.guest_outcome() decides it); vm.sh exits 0 if the
+# outcome is "passed", else 1. The outcomes:
 #   passed        the command exited 0 and the console is clean
 #   failed        the command exited non-zero, the console is clean
 #   splat         a kernel splat in the console
@@ -125,8 +126,12 @@ vng_args() {
 	ACCEL_USED=$a
 }
 
+# BOOT_SECS: how long a guest may take to reach its test before it counts
+# as stalled while booting (and is booted once more).
+BOOT_SECS=${BOOT_SECS:-240}
+
 cmd_run() {
-	local name=$1 cpus=2 secs=300 mem=2G log rundir t0 opt start='' idle=0 cmd
+	local name=$1 cpus=2 secs=300 mem=2G log rundir t0 opt start='' idle=0 cmd rc=0
 	# No outcome of an earlier run may stand for this one, whatever stops it.
 	mkdir -p "$OUT/logs"
 	OUTCOME=$OUT/logs/$name.outcome
@@ -158,179 +163,17 @@ cmd_run() {
 	t0=$(date +%s)
 	msg VM "$name: $(basename "$(dirname "$KIMG")")/$(basename "$KIMG"), $cpus CPU(s), $ACCEL_USED, timeout ${secs}s"
 	# The lock keeps one VM (or build) at a time; the timeout covers the
-	# guest only, not the wait for the lock. A guest that stalled while
-	# booting (see watch_guest) never ran the test: it is booted once more.
-	fresh_rundir "$rundir"
-	with_lock watch_guest "$log" "$secs" "$start" "$idle"
-	# QEMU itself can die while the kernel boots (seen once under
-	# multi-threaded TCG: an assertion in its memory map code): that is
-	# not the kernel's doing, and no test ran yet either.
-	if [[ $WATCH == exited ]] && qemu_crashed "$log" && ! grep -q "^$BOOT_MARK" "$log"; then
-		WATCH=boot-stall
-	fi
-	if [[ $WATCH == boot-stall ]]; then
-		mv "$log" "$log.boot-failed"
-		msg RETRY "$name: the guest stalled or QEMU crashed while booting, before the test (TCG); booting again (first log: $log.boot-failed)"
-		fresh_rundir "$rundir"
-		with_lock watch_guest "$log" "$secs" "$start" "$idle"
-		[[ $WATCH == boot-stall ]] && WATCH=no-start
-	fi
+	# guest only, not the wait for the lock.
+	LG_GUEST_ROOT=${FAST_BOOT:-1} with_lock python3 "$LG_TOP/tools/guest/watch.py" --name "$name" --log "$log" \
+		--outcome "$OUTCOME" --rundir "$rundir" --secs "$secs" --start "$start" --idle "$idle" \
+		--boot-secs "$BOOT_SECS" --boot-mark "$BOOT_MARK" --facts "accel=$ACCEL_USED cpus=$cpus kernel=$KIMG" \
+		-- "$LG_TOP/tools/guest/in-chroot" "${VNG[@]}" || rc=$?
 	[[ $V == 1 ]] && cat "$log" >&2
-	finish "$name" "$log" "$t0"
-	[[ $RESULT == passed ]]
+	# 0 passed, 1 any other outcome; anything else: the watcher crashed,
+	# and left no outcome (which ktap.py reads as a harness error).
+	((rc <= 1)) || msg ERROR "$name: the guest watcher failed (exit $rc) after $(elapsed "$t0")"
+	return "$rc"
 }
-
-# qemu_crashed LOG: QEMU aborted (an assertion or a fatal error of its own).
-qemu_crashed() {
-	grep -qE '^qemu-system-[^:]*: .*(Assertion .* failed|[Ff]atal)' "$1"
-}
-
-fresh_rundir() {
-	rm -rf "$1"
-	mkdir -p "$1"
-}
-
-# finish NAME LOG T0: the outcome from WATCH (watch_guest's) and the console,
-# written to $OUTCOME, and told.
-finish() {
-	local name=$1 log=$2 t0=$3 scan=0 boot
-	RESULT=$WATCH
-	case $WATCH in
-	no-start)
-		echo "scx-loopguard: TIMEOUT: the test did not start within the timeout" >>"$log"
-		msg TIMEOUT "$name: the test never started (log: $log)"
-		;;
-	frozen)
-		echo "scx-loopguard: HANG: silent after the test started, guest killed by the host" >>"$log"
-		msg HANG "$name: guest froze: no output after the test started (log: $log)"
-		;;
-	hang)
-		echo "scx-loopguard: HANG: no exit within the timeout, guest killed by the host" >>"$log"
-		msg HANG "$name: guest did not finish in time (log: $log)"
-		;;
-	exited)
-		# Any timestamped kernel line: the first ones, before the
-		# serial console is up, never reach the log.
-		if qemu_crashed "$log"; then
-			RESULT=harness-error
-			msg ERROR "$name: QEMU crashed, not the guest: $(grep -m1 -E '^qemu-system-' "$log" | cut -c1-160) (log: $log)"
-		elif ((VNG_RC == 255)); then
-			RESULT=panic
-			msg PANIC "$name: guest panicked after $(elapsed "$t0") (log: $log)"
-		elif ! grep -qE '^\[ *[0-9]+\.[0-9]+\] ' "$log"; then
-			RESULT=never-booted
-			tail -n 5 "$log" >&2
-			msg ERROR "$name: the guest never booted (vng exit $VNG_RC, log: $log)"
-		else
-			"$LG_TOP/tools/lib/ktap.py" has-splat "$log" >&2 || scan=$?
-			case $scan in
-			0)
-				RESULT=splat
-				msg SPLAT "$name: kernel splat in the console (log: $log)"
-				;;
-			1) if ((VNG_RC == 0)); then RESULT=passed; else RESULT=failed; fi ;;
-			*)
-				RESULT=harness-error
-				msg ERROR "$name: the splat scanner failed (exit $scan), the console is unchecked (log: $log)"
-				;;
-			esac
-		fi
-		;;
-	esac
-	boot=$(sed -n "s/^$BOOT_MARK\([0-9.]*\).*/\1/p" "$log" | head -n1)
-	printf 'outcome=%s exit=%s boot_guest=%s boot_host=%s secs=%s accel=%s cpus=%s kernel=%s\n' \
-		"$RESULT" "${VNG_RC:--}" "${boot:--}" "${BOOT_HOST:--}" "$(($(date +%s) - t0))" \
-		"$ACCEL_USED" "$cpus" "$KIMG" >"$OUTCOME"
-	[[ $RESULT == @(passed|failed) ]] &&
-		msg VM "$name: $RESULT (exit $VNG_RC) after $(elapsed "$t0"); the command started at ${boot:-?} s of guest uptime, ${BOOT_HOST:-?} s after QEMU"
-}
-
-# watch_guest LOG SECS START IDLE: run "${VNG[@]}" into LOG and set WATCH:
-# exited (VNG_RC its status); hang after SECS; frozen after IDLE silent
-# seconds once START is in LOG; no-start if SECS ran out before START showed
-# up; boot-stall if, before START, the kernel reported an RCU stall (seen
-# under TCG: a vCPU's timer never fires during boot) or START did not show
-# up within BOOT_SECS. BOOT_HOST: seconds from start to the command.
-BOOT_SECS=${BOOT_SECS:-240}
-BOOT_STALL='rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen'
-
-# end_log: the log's reader ends once every writer of the FIFO has gone. In
-# the chroot's PID namespace they all die with vng; with TOOLCHAIN=host a
-# QEMU could outlive it and keep the FIFO open: the reader is not waited
-# for longer than 5 s, so that a stray writer cannot hold the lock for ever.
-end_log() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$cat" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill "$cat" 2>/dev/null
-	wait "$cat" 2>/dev/null
-	rm -f "$fifo"
-}
-
-watch_guest() {
-	local log=$1 secs=$2 start=$3 idle=$4 pid cat t0 now size last_size=-1 quiet=0 started=0 tick=0 fifo
-	WATCH='' VNG_RC='' BOOT_HOST=''
-	# QEMU opens the command's stdout and stderr again by their /proc/self/fd
-	# names, each with its own offset into a plain file, and truncating it:
-	# the console and the command's output overwrote each other. A FIFO
-	# keeps every write, in order.
-	fifo=$(mktemp -u "$OUT/logs/.fifo.XXXXXX")
-	mkfifo "$fifo"
-	cat <"$fifo" >"$log" &
-	cat=$!
-	LG_GUEST_ROOT=${FAST_BOOT:-1} in_chroot "${VNG[@]}" >"$fifo" 2>&1 </dev/null &
-	pid=$!
-	t0=$(date +%s%N)
-	while kill -0 "$pid" 2>/dev/null; do
-		# Fine steps until the command started, for its boot time.
-		if [[ -z $BOOT_HOST ]]; then
-			sleep 0.2
-			grep -q "^$BOOT_MARK" "$log" && BOOT_HOST=$(tenths $(($(date +%s%N) - t0)))
-			tick=$((tick + 1))
-			((tick % 5)) && continue
-		else
-			sleep 1
-		fi
-		if [[ -n $start ]] && ((!started)) && grep -qE -- "$start" "$log"; then
-			started=1
-		fi
-		size=$(stat -c %s "$log")
-		if ((size == last_size)); then
-			quiet=$((quiet + 1))
-		else
-			quiet=0
-			last_size=$size
-		fi
-		now=$((($(date +%s%N) - t0) / 1000000000))
-		if [[ -n $start ]] && ((!started)) &&
-			{ grep -qE -- "$BOOT_STALL" "$log" || ((now >= BOOT_SECS && secs > BOOT_SECS)); }; then
-			WATCH=boot-stall
-		elif ((started && idle > 0 && quiet >= idle)); then
-			WATCH=frozen
-		elif ((now >= secs)); then
-			WATCH=hang
-			[[ -n $start ]] && ((!started)) && WATCH=no-start
-		fi
-		if [[ -n $WATCH ]]; then
-			# in_chroot runs vng in its own PID namespace: killing its
-			# root process takes QEMU down with it.
-			pkill -KILL -P "$pid" 2>/dev/null
-			kill -KILL "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-			end_log
-			return 0
-		fi
-	done
-	VNG_RC=0
-	wait "$pid" || VNG_RC=$?
-	end_log
-	# A command that ended within the last poll: the time is an upper bound.
-	[[ -n $BOOT_HOST ]] || ! grep -q "^$BOOT_MARK" "$log" || BOOT_HOST=$(tenths $(($(date +%s%N) - t0)))
-	WATCH=exited
-}
-
 
 cmd_shell() {
 	local cpus=2

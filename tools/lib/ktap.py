@@ -165,19 +165,56 @@ def outcome_of(path):
     return kv
 
 
+# What each outcome but passed and failed means, in a result's words.
+OUTCOME_TEXT = {
+    "splat": "kernel splat",
+    "panic": "guest panicked",
+    "frozen": "guest froze",
+    "hang": "guest hung",
+    "no-start": "the test never started",
+    "never-booted": "the guest never booted",
+    "harness-error": "harness error",
+}
+# QEMU's own abort (an assertion or a fatal error), not the guest's doing.
+QEMU_CRASH_RE = re.compile(r"^qemu-system-[^:]*: .*(Assertion .* failed|[Ff]atal)", re.M)
+# Any timestamped kernel line: the first ones, before the serial console is
+# up, never reach the log.
+KERNEL_LINE_RE = re.compile(r"^\[ *[0-9]+\.[0-9]+\] ", re.M)
+
+
+def qemu_crashed(text):
+    return bool(QEMU_CRASH_RE.search(text))
+
+
+def guest_outcome(end, rc, text):
+    """(outcome, note) of a guest run: how the watcher ended it (END: "exited"
+    with status RC, "hang", "frozen" or "no-start") and its log TEXT; NOTE
+    is a line for the log when the host ended the guest, else ''."""
+    if end == "no-start":
+        return "no-start", "TIMEOUT: the test did not start within the timeout"
+    if end == "frozen":
+        return "frozen", "HANG: silent after the test started, guest killed by the host"
+    if end == "hang":
+        return "hang", "HANG: no exit within the timeout, guest killed by the host"
+    if end != "exited":
+        raise ValueError(f"unknown end of a guest run: {end!r}")
+    if qemu_crashed(text):
+        return "harness-error", ""
+    if rc == 255:  # QEMU's exit on the guest's panic (panic=-1)
+        return "panic", ""
+    if not KERNEL_LINE_RE.search(text):
+        return "never-booted", ""
+    if splat_lines(text):
+        return "splat", ""
+    return ("passed" if rc == 0 else "failed"), ""
+
+
 def console_verdict(outcome, log):
     """(status, comment) for the console of a guest run."""
     what = outcome["outcome"]
     if what in ("passed", "failed"):
         return "ok", "no splat, no hang"
-    return "not ok", {
-        "splat": "kernel splat",
-        "panic": "guest panicked",
-        "frozen": "guest froze",
-        "hang": "guest hung",
-        "no-start": "the test never started",
-        "never-booted": "the guest never booted",
-    }.get(what, "harness error") + f", see {log}"
+    return "not ok", OUTCOME_TEXT.get(what, "harness error") + f", see {log}"
 
 
 def stall_verdict(outcome, text, what, timeout):

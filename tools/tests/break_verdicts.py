@@ -42,6 +42,7 @@ BREAKS = {
     "stress_verdict": (OK, NOT_OK),
     "boot_verdict": (OK, NOT_OK),
     "stage_verdict": ("None", NOT_OK),
+    "guest_outcome": ('("passed", "")', '("harness-error", "")'),
     "junit_verdicts": ('[("ok", "test_a", "broken")]', '[("not ok", "test_a", "broken")]'),
 }
 

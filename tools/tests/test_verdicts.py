@@ -391,3 +391,17 @@ def test_junit_verdicts():
     assert k.junit_verdicts("", 2)[0][0] == "not ok"
     assert k.junit_verdicts("<testsuites/>", 0)[0][0] == "not ok"
     assert k.junit_verdicts("<broken", 1)[0][0] == "not ok"
+
+
+@pytest.mark.parametrize("end,rc,text,want", [
+    ("exited", 0, "[    1.0] Linux\n", "passed"), ("exited", 5, "[    1.0] Linux\n", "failed"),
+    ("exited", 255, "[    1.0] Linux\nKernel panic - not syncing\n", "panic"),
+    ("exited", 0, "[    1.0] Linux\n[    2.0] BUG: unable to handle page fault\n", "splat"),
+    ("exited", 1, "qemu: could not load kernel\n", "never-booted"),
+    ("exited", 255, "[    0.5] Linux\nqemu-system-x86_64: a.c:1: f: Assertion `x' failed.\n", "harness-error"),
+    ("hang", None, "", "hang"), ("frozen", None, "", "frozen"), ("no-start", None, "", "no-start"),
+])
+def test_guest_outcome(end, rc, text, want):
+    outcome, note = k.guest_outcome(end, rc, text)
+    assert outcome == want
+    assert bool(note) == (end != "exited")

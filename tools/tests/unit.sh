@@ -553,54 +553,6 @@ t_trace_stop_verdict() {
 		[[ $got == "$want" ]] || { echo "trace stop '$stop' after $n switches: '$got', want '$want'"; return 1; }
 	done
 }
-# vm.sh's guest watchdog and outcomes, with a fake vng (tools/tests/fake-vng)
-# standing in for QEMU: every outcome a guest run can have, each from the
-# behaviour that must give it, and the boot-to-command time.
-t_guest_watch() {
-	local bin=$TMP/fakebin k=$TMP/bzImage got want
-	mkdir -p "$bin"
-	ln -sf "$T/tests/fake-vng" "$bin/vng"
-	: >"$k"
-	run_guest() { # MODE VM.SH-OPTIONS... -> outcome word
-		FAKE_VNG=$1 PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
-			"$T/guest/vm.sh" run "g-$1" "$k" "${@:2}" -- sh -c "echo hello; exit $([[ $1 == pass ]] || echo 5)" >/dev/null 2>&1
-		sed -n 's/^outcome=\([^ ]*\).*/\1/p' "$TMP/vmout/$BASE/logs/g-$1.outcome"
-	}
-	for want in "pass passed" "fail failed" "panic panic" "splat splat" "noboot never-booted"; do
-		got=$(run_guest "${want%% *}" -t 20)
-		[[ $got == "${want#* }" ]] || { echo "fake vng '${want%% *}': outcome '$got', want '${want#* }'"; return 1; }
-	done
-	got=$(run_guest hang -t 3)
-	[[ $got == hang ]] || { echo "a guest that never exits: '$got', want hang"; return 1; }
-	# QEMU dying is not a kernel panic; while booting, it is booted again.
-	got=$(run_guest qemu-crash -t 20)
-	[[ $got == harness-error ]] || { echo "QEMU crashed twice: '$got', want harness-error"; return 1; }
-	got=$(FAKE_VNG_STATE=$TMP/crashed-once run_guest qemu-crash-once -t 20)
-	# (the command exits 5 in any mode but pass: it ran)
-	[[ $got == failed && -e $TMP/vmout/$BASE/logs/g-qemu-crash-once.log.boot-failed ]] ||
-		{ echo "QEMU crashed once while booting: '$got', want failed (the command ran) after a second boot"; return 1; }
-	got=$(run_guest freeze -t 20 -s 'FAKE-TEST-START' -i 2)
-	[[ $got == frozen ]] || { echo "a guest silent after the start: '$got', want frozen"; return 1; }
-	got=$(run_guest hang -t 3 -s 'FAKE-TEST-START' -i 2)
-	[[ $got == no-start ]] || { echo "a test that never starts: '$got', want no-start"; return 1; }
-	# The command's output and the console are both kept, in the one log;
-	# the guest's uptime at the command's start is measured.
-	grep -q '^hello' "$TMP/vmout/$BASE/logs/g-fail.log" && grep -q 'Linux version' "$TMP/vmout/$BASE/logs/g-fail.log" ||
-		{ echo "the log lost the console or the command's output"; return 1; }
-	grep -q ' exit=5 boot_guest=[0-9.]* boot_host=[0-9.]* ' "$TMP/vmout/$BASE/logs/g-fail.outcome" ||
-		{ echo "no exit status or boot time: $(cat "$TMP/vmout/$BASE/logs/g-fail.outcome")"; return 1; }
-	# vm.sh itself: 0 only for a command that passed on a clean console.
-	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
-		"$T/guest/vm.sh" run g-ok "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a passing guest: vm.sh failed"; return 1; }
-	! FAKE_VNG=splat PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
-		"$T/guest/vm.sh" run g-bad "$k" -t 20 -- true >/dev/null 2>&1 || { echo "a splat: vm.sh exit 0"; return 1; }
-	# A run that stops early leaves no outcome of an earlier one behind.
-	local rc=0
-	FAKE_VNG=pass PATH=$bin:$PATH TOOLCHAIN=host CHROOT=$TMP/no-chroot LG_OUT=$TMP/vmout ACCEL=tcg \
-		"$T/guest/vm.sh" run g-ok "$TMP/no-such-bzImage" -t 20 -- true >/dev/null 2>&1 || rc=$?
-	((rc == 2)) || { echo "a missing kernel: vm.sh exit $rc, not 2"; return 1; }
-	[[ ! -e $TMP/vmout/$BASE/logs/g-ok.outcome ]] || { echo "an earlier run's outcome survived a run that stopped early"; return 1; }
-}
 # The census's verdicts: a scheduler that ran is ok, with a break-out as a
 # finding; one that did not load is a skip with its error (a failure in
 # make test's strict smoke run); missing figures or no census line at all
