@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Mutation testing of the loop guard: build kernels whose guard is subtly
-# wrong, and require the deep witness to fail on every one of them.
+# wrong, and require the witness to fail on every one of them.
 #
 #   mutants.sh [NAME...]
 #
@@ -32,7 +32,7 @@ lg_env
 T=$LG_TOP/tools
 ST=$WORK/userspace/selftests
 MUTANTS=$LG_TOP/mutants/$BASE
-# The deep witness's tests: every mutant must fail at least one of them.
+# The witness's tests: every mutant must fail at least one of them.
 WITNESS_TESTS="dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial"
 GUEST_CPUS=${CPUS:-2}
 TO_MUTANT=${TO_MUTANT:-300}
@@ -128,7 +128,7 @@ run_mutant() {
 	loaded='' module=''
 	IFS=$'\t' read -r loaded module < <("$T/lib/modcheck.py" mutant "$OUT/runs/$run" "$DSP_MAX_LOOPS" $WITNESS_TESTS)
 	if [[ $loaded != loaded ]]; then
-		# Without the module, the run proves nothing of the Rust witness.
+		# Without the module, the run proves nothing of the module's checks.
 		module=${module:-the module report failed}
 		[[ $verdict == killed ]] && "$T/lib/ktap.py" add "$RESULTS" "not ok" "$res/module" "$module"
 		verdict=unknown how="$module"

@@ -17,7 +17,7 @@
 #                that fix's reproducer must show the bug (made with no
 #                checkout, so that no file of the tree changes its time)
 #   lg/local     lg/patched with the entries marked @local: the project's own
-#                test code (the deep witness), which is never exported; the
+#                test code (the witness), which is never exported; the
 #                user space of both kernels is built from it
 #
 # As the base already carries patch 1, lg/patched differs from lg/base only

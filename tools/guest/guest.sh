@@ -6,7 +6,7 @@
 #       run the sched_ext selftest runner, line-buffered (its tests fork, and
 #       a block-buffered stdout would be printed twice), into RUNDIR/runner.txt
 #   guest.sh witness MODULE BINDIR RUNDIR TESTS
-#       the deep witness's TESTS, each from zeroed figures, with the
+#       the witness's TESTS, each from zeroed figures, with the
 #       scx_loopguard_watch module loaded, for make mutants; the runner's
 #       output into RUNDIR/runner.txt, the module's figures after each test
 #       into RUNDIR/figures.txt
@@ -105,7 +105,7 @@ selftests() {
 	banner "$GUEST_DONE"
 }
 
-# witness MOD BIN RUNDIR TESTS: the deep witness's TESTS with the module
+# witness MOD BIN RUNDIR TESTS: the witness's TESTS with the module
 # loaded, its figures saved after each, for make mutants: the BPF witness
 # cross-checks the module's figures, and the host reads them on their own.
 witness() {

@@ -257,7 +257,7 @@ series_entries() {
 
 # new_tests [upstream]: the new tests of this base, the names registered in
 # the .c files of every repo folder that kernel/BASE/series copies into the
-# sched_ext selftests: the upstream tests and the project's deep witness
+# sched_ext selftests: the upstream tests and the project's witness
 # alike, or with "upstream" those of the series only (no @local entry).
 ST_DEST=tools/testing/selftests/sched_ext
 new_tests() {

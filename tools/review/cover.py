@@ -56,7 +56,7 @@ def upstream_tests(base):
     """The names of the tests the series adds on BASE (the .name of each
     struct scx_test in the repo folder its test patch copies in)."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    folder = os.path.join(here, "selftests", "" if base == "7.3" else base)
+    folder = os.path.join(here, "selftests", base)
     names = []
     for f in sorted(glob.glob(os.path.join(folder, "*.c"))):
         if not f.endswith(".bpf.c"):

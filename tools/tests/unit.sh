@@ -508,7 +508,7 @@ t_edit_refresh() {
 	expect_fail "changes patch 1" env WORK="$w" LG_TOP="$p" "$T/build/edit.sh" refresh
 }
 # make mutants' module report: a guest where the module did not load proves
-# nothing of the Rust witness (mutants.sh then calls the mutant unknown),
+# nothing of the module (mutants.sh then calls the mutant unknown),
 # and figures the module's own checks reject are named.
 t_mutant_module_report() {
 	local d=$TMP/mm got
