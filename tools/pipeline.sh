@@ -565,8 +565,8 @@ run_pytest() {
 	rm -f "$xml"
 	in_chroot python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$T/tests/test_verdicts.py" \
 		"$T/tests/test_watch.py" >&2 || rc=$?
-	checked unit/pytest "$T/lib/ktap.py" junit "$RESULTS" unit/pytest "$xml" "$rc"
-	checked unit/break "in_chroot" python3 "$T/tests/break_verdicts.py" "$RESULTS" unit/break >&2
+	checked pytest "$T/lib/ktap.py" junit "$RESULTS" pytest "$xml" "$rc"
+	checked pytest/break in_chroot python3 "$T/tests/break_verdicts.py" "$RESULTS" pytest/break >&2
 }
 
 # make bench, full; and the smoke version make test runs so that it cannot
