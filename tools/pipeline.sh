@@ -282,7 +282,7 @@ stage_rustfmt() {
 # The module in a patched guest: the kselftests with the module loaded
 # (they cross-check), scx_simple and scx_qmap as false-positive guards, and
 # load/unload cycles.
-# 100 load/unload cycles by default ('make rust'); 'make test' runs 30.
+# 100 load/unload cycles by default ('make rust'); 'make test' runs 5.
 RUST_CYCLES=${RUST_CYCLES:-100}
 # The legitimate schedulers of tools/sched_ext the module must see no
 # break-out from. 7.3.4's scx_qmap does not load on 7.3 (the verifier

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import ktap  # noqa: E402
 
 # Before the start line: the kernel reports a stalled CPU while booting.
-BOOT_STALL = re.compile(rb"rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen")
+BOOT_STALL = re.compile(ktap.BOOT_STALL.encode())
 # After the guest is gone, its output is read for at most this long: with
 # TOOLCHAIN=host a stray QEMU could keep the pipe open.
 DRAIN_SECS = 5.0
@@ -121,7 +121,7 @@ def main(argv):
     ap.add_argument("--secs", type=float, required=True, help="the guest's bound")
     ap.add_argument("--start", default="", help="the line (a regex) that starts the test")
     ap.add_argument("--idle", type=float, default=0, help="seconds of silence after --start: frozen")
-    ap.add_argument("--boot-secs", type=float, default=240, help="seconds to reach --start")
+    ap.add_argument("--boot-secs", type=float, required=True, help="seconds to reach --start")
     ap.add_argument("--boot-mark", required=True, help="the line the guest prints with its uptime")
     ap.add_argument("--facts", default="", help="key=value words added to the outcome line")
     ap.add_argument("cmd", nargs="+")

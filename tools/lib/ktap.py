@@ -175,6 +175,10 @@ OUTCOME_TEXT = {
     "never-booted": "the guest never booted",
     "harness-error": "harness error",
 }
+# A CPU that stalled while the kernel booted (seen under TCG: a vCPU's timer
+# never fires), which the guest watcher retries once; after the test has
+# started, the same lines are a splat.
+BOOT_STALL = r"rcu: INFO: rcu_(preempt|sched) detected stalls|rcu: .* kthread timer wakeup didn.t happen"
 # QEMU's own abort (an assertion or a fatal error), not the guest's doing.
 QEMU_CRASH_RE = re.compile(r"^qemu-system-[^:]*: .*(Assertion .* failed|[Ff]atal)", re.M)
 # Any timestamped kernel line: the first ones, before the serial console is

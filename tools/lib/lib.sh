@@ -165,8 +165,9 @@ run() {
 	"$@"
 }
 
-# Guests. Every guest of the harness is booted by guest(), under one of
-# these watches: vm.sh's start line (-s) and the seconds of silence after
+# Guests. Every guest that runs a test is booted by guest() (make boots
+# measures the boot itself with vm.sh run, and make rust ARCH=arm64 boots
+# QEMU directly), under one of these watches: vm.sh's start line (-s) and the seconds of silence after
 # it that make the guest frozen (-i). guest.sh prints its heartbeat
 # (GUEST_ALIVE) every 2 s, so only a guest with every CPU stuck goes silent.
 #   tests   guest.sh's GUEST_START; 60 s
