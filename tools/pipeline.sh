@@ -22,6 +22,39 @@ GUEST_CPUS=${CPUS:-2}
 # guest() in lib/lib.sh).
 TO_SUITE=${TO_SUITE:-900}
 TO_STALL=${TO_STALL:-240}
+# The kprobes fix's reproducer reads /proc/cmdline this many times.
+REPRO_READS=3
+# The Rust series' sample (7.3), and the processes started while it is loaded.
+SAMPLE=rust_kprobe
+SAMPLE_FORKS=20
+# KUnit runs the kernel crate's doctests in the Rust series' guest only.
+KUNIT_ARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel"
+# The module's load/unload cycles: 100 by default ('make rust'); 'make test' runs 5.
+RUST_CYCLES=${RUST_CYCLES:-100}
+# The kselftest framework's default timeout for the sched_ext runner, which
+# the new tests' own time is held to (see stage_patched).
+KSFT_DEFAULT_TIMEOUT=45
+# The mutants make test runs (make mutants runs them all).
+MUTANTS_SMOKE=${MUTANTS_SMOKE:-guard-before-progress lazy-kick}
+# The census kernels' build directories (see build_census_kernel).
+CENSUS_KB=${LG_KBUILD:-$CACHE}/census
+
+# The modules built for the kernels, out of tree (M=) against each kernel's
+# build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings (-Werror for C), and
+# cached by kernel and module source. The tree is left at lg/patched, built.
+#   scx_loopguard_watch  the Rust module (baseline and patched)
+#   kprobe_arm_error     the reproducer of the kprobes fix (7.3: patched and
+#                        nofix-kprobes)
+#   rust_debugfs_scoped  the tree's own sample, the reproducer of the
+#                        debugfs fix (7.3: patched and nofix-debugfs)
+#   kretprobe_stress     the stress of 7.3's Kretprobe (make rust)
+MOD=scx_loopguard_watch
+MODSRC=$LG_TOP/rust/$MOD
+REPRO=kprobe_arm_error
+REPROSRC=$LG_TOP/tools/repro
+DEBUGFS_SAMPLE=rust_debugfs_scoped
+STRESS=kretprobe_stress
+STRESSSRC=$LG_TOP/rust/$STRESS
 
 ktap() { "$T/lib/ktap.py" "$@"; }
 
@@ -51,22 +84,6 @@ fix_kernels() {
 	for f in $(fix_names); do echo "nofix-$f=$(kernel_ref "nofix-$f")"; done
 }
 
-# The modules built for the kernels, out of tree (M=) against each kernel's
-# build, with CLIPPY=1 and CONFIG_WERROR's -Dwarnings (-Werror for C), and
-# cached by kernel and module source. The tree is left at lg/patched, built.
-#   scx_loopguard_watch  the Rust module (baseline and patched)
-#   kprobe_arm_error     the reproducer of the kprobes fix (7.3: patched and
-#                        nofix-kprobes)
-#   rust_debugfs_scoped  the tree's own sample, the reproducer of the
-#                        debugfs fix (7.3: patched and nofix-debugfs)
-#   kretprobe_stress     the stress of 7.3's Kretprobe (make rust)
-MOD=scx_loopguard_watch
-MODSRC=$LG_TOP/rust/$MOD
-REPRO=kprobe_arm_error
-REPROSRC=$LG_TOP/tools/repro
-DEBUGFS_SAMPLE=rust_debugfs_scoped
-STRESS=kretprobe_stress
-STRESSSRC=$LG_TOP/rust/$STRESS
 stage_modules() { with_lock build_modules; }
 
 # modules_of KERNEL: NAME=SOURCE of each module built for KERNEL, SOURCE
@@ -165,7 +182,6 @@ module_for() {
 #            open across rmmod: without the fix rmmod succeeds (the check
 #            stops there: closing the file would be the use-after-free);
 #            with it, rmmod is refused until the file is closed.
-REPRO_READS=3
 stage_kprobes_fix() {
 	fix_guests kprobes kprobe_repro "$REPRO.ko" "$REPRO_READS"
 }
@@ -193,7 +209,6 @@ fix_guests() {
 }
 
 # The kprobes sample of the Rust series (7.3), for the patched kernel.
-SAMPLE=rust_kprobe
 stage_sample() { with_lock build_sample; }
 build_sample() {
 	module_for patched "$KB" "$SAMPLE" samples/rust:SAMPLE_RUST_KPROBE
@@ -205,7 +220,6 @@ build_sample() {
 # kunit.enable=1), then, on 7.3, the kprobes sample, loaded while FORKS
 # processes start. 6.12's patches have the abstraction's doctests but no
 # sample.
-SAMPLE_FORKS=20
 # With the module's stage in the same run, the Rust series' checks share its
 # guest (they run first; the module's tests cannot spoil their results,
 # which are on disk by then): one boot fewer.
@@ -220,7 +234,6 @@ stage_rust_series() {
 	rust_series_checks "$OUT/runs/$name"
 	console_result "$name"
 }
-KUNIT_ARGS="kunit.enable=1 kunit.filter_glob=rust_doctests_kernel"
 rust_series_sample() {
 	if [[ $BASE == 6.12 ]]; then echo -; else echo "$WORK/modules/patched/$SAMPLE.ko"; fi
 }
@@ -282,8 +295,6 @@ stage_rustfmt() {
 # The module in a patched guest: the kselftests with the module loaded
 # (they cross-check), scx_simple and scx_qmap as false-positive guards, and
 # load/unload cycles.
-# 100 load/unload cycles by default ('make rust'); 'make test' runs 5.
-RUST_CYCLES=${RUST_CYCLES:-100}
 # The legitimate schedulers of tools/sched_ext the module must see no
 # break-out from. 7.3.4's scx_qmap does not load on 7.3 (the verifier
 # rejects qmap_dequeue, built with clang 19), so 7.3 uses scx_central.
@@ -376,7 +387,6 @@ kselftests() {
 # default timeout, 45 s for the whole sched_ext runner, is overridden (the
 # stock tests alone take minutes under TCG); the new tests' own time is a
 # result of its own, held to those 45 s.
-KSFT_DEFAULT_TIMEOUT=45
 stage_patched() {
 	local name=patched-${GUEST_CPUS}cpu
 	guest tests "$name" patched "$GUEST_CPUS" "$TO_SUITE" \
@@ -517,7 +527,6 @@ stage_figures() {
 # witness lacked (no kick after a round 32 that made progress; the kick's
 # irq_work never run from the tick).
 stage_mutants() { "$T/build/mutants.sh" ${MUTANT:-}; }
-MUTANTS_SMOKE=${MUTANTS_SMOKE:-guard-before-progress lazy-kick}
 stage_mutants_smoke() { "$T/build/mutants.sh" $MUTANTS_SMOKE; }
 # make lockdep: the series' tests on the patched kernel built with lockdep
 # (tools/build/lockdep.config) in a build directory of its own
@@ -580,7 +589,6 @@ stage_census_build() { "$T/census/build.sh" ${SCHEDULERS:-}; }
 # tools/census/census.config (what its schedulers need from the kernel's
 # BTF), built in CACHE/census/BASE (or O=DIR's DIR/census/BASE), with the
 # Rust module built against it.
-CENSUS_KB=${LG_KBUILD:-$CACHE}/census
 stage_census_kernel() { with_lock build_census_kernel; }
 build_census_kernel() {
 	LG_KBUILD=$CENSUS_KB LG_KCONFIG=$T/census/census.config "$T/build/kbuild.sh" census=lg/patched ||
