@@ -503,7 +503,8 @@ stage_qmap() {
 	done
 }
 
-# The figures the new tests print, one LOOPGUARD line per test and guest.
+# The figures the witness prints, one line per test and guest (ktap.py
+# figure-lines picks them out).
 stage_write_figures() { write_figures; }
 write_figures() {
 	local f=("$OUT"/runs/patched-*/runner.txt)

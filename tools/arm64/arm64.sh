@@ -113,7 +113,7 @@ cmd_run() {
 		-nographic -no-reboot -kernel "$WORK/arm64/current/Image" -initrd "$rd/initramfs.cpio" \
 		-append "console=ttyAMA0 panic=-1 rdinit=/init" </dev/null >"$log" 2>&1 || true
 	msg ARM64 "the arm64 guest ran for $(elapsed "$t0") ($log)"
-	checked "$name/console" "$T/lib/ktap.py" boot "$RESULTS" "$name/console" "$log" "LOOPGUARD-ARM64 done"
+	checked "$name/console" "$T/lib/ktap.py" boot "$RESULTS" "$name/console" "$log" "$ARM64_DONE"
 	checked "$name/doctests" "$T/lib/ktap.py" kunit "$RESULTS" "$name/doctests" "$log" rust_doctests_kernel kprobes
 	checked "$name/sample" "$T/lib/ktap.py" sample "$RESULTS" "$name/sample" "$log" "$SAMPLE_FORKS"
 	checked "$name/stress" "$T/lib/ktap.py" stress "$RESULTS" "$name/stress" "$log"

@@ -10,3 +10,6 @@ GUEST_START='LOOPGUARD-GUEST start'
 GUEST_DONE='LOOPGUARD-GUEST done'
 GUEST_ALIVE='LOOPGUARD-ALIVE'
 BOOT_MARK='LOOPGUARD-BOOT uptime='
+# The arm64 guest's init (tools/arm64/init.c, which is C and says it
+# itself) prints this when it is done.
+ARM64_DONE='LOOPGUARD-ARM64 done'
