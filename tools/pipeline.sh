@@ -488,18 +488,19 @@ stage_soak() {
 # The seed's reproducer: scx_qmap -l under CPU-bound load. The fixed kernel
 # ejects qmap through the watchdog and carries on; the baseline freezes.
 stage_qmap() {
-	local k name res watch
+	local k name watch
 	for k in patched baseline; do
 		name=$k-qmap watch=qmap
 		[[ $k == baseline ]] && watch=qmap-freeze
 		guest "$watch" "$name" "$k" "$GUEST_CPUS" "$TO_STALL" \
 			"$GUEST" qmap "$SCX" "$OUT/runs/$name" 100 60 || true
+		# The baseline must freeze: its console's verdict is the stall's.
 		if [[ $k == baseline ]]; then
 			stall_verdict "$name" "qmap -l 100"
 		else
 			checked "$name" "$T/lib/ktap.py" qmap "$RESULTS" "$name" "$OUT/logs/$name.outcome" "$OUT/runs/$name/result.txt"
+			console_result "$name"
 		fi
-		console_result "$name"
 	done
 }
 
