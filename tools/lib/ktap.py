@@ -822,17 +822,6 @@ def one_result(results, name, verdict):
     return results_of(results, name, [(verdict[0], None, verdict[1])])
 
 
-def cmd_has_splat(a):
-    try:
-        lines = splat_lines(read(a.log))
-    except OSError as e:
-        print(f"ktap.py: {e}", file=sys.stderr)
-        return 2
-    for l in lines[:20]:
-        print("    " + l.strip())
-    return 0 if lines else 1
-
-
 def cmd_runner(a):
     parsed = parse_runner(read_if_any(a.out))
     if not parsed:
@@ -925,8 +914,6 @@ def cmd_rows(a):
 COMMANDS = {
     # name: (handler, help, [(argument, argparse options)]); RESULTS and
     # NAME first where the handler writes results.
-    "has-splat": (cmd_has_splat, "exit 0 and print the lines if LOG has a kernel splat, 1 if it is "
-                  "clean, 2 if LOG cannot be read", [("log", {})]),
     "runner": (cmd_runner, "the sched_ext selftest runner's output OUT (its exit status is always 0): "
                "one result NAME/TEST per test", [("results", {}), ("name", {}), ("out", {})]),
     "soak": (lambda a: soak(read_if_any(a.out), a.rounds, a.results),
