@@ -20,8 +20,9 @@
 # 3. IRQs-off window and break-out-to-reschedule latency: from the Rust
 #    module during the recovery runs.
 # 'smoke' is one pair, scx_simple only, one run of each workload with no
-# warm-up, one rep, one timeout: it keeps the code from rotting, and its
-# timings mean nothing.
+# warm-up, one rep, one timeout, recovery on 2 vCPUs only (the 1-vCPU run is
+# the same code): it keeps the code from rotting, and its timings mean
+# nothing.
 . "$(dirname "$0")/../lib/lib.sh"
 lg_env
 
@@ -44,9 +45,9 @@ OCPUS=${BENCH_CPUS:-1}
 [[ $AGAINST == baseline || $AGAINST == patched ]] || die "BENCH_AGAINST=$AGAINST: baseline or patched"
 REPS=${BENCH_REPS:-5}
 TIMEOUTS=${BENCH_TIMEOUTS:-250 500 1000 2000}
-SCHEDS=(scx_simple scx_qmap) WARM=1
+SCHEDS=(scx_simple scx_qmap) WARM=1 RCPUS="2 1"
 if [[ ${1:-} == smoke ]]; then
-	PAIRS=1 ITER=1 REPS=1 TIMEOUTS=1000 SCHEDS=(scx_simple) WARM=0
+	PAIRS=1 ITER=1 REPS=1 TIMEOUTS=1000 SCHEDS=(scx_simple) WARM=0 RCPUS=2
 fi
 
 rm -rf "$B"
@@ -82,7 +83,7 @@ for ((p = 1; p <= PAIRS; p++)); do
 	done
 done
 
-for cpus in 2 1; do
+for cpus in $RCPUS; do
 	msg BENCH "recovery: patched kernel, $cpus vCPU(s), timeouts $TIMEOUTS x $REPS, elapsed $(elapsed "$t0")"
 	name=bench-recovery-${cpus}cpu
 	# shellcheck disable=SC2086 # one argument per timeout

@@ -10,7 +10,10 @@ tests against the copy; they must fail. One line per break, "caught" or
 
   break_verdicts.py [RESULTS NAME]   with RESULTS, one result NAME/VERDICT per
                                      verdict, through ktap.py
+
+The breaks run side by side, one per CPU.
 """
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -72,14 +75,24 @@ def main(argv):
         print(f"break_verdicts.py: ktap.py has no {', '.join(missing)}", file=sys.stderr)
         return 2
     verdicts = sorted(n for n in BREAKS)
+    modes = ("always passes", "never passes")
     bad = 0
     with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "ktap.py")
+        def job(i, name, value):
+            # Each break in a folder of its own: they run side by side.
+            os.mkdir(os.path.join(d, str(i)))
+            path = os.path.join(d, str(i), "ktap.py")
+            broken_copy(src, name, value, path)
+            return caught(path, name)
+
+        jobs = [(name, mode, value) for name in verdicts for mode, value in zip(modes, BREAKS[name])]
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            got = list(pool.map(lambda a: job(*a), ((i, n, v) for i, (n, _, v) in enumerate(jobs))))
         for name in verdicts:
             how = []
-            for mode, value in zip(("always passes", "never passes"), BREAKS[name]):
-                broken_copy(src, name, value, path)
-                ok = caught(path, name)
+            for (n, mode, _), ok in zip(jobs, got):
+                if n != name:
+                    continue
                 bad += not ok
                 how.append(f"{mode}: {'caught' if ok else 'MISSED'}")
                 print(f"  {'caught' if ok else 'MISSED':<7} {name} broken so that it {mode}")

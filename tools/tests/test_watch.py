@@ -53,15 +53,15 @@ def test_outcome(guest, mode, want):
 
 
 def test_hang(guest):
-    assert guest("hang", "-t", "3")[1]["outcome"] == "hang"
+    assert guest("hang", "-t", "1.5")[1]["outcome"] == "hang"
 
 
 def test_frozen_after_start(guest):
-    assert guest("freeze", "-t", "20", "-s", "FAKE-TEST-START", "-i", "2")[1]["outcome"] == "frozen"
+    assert guest("freeze", "-t", "20", "-s", "FAKE-TEST-START", "-i", "1")[1]["outcome"] == "frozen"
 
 
 def test_never_started(guest):
-    assert guest("hang", "-t", "3", "-s", "FAKE-TEST-START", "-i", "2")[1]["outcome"] == "no-start"
+    assert guest("hang", "-t", "1.5", "-s", "FAKE-TEST-START", "-i", "1")[1]["outcome"] == "no-start"
 
 
 def test_qemu_crash(guest):
