@@ -66,8 +66,22 @@ stage_series() { "$T/build/series.sh"; }
 # need themselves. Besides baseline and patched, each fix of the series
 # (@fix=NAME) has its kernel without the fix, nofix-NAME (lg/nofix/NAME).
 stage_patched_kernel() { "$T/build/kbuild.sh" --images patched; }
-# shellcheck disable=SC2046 # one word per kernel
-stage_kernels() { "$T/build/kbuild.sh" --images $(fix_kernels) baseline patched; }
+stage_kernels() { with_lock build_kernels; }
+# Each kernel's modules are built as soon as its image is, while the build
+# directory holds it: built later, against a kernel the directory no longer
+# holds, each costs a relink and BTF first (about 80 s on 7.3, on a cold
+# run; see Documentation/measurements.md).
+build_kernels() {
+	local k
+	for k in $(fix_kernels) baseline patched; do
+		"$T/build/kbuild.sh" --images "$k" || return
+		k=${k%%=*}
+		! held "$k" || modules_for "$k"
+	done
+}
+
+# held KERNEL: the shared build directory holds KERNEL, built.
+held() { [[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/$1") ]]; }
 
 # kernel_ref KERNEL: the branch a kernel is built from.
 kernel_ref() {
@@ -101,11 +115,11 @@ modules_of() {
 }
 
 build_modules() {
-	local k m all=() order=()
+	local k order=()
 	# The kernel the build directory holds first, and patched last: the
 	# fewest switches.
 	for k in $(fix_kernels | sed 's/=.*//') baseline patched; do
-		if [[ $(cat "$KB/.lg-built" 2>/dev/null) == $(readlink "$WORK/kernels/$k") ]]; then
+		if held "$k"; then
 			order=("$k" "${order[@]}")
 		else
 			order+=("$k")
@@ -113,13 +127,19 @@ build_modules() {
 	done
 	[[ ${order[0]} != patched ]] || order=("${order[@]:1}" patched)
 	for k in "${order[@]}"; do
-		for m in $(modules_of "$k"); do
-			module_for "$k" "$KB" "${m%%=*}" "${m#*=}"
-			all+=("${m%%=*}.ko")
-		done
+		modules_for "$k"
 	done
 	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory back to the patched kernel"
-	msg RUST "$(printf '%s\n' "${all[@]}" | sort -u | paste -sd' ') built for ${order[*]}"
+	msg RUST "the modules of the ${order[*]} kernels are built"
+}
+
+# modules_for KERNEL: the modules of KERNEL (modules_of), each built unless
+# cached.
+modules_for() {
+	local m
+	for m in $(modules_of "$1"); do
+		module_for "$1" "$KB" "${m%%=*}" "${m#*=}"
+	done
 }
 
 # with_kb DIR CMD...: CMD with KB=DIR, the build directory in_chroot shows.
