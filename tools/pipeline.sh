@@ -17,11 +17,6 @@ SCX=$WORK/userspace/sched_ext
 # sched_ext), so a CI that runs every target never runs these tests.
 KSFT=$WORK/userspace/kselftest
 GUEST_CPUS=${CPUS:-2}
-# Per-run host timeouts, in seconds: generous for TCG (a guest can take 50 s
-# to boot), but bounded. What makes a guest frozen sooner is its watch (see
-# guest() in lib/lib.sh).
-TO_SUITE=${TO_SUITE:-900}
-TO_STALL=${TO_STALL:-240}
 # The kprobes fix's reproducer reads /proc/cmdline this many times.
 REPRO_READS=3
 # The Rust series' sample (7.3), and the processes started while it is loaded.

@@ -24,10 +24,8 @@ A=${LG_KBUILD:-$CACHE}/arm64/$BASE
 # in_chroot binds the build directory it is given as KB.
 KB=$A
 STRESS=$LG_TOP/rust/kretprobe_stress
-# The sample's processes, as on x86_64 (pipeline.sh's SAMPLE_FORKS), and
-# the guest's bound: KUnit's doctests at boot under TCG take most of it.
+# The sample's processes, as on x86_64 (pipeline.sh's SAMPLE_FORKS).
 SAMPLE_FORKS=20
-TO_ARM64=${TO_ARM64:-900}
 
 [[ $BASE == 7.3 ]] || die "make rust ARCH=arm64 is for BASE=7.3: 6.12 keeps its Rust patches for the module, which is x86_64's"
 

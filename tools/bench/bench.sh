@@ -78,7 +78,7 @@ for ((p = 1; p <= PAIRS; p++)); do
 		[[ $k == baseline ]] && kernel=$AGAINST
 		msg BENCH "overhead: $k side ($kernel kernel), pair $p of $PAIRS (run $n of $total), elapsed $(elapsed "$t0")"
 		name=bench-${k:0:1}-$p
-		ICOUNT=$ICOUNT boot "$name" "$kernel" "$OCPUS" 600 bench_overhead "$SCX" "$OUT/runs/$name" "$ITER" "$WARM" "${SCHEDS[@]}"
+		ICOUNT=$ICOUNT boot "$name" "$kernel" "$OCPUS" "$TO_BENCH" bench_overhead "$SCX" "$OUT/runs/$name" "$ITER" "$WARM" "${SCHEDS[@]}"
 		sed -n "s/^BENCH /kernel=$k pair=$p /p" "$OUT/runs/$name/bench.txt" >>"$B/overhead.txt" 2>/dev/null
 	done
 done
@@ -87,7 +87,7 @@ for cpus in $RCPUS; do
 	msg BENCH "recovery: patched kernel, $cpus vCPU(s), timeouts $TIMEOUTS x $REPS, elapsed $(elapsed "$t0")"
 	name=bench-recovery-${cpus}cpu
 	# shellcheck disable=SC2086 # one argument per timeout
-	boot "$name" patched "$cpus" 1200 bench_recovery "$MOD" "$ST" "$OUT/runs/$name" "$REPS" $TIMEOUTS
+	boot "$name" patched "$cpus" "$TO_RECOVERY" bench_recovery "$MOD" "$ST" "$OUT/runs/$name" "$REPS" $TIMEOUTS
 	"$T/lib/ktap.py" figure-lines --prefix "vcpus=$cpus " "$OUT/runs/$name/runner.txt" >>"$B/recovery.txt"
 	cp "$OUT/runs/$name/figures.txt" "$B/figures-${cpus}cpu.txt" 2>/dev/null
 done

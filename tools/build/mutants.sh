@@ -35,7 +35,6 @@ MUTANTS=$LG_TOP/mutants/$BASE
 # The witness's tests: every mutant must fail at least one of them.
 WITNESS_TESTS="dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial"
 GUEST_CPUS=${CPUS:-2}
-TO_MUTANT=${TO_MUTANT:-300}
 UPSTREAM_TESTS=$(new_tests upstream | xargs)
 RUNS=${MUTANT_RUNS:-1}
 # The patched kernel's module, which loads on every mutant of it (same
@@ -102,7 +101,7 @@ gate() {
 	with_lock git_lg checkout -q -f lg/patched
 	# One runner for every test of the series: each failure must let the
 	# runner go on to the next test, and to its summary after the last.
-	guest mutant failpath "$name" "$GUEST_CPUS" $((120 + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
+	guest mutant failpath "$name" "$GUEST_CPUS" $((TO_BOOT + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
 		"$GUEST" failpath "$ST" "$OUT/runs/failpath" dispatch_loop
 	checked failpath "$T/lib/ktap.py" failpath "$RESULTS" failpath "$OUT/logs/failpath.outcome" \
 		"$OUT/runs/failpath/runner.txt" "$OUT/runs/failpath/time.txt" "$GATE_SECS_PER_TEST" $UPSTREAM_TESTS

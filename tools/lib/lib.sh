@@ -78,6 +78,18 @@ lg_env() {
 	esac
 
 	GUEST=$LG_TOP/tools/guest/guest.sh
+	# Every guest's bound, in seconds of the host's time from its start:
+	# generous for TCG (a guest can take 50 s to boot), but bounded. What
+	# ends a guest sooner is its watch (see guest()).
+	TO_SUITE=${TO_SUITE:-900}         # a test suite, or a run of many steps
+	TO_STALL=${TO_STALL:-240}         # one scenario, which may stall
+	TO_MUTANT=${TO_MUTANT:-300}       # a mutant kernel's run
+	TO_BENCH=${TO_BENCH:-600}         # one of make bench's overhead boots
+	TO_RECOVERY=${TO_RECOVERY:-1200}  # make bench's recovery runs
+	TO_ARM64=${TO_ARM64:-900}         # the arm64 guest (KUnit at boot: most of it)
+	# The bounds made of steps: a boot, then each step's own bound.
+	TO_BOOT=120                       # the boot, in those bounds
+	TO_SCHED_LOAD=300                 # a census scheduler's load (a Rust one: minutes)
 	# The lock of with_lock().
 	LG_LOCK=${LG_LOCK:-$CACHE/.lock}
 }
