@@ -270,28 +270,26 @@ rust_series_checks() {
 # was for, as the module is: only a changed tree runs it again.
 stage_rustdoc() { with_lock build_rustdoc; }
 build_rustdoc() {
-	local key stamp log=$OUT/logs/rustdoc.log t0 errs first q=()
+	local key stamp log=$OUT/logs/rustdoc.log t0 rc=0 q=()
 	[[ $V == 1 ]] && q=(V=1)
 	key=$(readlink "$WORK/kernels/patched") || die "no patched kernel; run 'make kernels' first"
 	stamp=$WORK/kernels/$key/rustdoc.ok
 	if [[ -f $stamp ]]; then
-		ktap add "$RESULTS" ok rust/rustdoc "make rustdoc with CONFIG_WERROR (-Dwarnings): clean (kernel $key, run in $(cat "$stamp"))"
+		ktap rustdoc "$RESULTS" rust/rustdoc 0 "$log" "(kernel $key, run in $(cat "$stamp"))"
 		return 0
 	fi
 	"$T/build/kbuild.sh" patched || die 1 "cannot bring the build directory to the patched kernel"
 	t0=$(date +%s)
 	# CLIPPY=1 as for the kernel: the same commands, so nothing is rebuilt
 	# for the docs, or for the next kernel after them.
-	if step RUST "make rustdoc (CONFIG_WERROR: -Dwarnings)" logto "$log" \
-		in_chroot make -C "$LINUX" O="$KB" LLVM=1 CLIPPY=1 -j"$(nproc)" "${q[@]}" rustdoc; then
+	step RUST "make rustdoc (CONFIG_WERROR: -Dwarnings)" logto "$log" \
+		in_chroot make -C "$LINUX" O="$KB" LLVM=1 CLIPPY=1 -j"$(nproc)" "${q[@]}" rustdoc || rc=$?
+	if ((rc == 0)); then
 		elapsed "$t0" >"$stamp"
-		ktap add "$RESULTS" ok rust/rustdoc "make rustdoc with CONFIG_WERROR (-Dwarnings): clean in $(cat "$stamp")"
-		return 0
+	else
+		grep -E -A3 '^(error|warning)' "$log" | head -n 40 >&2
 	fi
-	errs=$(grep '^error' "$log" | grep -vc '^error: aborting')
-	first=$(grep -m1 -A1 '^error' "$log" | tr -s ' \n' ' ')
-	grep -E -A3 '^(error|warning)' "$log" | head -n 40 >&2
-	ktap add "$RESULTS" "not ok" rust/rustdoc "make rustdoc with CONFIG_WERROR failed with $errs errors; first: $first(see $log)"
+	checked rust/rustdoc "$T/lib/ktap.py" rustdoc "$RESULTS" rust/rustdoc "$rc" "$log" "in $(elapsed "$t0")"
 }
 
 # rustfmt --check with the base's .rustfmt.toml on every Rust file of this
@@ -335,7 +333,7 @@ stage_rust() {
 		bash -c "$cmd" || true
 	[[ -z $series ]] || rust_series_checks "$series"
 	checked "$name" "$T/lib/ktap.py" runner "$RESULTS" "$name" "$OUT/runs/$name/runner.txt"
-	checked "$name/module" "$T/lib/modcheck.py" "$OUT/runs/$name" "$name" "$RESULTS" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
+	checked "$name/module" "$T/lib/ktap.py" module "$RESULTS" "$name" "$OUT/runs/$name" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
 	console_result "$name"
 }
 

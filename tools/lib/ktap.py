@@ -108,6 +108,180 @@ def module_blocks(text):
     return blocks
 
 
+# The module's scenarios in guest.sh's rust command: the witness's looping
+# tests, then the legitimate schedulers (default).
+MODULE_LOOPING = ("dsp_loop_all_cpus", "dsp_loop_one_cpu", "dsp_loop_partial")
+MODULE_LEGIT = ("scx_simple", "scx_qmap")
+
+
+def num(d, key):
+    """D[KEY] as an int, -1 where it is missing or no number."""
+    try:
+        return int(d.get(key, "-1"))
+    except ValueError:
+        return -1
+
+
+def module_looping_errors(b, max_loops):
+    """What is wrong in the module's own account of a looping run (its
+    figures block B), from its own points: the invocations at the bound are
+    counted from the rounds, whatever kicked; the kicks must be exactly
+    there; each must have queued its irq_work; and the next invocation must
+    be tied to the kick by the need-resched flag the irq_work left. (at_bound
+    and the histogram's count at the bound are the same by construction,
+    and so is the maximum once nothing is above the bound and something is
+    at it: neither is checked.)"""
+    t = b.get("total", {})
+    at, bo = num(t, "at_bound"), num(t, "breakouts")
+    hist, bo_hist = b.get("rounds_hist", {}), b.get("breakout_rounds_hist", {})
+    errs = []
+    if num(b.get("probes", {}), "max_loops") != max_loops:
+        errs.append(f"the module was not told the bound (max_loops={b.get('probes', {}).get('max_loops')})")
+    if at <= 0:
+        errs.append("no invocation at the bound")
+    if any(n > max_loops for n in hist):
+        errs.append(f"invocations above {max_loops} rounds")
+    if bo != at or set(bo_hist) - {max_loops}:
+        errs.append(f"self-kicks in {bo} invocations, by rounds {bo_hist}; {at} at the bound")
+    if num(t, "kicks_other_cpu") != 0 or num(t, "kicks_flagged") != 0:
+        errs.append("kicks in balance to another CPU or with flags")
+    if num(t, "bound_deferred") != at:
+        errs.append(f"{num(t, 'bound_deferred')} of {at} at-bound invocations queued an irq_work")
+    if num(t, "untied") != 0:
+        errs.append(f"{num(t, 'untied')} next invocations came before the kick's irq_work asked for them")
+    if num(t, "tied") <= 0:
+        errs.append("no next invocation tied to its kick")
+    return errs
+
+
+def module_legit_errors(b, max_loops):
+    """What is wrong in the module's figures block B of a legitimate
+    scheduler's run: it must have seen balance run, and no break-out."""
+    t = b.get("total", {})
+    errs = []
+    if num(t, "invocations") <= 0:
+        errs.append("no balance invocation seen")
+    if num(t, "breakouts") != 0:
+        errs.append(f"{num(t, 'breakouts')} break-outs")
+    if num(t, "rounds_max") >= max_loops:
+        errs.append(f"rounds_max {num(t, 'rounds_max')}")
+    if b.get("rc", 0) not in (0, 130, 124):
+        errs.append(f"scheduler exited with {b['rc']}")
+    return errs
+
+
+def module_scenario_verdict(b, max_loops, looping):
+    """(status, comment) for one scenario's figures block B (None: none)."""
+    if not b or "total" not in b:
+        return "not ok", "no figures (module not loaded, or guest stopped)"
+    errs = (module_looping_errors if looping else module_legit_errors)(b, max_loops)
+    if errs:
+        return "not ok", "; ".join(errs)
+    t = b["total"]
+    return "ok", (f"at_bound={t.get('at_bound')} breakouts={t.get('breakouts')} "
+                  f"rounds_max={t.get('rounds_max')} tied={t.get('tied')} untied={t.get('untied')}")
+
+
+def module_cycles_verdict(res, cycles):
+    """(status, comment) for the load/unload cycles, from guest.sh rust's
+    result.txt as a dict RES: all CYCLES, no probe and no debugfs folder
+    left, no leak kmemleak found."""
+    errs = []
+    if res.get("cycles") != f"{cycles}/{cycles}":
+        errs.append(f"cycles {res.get('cycles', '?')}")
+    if res.get("stale_probes") != "0":
+        errs.append(f"stale probes {res.get('stale_probes', '?')}")
+    if res.get("debugfs_left") != "0":
+        errs.append("debugfs directory left behind")
+    if res.get("kmemleak", "off") not in ("off", "0"):
+        errs.append(f"kmemleak: {res['kmemleak']} unreferenced objects")
+    if errs:
+        return "not ok", "; ".join(errs)
+    return "ok", f"{cycles} cycles while scx_simple ran, no stale probe, kmemleak {res.get('kmemleak', 'off')}"
+
+
+def module_open_verdict(res):
+    """(status, comment): with its figures file open, the module refused to
+    go, and went once the file was closed."""
+    held = res.get("open_across_unload", "?")
+    if held == "refused-then-unloaded":
+        return "ok", "rmmod refused while the figures file was open, and unloaded once it was closed"
+    return "not ok", f"figures file held open across rmmod: {held} (the module must not go while open)"
+
+
+def module_trace_stop_verdict(res):
+    """(status, comment) for the module's trace stop, armed for
+    dsp_loop_all_cpus: the top-level buffer stopped with the module's line
+    last, and context switches before it."""
+    stop, switches = res.get("trace_stop", "?"), num(res, "trace_switches")
+    if stop == "marker-last" and switches > 0:
+        return "ok", f"the first break-out stopped the trace, its line last after {switches} context switches"
+    return "not ok", f"trace stop: {stop}, {switches} context switches (see trace-breakout.txt)"
+
+
+def module_summary(name, b):
+    """One LOOPGUARD-MOD line of a scenario's figures."""
+    t, w = b.get("total", {}), b.get("window", {})
+    us = lambda d, k: f"{num(d, k) / 1000:.1f}"  # noqa: E731
+    return (f"LOOPGUARD-MOD scenario={name} invocations={t.get('invocations')} "
+            f"rounds_max={t.get('rounds_max')} at_bound={t.get('at_bound')} breakouts={t.get('breakouts')} "
+            f"self_kicks={t.get('self_kicks')} resched={t.get('tied')} untied={t.get('untied')} "
+            f"lat_p50_us={us(t, 'lat_p50_ns')} lat_p99_us={us(t, 'lat_p99_ns')} lat_max_us={us(t, 'lat_max_ns')} "
+            f"win_p50_us={us(w, 'p50_ns')} win_p99_us={us(w, 'p99_ns')} win_max_us={us(w, 'max_ns')}")
+
+
+def module_mutant_report(state, blocks, max_loops, tests):
+    """(loaded, text) for make mutants: whether the module loaded in the
+    mutant's guest (STATE, guest.sh's module.txt), and what its own figures
+    (BLOCKS) say of each looping TEST: a report beside the BPF witness's
+    verdict, which cross-checks them too."""
+    if state != "module loaded":
+        return False, f"the module did not load ({state or 'no record'})"
+    flagged, clean, missing = [], [], []
+    for t in tests:
+        b = blocks.get(t)
+        if not b or "total" not in b:
+            missing.append(t)
+            continue
+        errs = module_looping_errors(b, max_loops)
+        if errs:
+            flagged.append(f"{t} ({errs[0]})")
+        else:
+            clean.append(t)
+    parts = []
+    if flagged:
+        parts.append("flags " + ", ".join(flagged))
+    if clean:
+        parts.append("sees nothing wrong in " + " ".join(clean))
+    if missing:
+        parts.append("no figures for " + " ".join(missing))
+    return True, "; ".join(parts)
+
+
+def cmd_module(a):
+    """The module's guest run (guest.sh rust) in RUNDIR: one result per
+    scenario, the cycles, the file held open and the trace stop; the
+    figures as LOOPGUARD-MOD lines in RUNDIR/summary.txt and on stderr."""
+    blocks = module_blocks(read_if_any(os.path.join(a.rundir, "figures.txt")))
+    res = dict(w for w in (l.split() for l in read_if_any(os.path.join(a.rundir, "result.txt")).splitlines())
+               if len(w) == 2)
+    rows, lines = [], []
+    for name in MODULE_LOOPING + tuple(a.legit or MODULE_LEGIT):
+        st, c = module_scenario_verdict(blocks.get(name), a.max_loops, name in MODULE_LOOPING)
+        rows.append((st, f"module-{name}", c))
+        if blocks.get(name, {}).get("total"):
+            lines.append(module_summary(name, blocks[name]))
+    for suffix, verdict in (("module-load-unload", module_cycles_verdict(res, a.cycles)),
+                            ("module-open-across-unload", module_open_verdict(res)),
+                            ("module-trace-stop", module_trace_stop_verdict(res))):
+        rows.append((verdict[0], suffix, verdict[1]))
+    with open(os.path.join(a.rundir, "summary.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines))
+    for l in lines:
+        print("    " + l, file=sys.stderr)
+    return results_of(a.results, a.name, rows)
+
+
 def figures_table(text):
     """The witness's figures of a run, one line per test and guest."""
     cols = ("cpus", "breakouts", "kicks", "resched", "max_rounds")
@@ -287,6 +461,90 @@ def tool_verdict(rc, output, ok_text):
     return "not ok", f"exit {rc}: {first}"
 
 
+CHECKPATCH_LINE_RE = re.compile(r"^[^:]*:(\d+): [A-Z]+:([A-Z_0-9]+):")
+
+
+def maintained(path, maintainers):
+    """PATH is covered by an F: pattern of the MAINTAINERS text, a prefix of
+    it (a trailing * taken off)."""
+    for line in maintainers.splitlines():
+        if line.startswith("F:\t") and path.startswith(line[3:].strip().rstrip("*")):
+            return True
+    return False
+
+
+def checkpatch_exception(line, patch, maintainers, no_history):
+    """The exception LINE of checkpatch --terse --show-types on PATCH (its
+    text) falls under, named with why, or None; each is matched narrowly:
+      UNKNOWN_COMMIT_ID  no id can be looked up (NO_HISTORY says why; empty:
+                         the ids can be, and this is an error)
+      FILE_PATH_CHANGES  every file the patch creates is already covered by
+                         MAINTAINERS
+      VOLATILE           the line is "+const volatile ..." in a *.bpf.c
+                         file: the BPF rodata idiom upstream's tests use"""
+    m = CHECKPATCH_LINE_RE.match(line)
+    if not m:
+        return None
+    n, kind = int(m.group(1)), m.group(2)
+    lines = patch.splitlines()
+    if kind == "UNKNOWN_COMMIT_ID" and no_history:
+        return f"{kind} ({no_history})"
+    if kind == "FILE_PATH_CHANGES":
+        new = [re.match(r"diff --git a/\S+ b/(\S+)", lines[i - 1]).group(1)
+               for i, l in enumerate(lines) if l.startswith("new file mode ") and i > 0
+               and lines[i - 1].startswith("diff --git ")]
+        if all(maintained(f, maintainers) for f in new):
+            return f"{kind} (new files already covered by MAINTAINERS)"
+    if kind == "VOLATILE" and 0 < n <= len(lines):
+        f = next((l[6:] for l in reversed(lines[:n]) if l.startswith("+++ b/")), "")
+        if lines[n - 1].startswith("+const volatile ") and f.endswith(".bpf.c"):
+            return f"{kind} (BPF rodata 'const volatile' in {f})"
+    return None
+
+
+def checkpatch_verdict(output, rc, patch, maintainers, no_history):
+    """(status, comment, problems) for checkpatch.pl --strict --terse
+    --show-types on PATCH, which printed OUTPUT and exited RC: ok with no
+    error, warning or check but the exceptions of checkpatch_exception();
+    a checkpatch that crashed (exit above 1, or 1 with nothing said) is
+    not ok."""
+    said = [l for l in output.splitlines() if l.strip()]
+    if rc > 1 or (rc == 1 and not said):
+        return "not ok", f"checkpatch.pl exited {rc}" + (f": {said[0]}" if said else ""), said[:1]
+    accepted, bad = set(), []
+    for line in said:
+        e = checkpatch_exception(line, patch, maintainers, no_history)
+        if e:
+            accepted.add(e)
+        else:
+            bad.append(line)
+    if bad:
+        return "not ok", f"{len(bad)} problem(s)", bad
+    comment = "0 errors, 0 warnings, 0 checks"
+    return "ok", comment + (f"; accepted: {';'.join(sorted(accepted))}" if accepted else ""), []
+
+
+def cmd_checkpatch(a):
+    status, comment, bad = checkpatch_verdict(read_if_any(a.output), a.rc, read(a.patch),
+                                              read(a.maintainers), a.no_history)
+    for line in bad:
+        print(f"    {line}", file=sys.stderr)
+    return one_result(a.results, a.name, (status, comment))
+
+
+def rustdoc_verdict(rc, log, how, where):
+    """(status, comment) for make rustdoc under CONFIG_WERROR (-Dwarnings),
+    which exited RC with its LOG (at WHERE): clean on exit 0 (HOW says when
+    or how long); else its errors, counted, and the first with the line
+    after it. An exit without an error line is still a failure."""
+    if rc == 0:
+        return "ok", f"make rustdoc with CONFIG_WERROR (-Dwarnings): clean {how}"
+    lines = log.splitlines()
+    errs = [i for i, l in enumerate(lines) if l.startswith("error") and not l.startswith("error: aborting")]
+    first = " ".join(l.strip() for l in lines[errs[0]:errs[0] + 2]) if errs else f"exit {rc}, no error line"
+    return "not ok", f"make rustdoc with CONFIG_WERROR failed with {len(errs)} errors; first: {first} (see {where})"
+
+
 def first_error(text, test):
     """The first "ERR: file:line" of TEST in the runner's output, with the
     message line after it, or ''."""
@@ -427,6 +685,18 @@ def mutant_verdict(text, outcome, tests):
     if missing:
         return "unknown", f"{', '.join(missing)} did not run or skipped"
     return "survived", f"{', '.join(tests)} passed"
+
+
+def mutant_with_module(verdict, how, loaded, module):
+    """(verdict, how, module_failure) for a mutant from the witness's
+    VERDICT and HOW (mutant_verdict()) and the module's report
+    (module_mutant_report(): LOADED, MODULE): a guest where the module did
+    not load proves nothing of the module's checks, so the mutant is
+    unknown; if the witness killed it anyway, that is a failure of its own
+    (MODULE_FAILURE, else None)."""
+    if loaded:
+        return verdict, how, None
+    return "unknown", module, (module if verdict == "killed" else None)
 
 
 # A KUnit case or suite result inside its suite: "ok 3 name # SKIP why".
@@ -830,9 +1100,16 @@ def cmd_runner(a):
 
 
 def cmd_mutant(a):
-    verdict, how = mutant_verdict(read_if_any(a.out), outcome_of(a.outcome), a.tests)
+    verdict, how = mutant_verdict(read_if_any(os.path.join(a.rundir, "runner.txt")), outcome_of(a.outcome),
+                                  a.tests)
     add(a.results, "ok" if verdict == "killed" else "not ok", a.name, f"{verdict}: {how}")
-    print(f"{verdict}\t{how}")
+    loaded, module = module_mutant_report(read_if_any(os.path.join(a.rundir, "module.txt")).strip(),
+                                          module_blocks(read_if_any(os.path.join(a.rundir, "figures.txt"))),
+                                          a.max_loops, a.tests)
+    verdict, how, failure = mutant_with_module(verdict, how, loaded, module)
+    if failure:
+        add(a.results, "not ok", f"{a.name}/module", failure)
+    print(f"{verdict}\t{how}\t{module}")
     return 0 if verdict == "killed" else 1
 
 
@@ -920,10 +1197,12 @@ COMMANDS = {
              "ROUNDS rounds of the runner in OUT: one result per test, ok only if it passed all of "
              "them; figure spreads", [("results", {}), ("out", {}), ("rounds", {"type": int})]),
     "mutant": (cmd_mutant, "the verdict on one mutant kernel from the guest's OUTCOME (vm.sh's) and "
-               "the runner's OUT: killed (a TEST failed, or the guest froze, panicked or splatted) is "
-               "ok, survived is not ok, and so is a run that cannot tell (never started, skipped); "
-               "prints VERDICT<TAB>HOW",
-               [("results", {}), ("name", {}), ("out", {}), ("outcome", {}), ("tests", {"nargs": "+"})]),
+               "RUNDIR (guest.sh witness's: the runner's output, the module's record and figures at the "
+               "bound MAX_LOOPS): killed (a TEST failed, or the guest froze, panicked or splatted) is ok, "
+               "survived is not ok, and so is a run that cannot tell (never started, skipped, or the "
+               "module did not load); prints VERDICT<TAB>HOW<TAB>what the module's figures say",
+               [("results", {}), ("name", {}), ("rundir", {}), ("outcome", {}), ("max_loops", {"type": int}),
+                ("tests", {"nargs": "+"})]),
     "console": (cmd_console, "one result NAME/console for a guest run, from its OUTCOME (vm.sh's) "
                 "and console LOG", [("results", {}), ("name", {}), ("outcome", {}), ("log", {})]),
     "stall": (cmd_stall, "a run that must freeze the guest or fail (the negative control)",
@@ -939,6 +1218,12 @@ COMMANDS = {
         "test froze the guest or failed",
         [("results", {}), ("name", {}), ("outcome", {}), ("log", {}), ("what", {}), ("out", {}),
          ("timeout", {})]),
+    "module": (cmd_module, "the module's guest run (guest.sh rust) in RUNDIR, at the bound MAX_LOOPS "
+               "after CYCLES load/unload cycles: one result NAME/module-SCENARIO per looping test and "
+               "legitimate scheduler (LEGIT..., default scx_simple scx_qmap), and NAME/module-load-unload, "
+               "NAME/module-open-across-unload, NAME/module-trace-stop",
+               [("results", {}), ("name", {}), ("rundir", {}), ("max_loops", {"type": int}),
+                ("cycles", {"type": int}), ("legit", {"nargs": "*"})]),
     "qmap": (lambda a: one_result(a.results, a.name, qmap_verdict(outcome_of(a.outcome), read_if_any(a.out))),
              "scx_qmap -l on the patched kernel: ejected by the watchdog (guest.sh's result OUT), and "
              "the guest went on", [("results", {}), ("name", {}), ("outcome", {}), ("out", {})]),
@@ -958,6 +1243,15 @@ COMMANDS = {
         "'UPTIME END'): within LIMIT s in all",
         [("results", {}), ("name", {}), ("out", {}), ("times", {}), ("limit", {"type": int}),
          ("tests", {"nargs": "*"})]),
+    "checkpatch": (cmd_checkpatch, "checkpatch.pl --strict --terse --show-types on PATCH, which "
+                   "printed OUTPUT and exited RC: no error, warning or check but the narrow exceptions "
+                   "(an unknown commit id where NO_HISTORY says why none can be looked up; new files "
+                   "MAINTAINERS covers; BPF rodata 'const volatile'); a crash is a failure",
+                   [("results", {}), ("name", {}), ("output", {}), ("rc", {"type": int}), ("patch", {}),
+                    ("maintainers", {}), ("no_history", {"nargs": "?", "default": ""})]),
+    "rustdoc": (lambda a: one_result(a.results, a.name, rustdoc_verdict(a.rc, read_if_any(a.log), a.how, a.log)),
+                "make rustdoc, which exited RC with its LOG: clean (HOW: when or how long), or its errors",
+                [("results", {}), ("name", {}), ("rc", {"type": int}), ("log", {}), ("how", {})]),
     "lockdep": (lambda a: one_result(a.results, a.name, lockdep_verdict(read_if_any(a.log))),
                 "the kernel of LOG ran its lock validator, and it stayed on",
                 [("results", {}), ("name", {}), ("log", {})]),

@@ -114,6 +114,155 @@ def test_module_stall_verdict():
     assert k.module_stall_verdict(outcome("passed"), log, RUNNER_OK, "x", 240)[0] == "not ok"
 
 
+LOOPING_BLOCK = ("scenario dsp_loop_one_cpu\nprobes max_loops=32\n"
+                 "total at_bound=5 breakouts=5 bound_deferred=5 tied=5 untied=0 rounds_max=32 "
+                 "kicks_other_cpu=0 kicks_flagged=0 invocations=40\n"
+                 "rounds_hist 1:35 32:5\nbreakout_rounds_hist 32:5\nend\n")
+
+
+def looping(**change):
+    b = k.module_blocks(LOOPING_BLOCK)["dsp_loop_one_cpu"]
+    b["total"].update({key: str(v) for key, v in change.items()})
+    return b
+
+
+def test_module_scenario_verdict():
+    v = k.module_scenario_verdict
+    assert v(looping(), 32, True)[0] == "ok"
+    # Each of the module's own checks of a looping run.
+    assert v(looping(), 31, True)[0] == "not ok"
+    for change in ({"at_bound": 0}, {"breakouts": 4}, {"bound_deferred": 4}, {"untied": 2}, {"tied": 0},
+                   {"kicks_other_cpu": 1}):
+        assert v(looping(**change), 32, True)[0] == "not ok", change
+    assert v(None, 32, True)[0] == "not ok"
+    # A legitimate scheduler: balance seen, no break-out, below the bound.
+    legit = k.module_blocks("scenario scx_simple\ntotal invocations=9 breakouts=0 rounds_max=1\nend\n"
+                            "scenario-rc scx_simple 130\n")["scx_simple"]
+    assert v(legit, 32, False)[0] == "ok"
+    legit["total"]["breakouts"] = "1"
+    assert v(legit, 32, False)[0] == "not ok"
+    assert v(looping(), 32, False)[0] == "not ok"
+
+
+def test_module_cycles_verdict():
+    res = {"cycles": "5/5", "stale_probes": "0", "debugfs_left": "0", "kmemleak": "0"}
+    assert k.module_cycles_verdict(res, 5)[0] == "ok"
+    for key, bad in (("cycles", "4/5"), ("stale_probes", "1"), ("debugfs_left", "1"), ("kmemleak", "3")):
+        assert k.module_cycles_verdict(dict(res, **{key: bad}), 5)[0] == "not ok", key
+    assert k.module_cycles_verdict({}, 5)[0] == "not ok"
+
+
+def test_module_open_verdict():
+    assert k.module_open_verdict({"open_across_unload": "refused-then-unloaded"})[0] == "ok"
+    for held in ("unloaded-while-open", "refused", "no-load"):
+        assert k.module_open_verdict({"open_across_unload": held})[0] == "not ok"
+    assert k.module_open_verdict({})[0] == "not ok"
+
+
+@pytest.mark.parametrize("stop,switches,want", [
+    ("marker-last", "12", "ok"), ("marker-last", "0", "not ok"), ("running", "40", "not ok"),
+    ("no-marker", "40", "not ok"), (None, None, "not ok")])
+def test_module_trace_stop_verdict(stop, switches, want):
+    # ok only if the buffer stopped with the module's line last, and
+    # context switches before it.
+    res = {} if stop is None else {"trace_stop": stop, "trace_switches": switches}
+    assert k.module_trace_stop_verdict(res)[0] == want
+
+
+def test_module_mutant_report():
+    # A guest where the module did not load proves nothing of the module
+    # (mutants.sh then calls the mutant unknown); figures its own checks
+    # reject are named, and a test without figures is said.
+    blocks = k.module_blocks(LOOPING_BLOCK)
+    assert k.module_mutant_report("", blocks, 32, ["dsp_loop_one_cpu"]) == (
+        False, "the module did not load (no record)")
+    assert k.module_mutant_report("module insmod failed", blocks, 32, ["dsp_loop_one_cpu"])[0] is False
+    assert k.module_mutant_report("module loaded", blocks, 32, ["dsp_loop_one_cpu"]) == (
+        True, "sees nothing wrong in dsp_loop_one_cpu")
+    blocks["dsp_loop_one_cpu"]["total"]["untied"] = "2"
+    loaded, text = k.module_mutant_report("module loaded", blocks, 32, ["dsp_loop_one_cpu", "dsp_loop_all_cpus"])
+    assert loaded and text.startswith("flags dsp_loop_one_cpu (") and text.endswith(
+        "; no figures for dsp_loop_all_cpus")
+
+
+CENSUS_LINES = """\
+CENSUS sched=scx_a workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=0
+CENSUS sched=scx_b workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=3
+CENSUS sched=scx_c workload=messaging cpus=2 loaded=no rc=1
+CENSUS sched=scx_d workload=messaging cpus=2 loaded=yes state_after=enabled workload_rc=0 rc=0 kernel_breakouts=0
+CENSUS sched=scx_a workload=stress cpus=2 loaded=yes state_after=enabled workload_rc=1 rc=0 kernel_breakouts=0
+"""
+CENSUS_FIGURES = """\
+scenario scx_a/messaging
+total invocations=500 rounds_max=2 at_bound=0 breakouts=0
+rounds_hist 1:480 2:20
+end
+scenario scx_b/messaging
+total invocations=500 rounds_max=32 at_bound=3 breakouts=3
+rounds_hist 1:497 32:3
+end
+"""
+
+
+def test_census(tmp_path):
+    # A scheduler that ran is ok, with a break-out as a finding; one that
+    # did not load is a skip with its error (a failure in make test's strict
+    # smoke run); missing figures or no census line at all fail; the table
+    # and the CSV are written.
+    d = tmp_path / "7.3" / "runs" / "census-2cpu"
+    d.mkdir(parents=True)
+    (tmp_path / "7.3" / "logs").mkdir()
+    (tmp_path / "7.3" / "logs" / "census-2cpu.outcome").write_text(
+        "outcome=passed exit=0 boot_guest=3 boot_host=5 secs=99 accel=tcg cpus=2 kernel=/k\n")
+    (d / "census.txt").write_text(CENSUS_LINES)
+    (d / "scx_c.txt").write_text("INFO libbpf: struct_ops c: member priv not found in kernel, skipping it\n"
+                                 "WARN libbpf: failed to open system Kconfig\nError: Failed to load BPF program\n")
+    (d / "figures.txt").write_text(CENSUS_FIGURES)
+    (d / "trace-scx_b-messaging.txt").write_text("<idle>-0 [001] d..2. 12.5: breakout: cpu=1 nr_loops=32\n")
+    out, r = tmp_path / "7.3" / "census", tmp_path / "r.txt"
+
+    def run(strict):
+        r.write_text("")
+        rc = k.census(str(r), "census", str(out), strict, [str(d)])
+        return rc, [l.split("\t") for l in r.read_text().splitlines()]
+
+    rc, rows = run(False)
+    assert rc == 1 and [(st, n) for st, n, _ in rows] == [
+        ("ok", "census/scx_a/messaging/2cpu"), ("ok", "census/scx_b/messaging/2cpu"),
+        ("skip", "census/scx_c/messaging/2cpu"), ("not ok", "census/scx_d/messaging/2cpu"),
+        ("not ok", "census/scx_a/stress/2cpu")]
+    assert "FINDING: one traced in " in rows[1][2] and "break-outs kernel 3, module 3" in rows[1][2]
+    assert "FINDING" not in rows[0][2]
+    assert rows[2][2].endswith("did not load (exit 1): failed to open system Kconfig")
+    assert "the workload failed" in rows[4][2]
+    assert "7.3,2,scx_b,messaging,yes,3,3,3,500,32,0,0,enabled,passed,1:497 32:3\n" in (
+        out / "census.csv").read_text()
+    assert (out / "census.txt").stat().st_size > 0
+    assert [st for st, _, _ in run(True)[1]].count("not ok") == 3
+    (d / "census.txt").write_text("")
+    rc, rows = run(False)
+    assert rc == 1 and [st for st, _, _ in rows] == ["not ok"]
+
+
+def test_mutant_with_module():
+    assert k.mutant_with_module("killed", "x failed", True, "sees nothing wrong") == ("killed", "x failed", None)
+    assert k.mutant_with_module("survived", "x passed", True, "m") == ("survived", "x passed", None)
+    # Without the module the run proves nothing of its checks: unknown,
+    # and a kill without it is a failure of its own.
+    assert k.mutant_with_module("killed", "x failed", False, "did not load") == (
+        "unknown", "did not load", "did not load")
+    assert k.mutant_with_module("survived", "x passed", False, "did not load") == ("unknown", "did not load", None)
+
+
+def test_rustdoc_verdict():
+    assert k.rustdoc_verdict(0, "", "in 38s", "l")[0] == "ok"
+    log = ("  RUSTDOC K rust/kernel/lib.rs\nerror: unresolved link to `Foo`\n --> rust/kernel/a.rs:3:5\n"
+           "error: aborting due to 1 previous error\n")
+    status, comment = k.rustdoc_verdict(2, log, "", "l")
+    assert status == "not ok" and "1 errors" in comment and "unresolved link to `Foo` --> rust/kernel/a.rs" in comment
+    assert k.rustdoc_verdict(2, "", "", "l")[0] == "not ok"
+
+
 def test_qmap_verdict():
     ejected = "state=disabled\nsched_ext: BPF scheduler \"qmap\" disabled (runnable task stall)\n"
     assert k.qmap_verdict(outcome("passed"), ejected)[0] == "ok"
@@ -133,6 +282,48 @@ def test_tool_verdict():
     assert k.tool_verdict(0, "", "3 files") == ("ok", "3 files")
     status, comment = k.tool_verdict(1, "\nDiff in a.rs at line 3:\n", "3 files")
     assert status == "not ok" and "Diff in a.rs" in comment
+
+
+CP_PATCH = """Subject: [PATCH] x
+
+diff --git a/tools/testing/selftests/sched_ext/t.bpf.c b/tools/testing/selftests/sched_ext/t.bpf.c
+new file mode 100644
+index 0000000..1111111
+--- /dev/null
++++ b/tools/testing/selftests/sched_ext/t.bpf.c
+@@ -0,0 +1,2 @@
++const volatile u32 nr;
++int x;
+diff --git a/kernel/sched/ext.c b/kernel/sched/ext.c
+--- a/kernel/sched/ext.c
++++ b/kernel/sched/ext.c
+@@ -1,1 +1,2 @@
++const volatile int y;
+"""
+CP_MAINT = "SCHED_EXT\nF:\tkernel/sched/ext*\nF:\ttools/testing/selftests/sched_ext/\n"
+
+
+def cp_line(n, kind):
+    return f"p.patch:{n}: WARNING:{kind}: something\n"
+
+
+def test_checkpatch_verdict():
+    v = k.checkpatch_verdict
+    assert v("", 0, CP_PATCH, CP_MAINT, "")[0] == "ok"
+    # Each exception where it applies, and nowhere else.
+    got = v(cp_line(3, "UNKNOWN_COMMIT_ID"), 1, CP_PATCH, CP_MAINT, "no history")
+    assert got[0] == "ok" and "UNKNOWN_COMMIT_ID (no history)" in got[1]
+    assert v(cp_line(3, "UNKNOWN_COMMIT_ID"), 1, CP_PATCH, CP_MAINT, "")[0] == "not ok"
+    assert v(cp_line(3, "FILE_PATH_CHANGES"), 1, CP_PATCH, CP_MAINT, "")[0] == "ok"
+    assert v(cp_line(3, "FILE_PATH_CHANGES"), 1, CP_PATCH, "F:\tkernel/\n", "")[0] == "not ok"
+    assert v(cp_line(9, "VOLATILE"), 1, CP_PATCH, CP_MAINT, "")[0] == "ok"
+    assert v(cp_line(15, "VOLATILE"), 1, CP_PATCH, CP_MAINT, "")[0] == "not ok"
+    assert v(cp_line(10, "VOLATILE"), 1, CP_PATCH, CP_MAINT, "")[0] == "not ok"
+    # Anything else, and a checkpatch that crashed, fail.
+    bad = v(cp_line(9, "LONG_LINE") + cp_line(9, "VOLATILE"), 1, CP_PATCH, CP_MAINT, "")
+    assert bad[0] == "not ok" and bad[2] == [cp_line(9, "LONG_LINE").strip()]
+    assert v("", 1, CP_PATCH, CP_MAINT, "")[0] == "not ok"
+    assert v("Died at checkpatch.pl line 1.\n", 255, CP_PATCH, CP_MAINT, "")[0] == "not ok"
 
 
 def test_failpath_verdicts():
