@@ -37,7 +37,7 @@ all:
 
 ## test: both bases: unit checks, the exported series (and the Rust one, and 7.3's kprobes fix), checkpatch (in the tree and --no-tree), every prefix built, all selftests, 1-CPU runs, the baseline negative control, the failure-path gate (a kernel whose watchdog never fires), the Rust doctests, sample and module; 7.3's make rustdoc (-Dwarnings), kprobes fix reproducer, mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
 test:
-	@tools/pipeline.sh reset unit toolchain pytest
+	@tools/pipeline.sh reset unit toolchain pytest shellcheck
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-5} SOAK=$${SOAK:-3} $(P) $(SETUP) base_tests; done
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b $(P) cover; done
 	@tools/pipeline.sh report
@@ -96,9 +96,9 @@ edit:
 refresh:
 	@$(P) reset $(SETUP) edit_refresh series edit_verify export checkpatch report
 
-## unit: the harness's own checks, no VM (seconds): the shell checks, then the verdicts' tests under pytest in the toolchain chroot (made first if missing) and each verdict broken in turn (tools/tests/break_verdicts.py)
+## unit: the harness's own checks, no VM (seconds): the shell checks, then the verdicts' tests under pytest in the toolchain chroot (made first if missing) and each verdict broken in turn (tools/tests/break_verdicts.py), and shellcheck on the scripts
 unit:
-	@$(P) reset unit toolchain pytest report
+	@$(P) reset unit toolchain pytest shellcheck report
 
 ## vm: an interactive shell in the patched kernel
 vm:

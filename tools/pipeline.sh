@@ -333,6 +333,7 @@ stage_rust() {
 		bash -c "$cmd" || true
 	[[ -z $series ]] || rust_series_checks "$series"
 	checked "$name" "$T/lib/ktap.py" runner "$RESULTS" "$name" "$OUT/runs/$name/runner.txt"
+	# shellcheck disable=SC2046 # one word per scheduler
 	checked "$name/module" "$T/lib/ktap.py" module "$RESULTS" "$name" "$OUT/runs/$name" "${max:-32}" "$RUST_CYCLES" $(legit_scheds)
 	console_result "$name"
 }
@@ -405,6 +406,7 @@ stage_patched() {
 	guest tests "$name" patched "$GUEST_CPUS" "$TO_SUITE" \
 		"$GUEST" kselftest "$KSFT" "$OUT/runs/$name" "$TO_SUITE" || true
 	checked "$name" "$T/lib/ktap.py" runner "$RESULTS" "$name" "$OUT/runs/$name/runner.txt"
+	# shellcheck disable=SC2046 # one word per test
 	checked "$name/kselftest" "$T/lib/ktap.py" kselftest "$RESULTS" "$name/kselftest" \
 		"$OUT/runs/$name/kselftest.txt" "$OUT/runs/$name/times.txt" "$KSFT_DEFAULT_TIMEOUT" $(new_tests upstream)
 	console_result "$name"
@@ -584,6 +586,16 @@ stage_unit() { LG_RESULT_PREFIX='' "$T/tests/unit.sh"; }
 # result per test; then each verdict broken in turn, which its
 # test must catch (tools/tests/break_verdicts.py), one result per verdict.
 stage_pytest() { LG_RESULT_PREFIX='' run_pytest; }
+# The scripts of the harness under shellcheck -S warning (its errors and
+# warnings; not its notes and style), in the chroot: one result, shellcheck.
+stage_shellcheck() {
+	local log=$LG_OUT/shellcheck.txt rc=0
+	# shellcheck disable=SC2046 # one word per file
+	(cd "$LG_TOP" && in_chroot shellcheck -x -S warning $(find tools -name '*.sh' | sort) tools/guest/in-chroot) \
+		>"$log" 2>&1 || rc=$?
+	LG_RESULT_PREFIX='' checked shellcheck "$T/lib/ktap.py" tool "$RESULTS" shellcheck "$rc" "$log" \
+		"no error or warning in the harness's scripts"
+}
 run_pytest() {
 	local xml=$LG_OUT/pytest.xml rc=0
 	rm -f "$xml"

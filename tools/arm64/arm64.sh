@@ -22,6 +22,7 @@ T=$LG_TOP/tools
 FRAG=$T/arm64/arm64.config
 A=${LG_KBUILD:-$CACHE}/arm64/$BASE
 # in_chroot binds the build directory it is given as KB.
+# shellcheck disable=SC2034 # read by in_chroot (lib.sh)
 KB=$A
 STRESS=$LG_TOP/rust/kretprobe_stress
 # The sample's processes, as on x86_64 (pipeline.sh's SAMPLE_FORKS).

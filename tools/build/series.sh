@@ -100,7 +100,7 @@ apply_series() {
 	fi
 
 	git_lg checkout -q -B lg/patched lg/revert
-	local both=() locals=() o local side cur= sides=() nside=0
+	local both=() locals=() o side cur='' sides=() nside=0
 	while read -r p rest; do
 		overlays=
 		local=0 side=

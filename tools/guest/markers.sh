@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034 # the names are the sourcing scripts'
 # The lines a guest prints for the host that watches it, defined here only:
 # sourced by guest.sh (in the guest) and by lib.sh (on the host). Sourcing
 # it only sets these names.

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034 # lg_env's settings are the sourcing scripts'
 # Common helpers for the scx-loopguard harness. Sourced, never run.
 #
 # Conventions:
@@ -11,7 +12,12 @@
 # environment and the defaults, checked and exported. Each script calls
 # it right after sourcing this file, which by itself only defines.
 lg_env() {
-	set -o pipefail
+	# An unset variable is an error, and so is a pipeline whose any part
+	# failed. No errexit (set -e): the scripts check each status they act
+	# on (a test stage that fails records it and the run goes on), and
+	# errexit is off in every function called from a condition, so it would
+	# hold in some calls of a function and not in others.
+	set -uo pipefail
 
 	LG_TOP=${LG_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 	if [[ -z ${CACHE:-} ]]; then
