@@ -26,12 +26,12 @@ ls "$DIR"/0001-*.patch >/dev/null 2>&1 || die "no exported series in $DIR; the e
 
 no_history=$([[ $(git -C "$LINUX" rev-list --count lg/base) == 1 ]] && echo "no upstream history in a tarball tree")
 
-# check WHERE NAME-PREFIX CHECKPATCH-ARGS...: every patch, from WHERE.
-rc=0
-out=$(mktemp)
+# check WHERE NAME-PREFIX CHECKPATCH-ARGS...: every patch, from WHERE; exit
+# 1 if one is not clean.
 check() {
-	local where=$1 prefix=$2 p name d kind st
+	local where=$1 prefix=$2 p name d kind st out rc=0
 	shift 2
+	out=$(mktemp)
 	for p in $(exported_patches "$DIR") $(own_series | while read -r _ d; do exported_patches "$d"; done); do
 		kind=
 		[[ $(dirname "$p") == "$DIR" ]] || kind=${p#"$OUT"/series-} kind=${kind%%/*}
@@ -43,11 +43,22 @@ check() {
 		"$LG_TOP/tools/lib/ktap.py" checkpatch "$RESULTS" "$name" "$out" "$st" "$p" \
 			"$LINUX/MAINTAINERS" "$no_history" || rc=1
 	done
+	rm -f "$out"
+	return "$rc"
 }
-check "$LINUX" checkpatch/
-no_history="no git repository to look ids up in"
+
+# The two passes side by side (one per CPU), each into results of its own,
+# appended in order.
+rc=0
 bare=$(mktemp -d)
-check "$bare" checkpatch/no-tree/ --no-tree
-rmdir "$bare"
-rm -f "$out"
+tree_results=$(mktemp)
+bare_results=$(mktemp)
+RESULTS=$tree_results check "$LINUX" checkpatch/ &
+tree_pass=$!
+RESULTS=$bare_results no_history="no git repository to look ids up in" check "$bare" checkpatch/no-tree/ --no-tree &
+bare_pass=$!
+wait "$tree_pass" || rc=1
+wait "$bare_pass" || rc=1
+cat "$tree_results" "$bare_results" >>"$RESULTS"
+rm -rf "$bare" "$tree_results" "$bare_results"
 exit "$rc"
