@@ -236,7 +236,7 @@ state() { (cd "$1" && git rev-parse HEAD && git status --porcelain && git for-ea
 
 # Every apply check runs from a scratch directory that is a git tree of its
 # own, so that a KDIR mix-up would show up there and never touch the repo.
-apply_sh() { (cd "$TMP/cwd" && "$T/review/apply.sh" "$@"); }
+apply_sh() { (cd "$CWD" && "$T/review/apply.sh" "$@"); }
 
 t_apply_unapply() {
 	fake_tree "$TMP/a1" 6 12
@@ -282,7 +282,7 @@ t_apply_refuses() {
 	local before cwd
 	fake_tree "$TMP/a3" 6 12
 	fake_series "$TMP/pa3" "$TMP/a3"
-	cwd=$(state "$TMP/cwd")
+	cwd=$(state "$CWD")
 	expect_fail "no tree given" env KDIR= "$T/review/apply.sh" apply "" "$TMP/pa3/kernel/$BASE" || return 1
 	expect_fail "no such directory" apply_sh apply "$TMP/a3-nope" "$TMP/pa3/kernel/$BASE" || return 1
 	# dirty
@@ -301,7 +301,7 @@ t_apply_refuses() {
 	sed -i 's/= 11/= 12/' "$TMP/a5/Makefile"
 	cp "$TMP/a3/kernel/sched/ext.c" "$TMP/a5/kernel/sched/"
 	expect_fail "not a git tree" apply_sh apply "$TMP/a5" "$TMP/pa3/kernel/$BASE" || return 1
-	[[ $(state "$TMP/cwd") == "$cwd" ]]
+	[[ $(state "$CWD") == "$cwd" ]]
 }
 # A subject long enough for git format-patch to fold its Subject: header.
 t_apply_unapply_long_subject() {
@@ -535,8 +535,27 @@ t_mirror() {
 	m=$(apt_mirror) && [[ $m == *://* ]]
 }
 
-fake_tree "$TMP/cwd" 6 12
-cd "$TMP/cwd" || die "cannot enter $TMP/cwd"
-for t in ${LG_UNIT_ONLY:-$(declare -F | awk '$3 ~ /^t_/ { print $3 }')}; do
-	check "${t#t_}" "$t"
+# The folder every check runs from: a 6.12 tree that apply.sh must leave
+# alone (the checks only read it).
+CWD=$TMP/cwd
+fake_tree "$CWD" 6 12
+cd "$CWD" || die "cannot enter $CWD"
+# The checks side by side, one lane per CPU, each check in a folder of its
+# own ($TMP/CHECK) and into results of its own, appended in order.
+# shellcheck disable=SC2207 # one word per check
+tests=($(if [[ -n ${LG_UNIT_ONLY:-} ]]; then echo "$LG_UNIT_ONLY"; else declare -F | awk '$3 ~ /^t_/ { print $3 }'; fi))
+top=$TMP
+lanes=$(nproc)
+for ((lane = 0; lane < lanes; lane++)); do
+	(
+		for ((i = lane; i < ${#tests[@]}; i += lanes)); do
+			t=${tests[i]} TMP=$top/${tests[i]}
+			mkdir -p "$TMP"
+			RESULTS=$TMP/unit-results.txt check "${t#t_}" "$t"
+		done
+	) &
+done
+wait
+for t in "${tests[@]}"; do
+	cat "$top/$t/unit-results.txt" >>"$RESULTS"
 done
