@@ -24,10 +24,13 @@
 #   hang          no exit within -t SECS
 #   no-start      -t SECS ran out before REGEX showed up
 #   never-booted  no kernel line in the console at all
-#   harness-error the splat scan failed, or vng could not start
+#   harness-error QEMU itself crashed (not the kernel), after a retry if
+#                 it crashed while booting
 # Besides: exit= the command's status (when it ran), boot_guest= the guest's
 # uptime and boot_host= the host's seconds from start when the command
-# started, secs= the whole run.
+# started, secs= the whole run, started= 1 if REGEX of -s showed up (0 if
+# not, - without -s). "passed" says only that the command exited 0: whether
+# its tests passed is for ktap.py to read in what they wrote.
 . "$(dirname "$0")/../lib/lib.sh"
 lg_env
 
@@ -146,7 +149,7 @@ cmd_run() {
 		c) cpus=$OPTARG ;;
 		t) secs=$OPTARG ;;
 		m) mem=$OPTARG ;;
-		*) die "usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] -- CMD..." ;;
+		*) die "usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] [-s START-REGEX] [-i IDLE-SECS] -- CMD..." ;;
 		esac
 	done
 	shift $((OPTIND - 1))
@@ -194,5 +197,5 @@ shell)
 	shift
 	cmd_shell "$@"
 	;;
-*) die "usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] -- CMD... | vm.sh shell KERNEL" ;;
+*) die "usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] [-s START-REGEX] [-i IDLE-SECS] -- CMD... | vm.sh shell KERNEL" ;;
 esac

@@ -49,9 +49,10 @@ def kill_group(p):
 
 
 def run_once(cmd, log, secs, start, idle, boot_secs, boot_mark):
-    """Boot once: (end, rc, boot_host). END is "exited" (RC its status),
-    "hang", "frozen", "no-start" or "boot-stall"; BOOT_HOST the seconds
-    from the start to BOOT_MARK, or None."""
+    """Boot once: (end, rc, boot_host, started). END is "exited" (RC its
+    status), "hang", "frozen", "no-start" or "boot-stall"; BOOT_HOST the
+    seconds from the start to BOOT_MARK, or None; STARTED whether the
+    START line came."""
     t0 = time.monotonic()
     start_re = re.compile(start.encode()) if start else None
     started = False
@@ -100,10 +101,10 @@ def run_once(cmd, log, secs, start, idle, boot_secs, boot_mark):
             if end is not None:
                 kill_group(p)
                 p.stdout.close()
-                return end, None, boot_host
+                return end, None, boot_host, started
         p.stdout.close()
         rc = p.wait()
-    return "exited", rc, boot_host
+    return "exited", rc, boot_host, started
 
 
 def fresh(rundir):
@@ -129,7 +130,7 @@ def main(argv):
     mark = a.boot_mark.encode()
     t0 = time.monotonic()
     fresh(a.rundir)
-    end, rc, boot_host = run_once(a.cmd, a.log, a.secs, a.start, a.idle, a.boot_secs, mark)
+    end, rc, boot_host, started = run_once(a.cmd, a.log, a.secs, a.start, a.idle, a.boot_secs, mark)
     text = ktap.read(a.log)
     if end == "exited" and ktap.qemu_crashed(text) and a.boot_mark not in text:
         # QEMU itself died while the kernel booted (seen once under
@@ -140,7 +141,7 @@ def main(argv):
         msg("RETRY", f"{a.name}: the guest stalled or QEMU crashed while booting, before the test (TCG); "
                      f"booting again (first log: {a.log}.boot-failed)")
         fresh(a.rundir)
-        end, rc, boot_host = run_once(a.cmd, a.log, a.secs, a.start, a.idle, a.boot_secs, mark)
+        end, rc, boot_host, started = run_once(a.cmd, a.log, a.secs, a.start, a.idle, a.boot_secs, mark)
         text = ktap.read(a.log)
         if end == "boot-stall":
             end = "no-start"
@@ -154,7 +155,7 @@ def main(argv):
     with open(a.outcome, "w") as f:
         f.write(f"outcome={outcome} exit={'-' if rc is None else rc} boot_guest={boot_guest} "
                 f"boot_host={'-' if boot_host is None else f'{boot_host:.1f}'} secs={secs:.0f}"
-                + (f" {a.facts}" if a.facts else "") + "\n")
+                f" started={int(started) if a.start else '-'}" + (f" {a.facts}" if a.facts else "") + "\n")
     tag = {"passed": "VM", "failed": "VM", "frozen": "HANG", "hang": "HANG", "no-start": "TIMEOUT",
            "panic": "PANIC", "splat": "SPLAT"}.get(outcome, "ERROR")
     if outcome in ("passed", "failed"):

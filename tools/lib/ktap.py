@@ -397,8 +397,10 @@ def console_verdict(outcome, log):
 
 def stall_verdict(outcome, text, what, timeout):
     """(status, comment) for a run on a kernel without the fix: it must
-    freeze the guest or fail once WHAT has started; a pass proves nothing,
-    and so does a run that never got there."""
+    freeze the guest or fail once WHAT has started (the watcher saw its
+    start line: "started=1" in OUTCOME); a pass proves nothing, and so
+    does a run that never got there, or a test that failed before (its
+    scheduler did not load, say)."""
     how = outcome["outcome"]
     if how in ("frozen", "hang"):
         return "ok", f"stall reproduced: guest froze once {what} started"
@@ -410,8 +412,10 @@ def stall_verdict(outcome, text, what, timeout):
         first = next((s for s, _ in parse_runner(text) if s in ("ok", "not ok", "skip")), None)
         if first == "ok":
             return "not ok", "passed without the fix: the test proves nothing"
+        if first == "not ok" and outcome.get("started") != "1":
+            return "not ok", f"{what} failed before its scheduler was enabled: the test proves nothing"
         if first == "not ok":
-            return "ok", "the test failed without the fix (no freeze)"
+            return "ok", "the test failed without the fix, after its scheduler was enabled (no freeze)"
         if first == "skip":
             return "not ok", "skipped without the fix: the test proves nothing"
         return "not ok", f"{what} finished without freezing ({how})"

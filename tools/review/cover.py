@@ -72,13 +72,17 @@ def testing(out, base):
     lines = []
     bases = collections.OrderedDict()
     for st, name, _ in rows:
-        b = name.split("/")[0] if "/" in name else "harness"
+        b = name.split("/")[0]
+        b = b if b[:1].isdigit() else "harness"
         g = bases.setdefault(b, [0, 0, 0])
         g[{"ok": 0, "not ok": 1}.get(st, 2)] += 1
-    lines.append("Tested with scx-loopguard in QEMU (TCG) guests, in one run:")
+    # How the guests ran, from what the watcher wrote of each.
+    accels = sorted({ktap.outcome_of(f).get("accel", "?").split("-")[0].upper()
+                     for f in glob.glob(os.path.join(out, "*", "logs", "*.outcome"))})
+    lines.append("Tested with scx-loopguard in QEMU (%s) guests, in one run:" % ("/".join(accels) or "TCG"))
     lines.append("")
     for b, (p, f, sk) in bases.items():
-        what = "Linux %s" % b if b[0].isdigit() else "the harness' own unit checks"
+        what = "Linux %s" % b if b[0].isdigit() else "the harness' own checks"
         lines.append("  %-34s %3d passed, %d failed%s" % (what, p, f, ", %d skipped" % sk if sk else ""))
     lines.append("")
     for b in bases:

@@ -98,12 +98,15 @@ def test_console_verdict(what):
 
 @pytest.mark.parametrize("what,text,want", [
     ("frozen", "", "ok"), ("hang", "", "ok"), ("splat", "", "ok"), ("panic", "", "ok"),
-    ("failed", RUNNER_FAIL, "ok"),
+    ("failed", RUNNER_FAIL, "ok"), ("failed-before-start", RUNNER_FAIL, "not ok"),
     ("passed", RUNNER_OK, "not ok"), ("passed", RUNNER_SKIP, "not ok"), ("passed", "", "not ok"),
     ("no-start", "", "not ok"), ("never-booted", "", "not ok"), ("harness-error", "", "not ok"),
 ])
 def test_stall_verdict(what, text, want):
-    assert k.stall_verdict(outcome(what), text, "dispatch_loop", 240)[0] == want
+    # A test that failed counts only once the watcher saw its scheduler
+    # enabled (started=1); before, it proves nothing.
+    o = outcome("failed", started="0") if what == "failed-before-start" else outcome(what, started="1")
+    assert k.stall_verdict(o, text, "dispatch_loop", 240)[0] == want
 
 
 def test_module_stall_verdict():
@@ -305,6 +308,18 @@ CP_MAINT = "SCHED_EXT\nF:\tkernel/sched/ext*\nF:\ttools/testing/selftests/sched_
 
 def cp_line(n, kind):
     return f"p.patch:{n}: WARNING:{kind}: something\n"
+
+
+def test_checkpatch_exception():
+    e = k.checkpatch_exception
+    assert e(cp_line(3, "UNKNOWN_COMMIT_ID"), CP_PATCH, CP_MAINT, "no history") == "UNKNOWN_COMMIT_ID (no history)"
+    assert e(cp_line(3, "UNKNOWN_COMMIT_ID"), CP_PATCH, CP_MAINT, "") is None
+    assert e(cp_line(3, "FILE_PATH_CHANGES"), CP_PATCH, CP_MAINT, "").startswith("FILE_PATH_CHANGES")
+    assert e(cp_line(3, "FILE_PATH_CHANGES"), CP_PATCH, "F:\tkernel/\n", "") is None
+    assert e(cp_line(9, "VOLATILE"), CP_PATCH, CP_MAINT, "").startswith("VOLATILE")
+    assert e(cp_line(15, "VOLATILE"), CP_PATCH, CP_MAINT, "") is None
+    assert e(cp_line(9, "LONG_LINE"), CP_PATCH, CP_MAINT, "no history") is None
+    assert e("not a checkpatch line", CP_PATCH, CP_MAINT, "no history") is None
 
 
 def test_checkpatch_verdict():

@@ -57,11 +57,13 @@ def test_hang(guest):
 
 
 def test_frozen_after_start(guest):
-    assert guest("freeze", "-t", "20", "-s", "FAKE-TEST-START", "-i", "1")[1]["outcome"] == "frozen"
+    kv = guest("freeze", "-t", "20", "-s", "FAKE-TEST-START", "-i", "1")[1]
+    assert kv["outcome"] == "frozen" and kv["started"] == "1"
 
 
 def test_never_started(guest):
-    assert guest("hang", "-t", "1.5", "-s", "FAKE-TEST-START", "-i", "1")[1]["outcome"] == "no-start"
+    kv = guest("hang", "-t", "1.5", "-s", "FAKE-TEST-START", "-i", "1")[1]
+    assert kv["outcome"] == "no-start" and kv["started"] == "0"
 
 
 def test_qemu_crash(guest):

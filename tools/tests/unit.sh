@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Unit checks of the harness's shell side: tree detection, series
-# application and export, the pipeline's status, the guest watcher (with a
-# fake vng), the census and the refusals. No VM, no kernel build; each check
+# application and export, apply/unapply, the edit loop, the pipeline's
+# status and the refusals. No VM, no kernel build; each check
 # runs the real script on a small synthetic tree or a recorded log. The
-# verdicts of tools/lib/ktap.py have their tests in test_verdicts.py, which
-# pytest runs (make unit, make test).
+# verdicts of tools/lib/ktap.py have their tests in test_verdicts.py, the
+# guest watcher its own in test_watch.py (with a fake vng), which pytest
+# runs (make unit, make test).
 # The synthetic trees are 6.12-shaped (kernel/sched/ext.c); the 7.3 checks
 # say BASE=7.3 themselves.
 export BASE=6.12
