@@ -154,5 +154,5 @@ help:
 	@echo '  RUST_KMEMLEAK=0 (no kmemleak in the module'"'"'s guest), JOBS=N (build jobs, default the CPUs),'
 	@echo '  TO_SUITE=SECS, TO_STALL=SECS, TO_MUTANT=SECS, TO_BENCH=SECS, TO_RECOVERY=SECS (a guest'"'"'s bound: 900, 240,'
 	@echo '  300, 600, 1200; all in tools/lib/lib.sh'"'"'s lg_env), BOOT_SECS=SECS (to reach'
-	@echo '  the test, 240), KVM_PROBE_SECS=SECS (ACCEL=auto'"'"'s KVM boot, 20), TCG_THREAD=multi|single,'
+	@echo '  the test, 120), KVM_PROBE_SECS=SECS (ACCEL=auto'"'"'s KVM boot, 20), TCG_THREAD=multi|single,'
 	@echo '  LG_LOCK_WAIT=SECS (the wait for another build or VM, 7200)'

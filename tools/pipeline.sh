@@ -405,7 +405,7 @@ kselftests() {
 stage_patched() {
 	local name=patched-${GUEST_CPUS}cpu
 	guest tests "$name" patched "$GUEST_CPUS" "$TO_SUITE" \
-		"$GUEST" kselftest "$KSFT" "$OUT/runs/$name" $((TO_SUITE - TO_BOOT)) || true
+		"$GUEST" kselftest "$KSFT" "$OUT/runs/$name" $((TO_SUITE - BOOT_SECS)) || true
 	checked "$name" "$T/lib/ktap.py" runner "$RESULTS" "$name" "$OUT/runs/$name/runner.txt"
 	# shellcheck disable=SC2046 # one word per test
 	checked "$name/kselftest" "$T/lib/ktap.py" kselftest "$RESULTS" "$name/kselftest" \

@@ -101,7 +101,7 @@ gate() {
 	with_lock git_lg checkout -q -f lg/patched
 	# One runner for every test of the series: each failure must let the
 	# runner go on to the next test, and to its summary after the last.
-	guest mutant failpath "$name" "$GUEST_CPUS" $((TO_BOOT + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
+	guest mutant failpath "$name" "$GUEST_CPUS" $((BOOT_SECS + GATE_SECS_PER_TEST * $(wc -w <<<"$UPSTREAM_TESTS"))) \
 		"$GUEST" failpath "$ST" "$OUT/runs/failpath" dispatch_loop
 	checked failpath "$T/lib/ktap.py" failpath "$RESULTS" failpath "$OUT/logs/failpath.outcome" \
 		"$OUT/runs/failpath/runner.txt" "$OUT/runs/failpath/time.txt" "$GATE_SECS_PER_TEST" $UPSTREAM_TESTS

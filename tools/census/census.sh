@@ -58,7 +58,7 @@ for cpus in "${cpus_list[@]}"; do
 	name=census${1:+-$1}-${cpus}cpu
 	# A Rust scheduler may take minutes to load under TCG (up to 240 s is
 	# waited for), once; then three workloads.
-	guest tests "$name" "$kernel" "$cpus" $((TO_BOOT + ${#scheds[@]} * (TO_SCHED_LOAD + 3 * (secs + 30)))) \
+	guest tests "$name" "$kernel" "$cpus" $((BOOT_SECS + ${#scheds[@]} * (TO_SCHED_LOAD + 3 * (secs + 30)))) \
 		"$GUEST" census "$MOD" "$OUT/runs/$name" "$secs" "${scheds[@]}" || true
 	console_result "$name"
 	rundirs+=("$OUT/runs/$name")

@@ -79,9 +79,9 @@ banner() {
 }
 
 # A live guest always prints something: the host tells a frozen guest from a
-# quiet test by this heartbeat, every 2 s, on the guest's output (not in the
-# files under RUNDIR).
-( while sleep 2; do echo "$GUEST_ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+# quiet test by this heartbeat, every HEARTBEAT_SECS (markers.sh), on the
+# guest's output (not in the files under RUNDIR).
+( while sleep "$HEARTBEAT_SECS"; do echo "$GUEST_ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
 HEARTBEAT=$!
 
 # run_tests FILTERS: the runner once for all tests (no FILTERS), or once per

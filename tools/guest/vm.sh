@@ -76,7 +76,7 @@ probe_kvm() {
 	local log t0 rc=0
 	log=$(mktemp)
 	t0=$(date +%s)
-	with_lock in_chroot timeout -s KILL "${KVM_PROBE_SECS:-20}" qemu-system-x86_64 -accel kvm -cpu host \
+	with_lock in_chroot timeout -s KILL "$KVM_PROBE_SECS" qemu-system-x86_64 -accel kvm -cpu host \
 		-m 256 -smp 1 -nographic -no-reboot -kernel "$KIMG" \
 		-append "console=ttyS0 panic=-1 root=/dev/lg-no-root" >"$log" 2>&1 </dev/null || rc=$?
 	if grep -qE 'VFS: (Unable to mount|Cannot open) root' "$log"; then
@@ -84,7 +84,7 @@ probe_kvm() {
 		msg ACCEL "KVM works here: a kernel booted to its root in $(elapsed "$t0")" >&2
 	else
 		echo "tcg (KVM probe: exit $rc, $(grep -m1 -iE 'error|fail|abort' "$log" | cut -c1-80))"
-		msg ACCEL "KVM does not work here ($(grep -m1 -iE 'error|fail|abort' "$log" | cut -c1-80 || echo "no root reached in ${KVM_PROBE_SECS:-20}s")): TCG" >&2
+		msg ACCEL "KVM does not work here ($(grep -m1 -iE 'error|fail|abort' "$log" | cut -c1-80 || echo "no root reached in ${KVM_PROBE_SECS}s")): TCG" >&2
 	fi
 	rm -f "$log"
 }
@@ -128,10 +128,6 @@ vng_args() {
 	fi
 	ACCEL_USED=$a
 }
-
-# BOOT_SECS: how long a guest may take to reach its test before it counts
-# as stalled while booting (and is booted once more).
-BOOT_SECS=${BOOT_SECS:-240}
 
 cmd_run() {
 	local name=$1 cpus=2 secs=300 mem=2G log rundir t0 opt start='' idle=0 cmd rc=0

@@ -93,9 +93,14 @@ lg_env() {
 	TO_BENCH=${TO_BENCH:-600}         # one of make bench's overhead boots
 	TO_RECOVERY=${TO_RECOVERY:-1200}  # make bench's recovery runs
 	TO_ARM64=${TO_ARM64:-900}         # the arm64 guest (KUnit at boot: most of it)
-	# The bounds made of steps: a boot, then each step's own bound.
-	TO_BOOT=120                       # the boot, in those bounds
+	# A guest's boot: how long it may take to reach its test's start line
+	# before it counts as stalled while booting (and, if its bound is
+	# longer, is booted once more; guests reach it in 5-10 s), and the boot
+	# in the bounds made of steps.
+	BOOT_SECS=${BOOT_SECS:-120}
 	TO_SCHED_LOAD=300                 # a census scheduler's load (a Rust one: minutes)
+	# ACCEL=auto's trial boot under KVM: the seconds it has to reach its root.
+	KVM_PROBE_SECS=${KVM_PROBE_SECS:-20}
 	# The lock of with_lock().
 	LG_LOCK=${LG_LOCK:-$CACHE/.lock}
 }
