@@ -21,10 +21,8 @@ for ((i = 1; i <= N; i++)); do
 		FAST_BOOT=$fast "$T/guest/vm.sh" run "$name" patched -c "${CPUS:-2}" -t "$TO_STALL" -- \
 			sh -c 'echo stdout-ok; echo stderr-ok >&2; exit 3' || true
 		# The exit status and both streams must come back.
-		ok=yes
-		[[ $("$T/lib/ktap.py" outcome "$OUT/logs/$name.outcome" outcome exit) == failed$'\t'3 ]] &&
-			grep -q '^stdout-ok' "$OUT/logs/$name.log" &&
-			grep -q '^stderr-ok' "$OUT/logs/$name.log" || ok=no
+		ok=$("$T/lib/ktap.py" roundtrip "$OUT/logs/$name.outcome" "$OUT/logs/$name.log" 3 stdout-ok stderr-ok) ||
+			ok=no
 		printf '%s\t%s\t%s\t%s\n' "$fast" "$i" "$(tenths $(($(date +%s%N) - t0)))" "$ok" >>"$B/rounds.txt"
 		"$T/lib/ktap.py" outcome "$OUT/logs/$name.outcome" boot_guest boot_host >>"$B/start.txt"
 	done

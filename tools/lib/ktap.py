@@ -549,6 +549,19 @@ def rustdoc_verdict(rc, log, how, where):
     return "not ok", f"make rustdoc with CONFIG_WERROR failed with {len(errs)} errors; first: {first} (see {where})"
 
 
+def roundtrip_verdict(outcome, log, status, lines):
+    """(status, comment) for make boots' round trip: the guest's command,
+    which printed each of LINES (one to stdout, one to stderr) and exited
+    STATUS, came back as such: outcome failed (or passed, for 0) with that
+    exit status, and each line at the start of a line of the LOG."""
+    want = "passed" if status == 0 else "failed"
+    got = outcome.get("outcome"), outcome.get("exit")
+    lost = [l for l in lines if not re.search(rf"^{re.escape(l)}", log, re.M)]
+    if got == (want, str(status)) and not lost:
+        return "ok", "exit status and both streams kept"
+    return "not ok", f"outcome {got[0]} exit {got[1]}" + (f", lost {' '.join(lost)}" if lost else "")
+
+
 def first_error(text, test):
     """The first "ERR: file:line" of TEST in the runner's output, with the
     message line after it, or ''."""
@@ -1256,6 +1269,11 @@ COMMANDS = {
     "rustdoc": (lambda a: one_result(a.results, a.name, rustdoc_verdict(a.rc, read_if_any(a.log), a.how, a.log)),
                 "make rustdoc, which exited RC with its LOG: clean (HOW: when or how long), or its errors",
                 [("results", {}), ("name", {}), ("rc", {"type": int}), ("log", {}), ("how", {})]),
+    "roundtrip": (lambda a: print(roundtrip_verdict(outcome_of(a.outcome), read_if_any(a.log), a.status,
+                                                    a.lines)[0] == "ok" and "yes" or "no") or 0,
+                  "make boots: the guest's command, which printed LINES and exited STATUS, came back "
+                  "as such in its OUTCOME and LOG; prints yes or no",
+                  [("outcome", {}), ("log", {}), ("status", {"type": int}), ("lines", {"nargs": "+"})]),
     "lockdep": (lambda a: one_result(a.results, a.name, lockdep_verdict(read_if_any(a.log))),
                 "the kernel of LOG ran its lock validator, and it stayed on",
                 [("results", {}), ("name", {}), ("log", {})]),

@@ -44,6 +44,7 @@ BREAKS = {
     "report": ("0", "1"),
     "checkpatch_exception": ('"ANY (broken)"', "None"),
     "rustdoc_verdict": (OK, NOT_OK),
+    "roundtrip_verdict": (OK, NOT_OK),
     "mutant_with_module": ('("killed", "broken", None)', '("unknown", "broken", "broken")'),
     "checkpatch_verdict": ('("ok", "broken", [])', '("not ok", "broken", [])'),
     "failpath_verdicts": ('[("ok", None, "broken")] * 2', '[("not ok", None, "broken")] * 2'),

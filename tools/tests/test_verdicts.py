@@ -257,6 +257,15 @@ def test_mutant_with_module():
     assert k.mutant_with_module("survived", "x passed", False, "did not load") == ("unknown", "did not load", None)
 
 
+def test_roundtrip_verdict():
+    log = "[ 1.0] Linux version 7.3\nstdout-ok\nstderr-ok\n"
+    assert k.roundtrip_verdict(outcome("failed", exit="3"), log, 3, ["stdout-ok", "stderr-ok"])[0] == "ok"
+    assert k.roundtrip_verdict(outcome("passed", exit="0"), log, 0, ["stdout-ok"])[0] == "ok"
+    assert k.roundtrip_verdict(outcome("failed", exit="1"), log, 3, ["stdout-ok"])[0] == "not ok"
+    assert k.roundtrip_verdict(outcome("failed", exit="3"), "stdout-ok\n", 3, ["stdout-ok", "stderr-ok"])[0] == "not ok"
+    assert k.roundtrip_verdict(outcome("failed", exit="3"), "x stdout-ok\n", 3, ["stdout-ok"])[0] == "not ok"
+
+
 def test_rustdoc_verdict():
     assert k.rustdoc_verdict(0, "", "in 38s", "l")[0] == "ok"
     log = ("  RUSTDOC K rust/kernel/lib.rs\nerror: unresolved link to `Foo`\n --> rust/kernel/a.rs:3:5\n"
