@@ -33,7 +33,7 @@ T=$LG_TOP/tools
 ST=$WORK/userspace/selftests
 MUTANTS=$LG_TOP/mutants/$BASE
 # The witness's tests: every mutant must fail at least one of them.
-WITNESS_TESTS="dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial"
+WITNESS_TESTS=$(new_tests witness)
 GUEST_CPUS=${CPUS:-2}
 UPSTREAM_TESTS=$(new_tests upstream | xargs)
 RUNS=${MUTANT_RUNS:-1}

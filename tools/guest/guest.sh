@@ -24,12 +24,11 @@
 #       run the tests matching each word of FILTERS, N times in a row
 #   guest.sh qmap BINDIR RUNDIR COUNT SECS
 #       run scx_qmap -l COUNT under CPU-bound load for at most SECS
-#   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES [TESTS [LEGIT]]
-#       load the scx_loopguard_watch module, run each of TESTS (default: the
-#       dsp_loop tests) and each scheduler of LEGIT (default: scx_simple
-#       scx_qmap) under load, each from
-#       zeroed figures, into RUNDIR/figures.txt; then load and unload the
-#       module CYCLES times while scx_simple runs
+#   guest.sh rust MODULE BINDIR SCXDIR RUNDIR CYCLES TESTS [LEGIT]
+#       load the scx_loopguard_watch module, run each of TESTS (the
+#       witness's) and each scheduler of LEGIT under load, each from zeroed
+#       figures, into RUNDIR/figures.txt; then load and unload the module
+#       CYCLES times while scx_simple runs
 #   guest.sh kprobes SAMPLE RUNDIR FORKS
 #       the kernel log of the boot, whose KUnit run (kunit.enable=1) holds the
 #       Rust doctests, into RUNDIR/kunit.txt; then load the rust_kprobe
@@ -258,8 +257,7 @@ trace_stop_result() {
 }
 
 rust() {
-	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=${6:-dsp_loop_all_cpus dsp_loop_one_cpu dsp_loop_partial}
-	local legit=${7:-scx_simple scx_qmap}
+	local mod=$1 st=$2 scx=$3 rundir=$4 cycles=$5 tests=$6 legit=${7:-}
 	local t s rc i ok=0 sp ts='not-run 0' tr
 	banner "$GUEST_START"
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug

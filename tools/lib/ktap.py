@@ -108,12 +108,6 @@ def module_blocks(text):
     return blocks
 
 
-# The module's scenarios in guest.sh's rust command: the witness's looping
-# tests, then the legitimate schedulers (default).
-MODULE_LOOPING = ("dsp_loop_all_cpus", "dsp_loop_one_cpu", "dsp_loop_partial")
-MODULE_LEGIT = ("scx_simple", "scx_qmap")
-
-
 def num(d, key):
     """D[KEY] as an int, -1 where it is missing or no number."""
     try:
@@ -266,8 +260,8 @@ def cmd_module(a):
     res = dict(w for w in (l.split() for l in read_if_any(os.path.join(a.rundir, "result.txt")).splitlines())
                if len(w) == 2)
     rows, lines = [], []
-    for name in MODULE_LOOPING + tuple(a.legit or MODULE_LEGIT):
-        st, c = module_scenario_verdict(blocks.get(name), a.max_loops, name in MODULE_LOOPING)
+    for name in a.looping + a.legit:
+        st, c = module_scenario_verdict(blocks.get(name), a.max_loops, name in a.looping)
         rows.append((st, f"module-{name}", c))
         if blocks.get(name, {}).get("total"):
             lines.append(module_summary(name, blocks[name]))
@@ -1236,11 +1230,12 @@ COMMANDS = {
         [("results", {}), ("name", {}), ("outcome", {}), ("log", {}), ("what", {}), ("out", {}),
          ("timeout", {})]),
     "module": (cmd_module, "the module's guest run (guest.sh rust) in RUNDIR, at the bound MAX_LOOPS "
-               "after CYCLES load/unload cycles: one result NAME/module-SCENARIO per looping test and "
-               "legitimate scheduler (LEGIT..., default scx_simple scx_qmap), and NAME/module-load-unload, "
+               "after CYCLES load/unload cycles: one result NAME/module-SCENARIO per looping test (the "
+               "witness's, --looping) and legitimate scheduler (--legit), and NAME/module-load-unload, "
                "NAME/module-open-across-unload, NAME/module-trace-stop",
                [("results", {}), ("name", {}), ("rundir", {}), ("max_loops", {"type": int}),
-                ("cycles", {"type": int}), ("legit", {"nargs": "*"})]),
+                ("cycles", {"type": int}), ("--looping", {"nargs": "+", "required": True}),
+                ("--legit", {"nargs": "+", "required": True})]),
     "qmap": (lambda a: one_result(a.results, a.name, qmap_verdict(outcome_of(a.outcome), read_if_any(a.out))),
              "scx_qmap -l on the patched kernel: ejected by the watchdog (guest.sh's result OUT), and "
              "the guest went on", [("results", {}), ("name", {}), ("outcome", {}), ("out", {})]),

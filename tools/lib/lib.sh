@@ -285,12 +285,17 @@ series_entries() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES_DIR/series"
 }
 
-# new_tests [upstream]: the new tests of this base, the names registered in
-# the .c files of every repo folder that kernel/BASE/series copies into the
-# sched_ext selftests: the upstream tests and the project's witness
-# alike, or with "upstream" those of the series only (no @local entry).
+# new_tests [upstream|witness]: the new tests of this base, the names
+# registered in the .c files of every repo folder that kernel/BASE/series
+# copies into the sched_ext selftests: the upstream tests and the project's
+# witness alike, or those of the series only (upstream: no @local entry),
+# or the witness's only (the @local ones), on one line.
 ST_DEST=tools/testing/selftests/sched_ext
 new_tests() {
+	if [[ ${1:-} == witness ]]; then
+		comm -23 <(new_tests | sort) <(new_tests upstream | sort) | xargs
+		return
+	fi
 	local src f
 	for src in $(series_entries | { if [[ ${1:-} == upstream ]]; then grep -v '@local'; else cat; fi; } |
 		tr ' ' '\n' | sed -n "s|^\([^=]*\)=$ST_DEST\$|\1|p"); do
