@@ -18,7 +18,7 @@ for ((i = 1; i <= N; i++)); do
 	for fast in 1 0; do
 		name=boot-fast$fast-$i
 		t0=$(date +%s%N)
-		FAST_BOOT=$fast "$T/guest/vm.sh" run "$name" patched -c "${CPUS:-2}" -t "$TO_STALL" -- \
+		FAST_BOOT=$fast "$T/guest/vm.sh" run "$name" patched -c "${CPUS:-2}" -t "$TO_SUITE" -- \
 			sh -c 'echo stdout-ok; echo stderr-ok >&2; exit 3' || true
 		# The exit status and both streams must come back.
 		ok=$("$T/lib/ktap.py" roundtrip "$OUT/logs/$name.outcome" "$OUT/logs/$name.log" 3 stdout-ok stderr-ok) ||

@@ -86,7 +86,7 @@ edit_refresh() {
 	mapfile -t commits < <(git_lg rev-list --reverse lg/base..lg/edit)
 	mapfile -t applied < <(git_lg rev-list --reverse lg/base..lg/local)
 	# The baseline's revert commit, when the base carries patch 1, is not an entry.
-	if [[ $(git_lg log -1 --format=%s "${commits[0]}") == "scx-loopguard baseline: revert"* ]]; then
+	if ((${#commits[@]})) && [[ $(git_lg log -1 --format=%s "${commits[0]}") == "scx-loopguard baseline: revert"* ]]; then
 		commits=("${commits[@]:1}")
 		applied=("${applied[@]:1}")
 	fi

@@ -6,7 +6,7 @@
 #
 # guest.sh prints GUEST_START when its command starts, GUEST_ALIVE and the
 # uptime every HEARTBEAT_SECS from then on (the host's watches, guest() in
-# lib.sh, are multiples of it), and GUEST_DONE when the command ends. vm.sh
+# lib.sh, allow several times that), and GUEST_DONE when the command ends. vm.sh
 # has the guest print BOOT_MARK and its uptime just before the command.
 GUEST_START='LOOPGUARD-GUEST start'
 GUEST_DONE='LOOPGUARD-GUEST done'

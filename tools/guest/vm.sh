@@ -178,20 +178,23 @@ cmd_shell() {
 	local cpus=2
 	KIMG=$(kernel_image "$1") || exit 2
 	shift
-	[[ ${1:-} == -c ]] && cpus=$2
+	[[ ${1:-} == -c ]] && cpus=${2:?"$usage"}
 	vng_args "$cpus" 2G
 	msg VM "interactive shell on $KIMG ($ACCEL_USED); exit the shell to power off"
 	with_lock in_chroot "${VNG[@]}"
 }
 
+usage="usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] [-s START-REGEX] [-i IDLE-SECS] -- CMD... | vm.sh shell KERNEL [-c CPUS]"
 case ${1:-} in
 run)
 	shift
+	(($# >= 2)) || die "$usage"
 	cmd_run "$@"
 	;;
 shell)
 	shift
+	(($# >= 1)) || die "$usage"
 	cmd_shell "$@"
 	;;
-*) die "usage: vm.sh run NAME KERNEL [-c CPUS] [-t SECS] [-m MEM] [-s START-REGEX] [-i IDLE-SECS] -- CMD... | vm.sh shell KERNEL" ;;
+*) die "$usage" ;;
 esac

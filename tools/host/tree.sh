@@ -140,6 +140,6 @@ prepare() {
 # Re-creating the tree must not happen under a running build: hold the lock.
 case ${1:-prepare} in
 prepare) with_lock prepare ;;
-check) check_tree "$2" ;;
+check) check_tree "${2:-}" ;;
 *) die "usage: tree.sh [prepare | check DIR]" ;;
 esac

@@ -123,7 +123,7 @@ do_unapply() {
 	msg APPLY "KDIR is back at $(g rev-parse --short HEAD)"
 }
 
-KDIR=${2:-$KDIR}
+KDIR=${2:-${KDIR:-}}
 mkdir -p "$OUT"
 case ${1:-} in
 apply) do_apply "${3:-}" ;;
