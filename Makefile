@@ -35,7 +35,7 @@ SETUP := toolchain tree series
 all:
 	@$(P) reset $(SETUP) patched_kernel userspace patched report
 
-## test: both bases: unit checks, the exported series (and the Rust one, and 7.3's kprobes fix), checkpatch (in the tree and --no-tree), every prefix built, all selftests, 1-CPU runs, the baseline negative control, the failure-path gate (a kernel whose watchdog never fires), the Rust doctests, sample and module; 7.3's make rustdoc (-Dwarnings), kprobes fix reproducer, mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
+## test: both bases: the harness's own checks (unit, pytest, shellcheck), the exported series (and the Rust one, and 7.3's kprobes fix), checkpatch (in the tree and --no-tree), every prefix built, all selftests, 1-CPU runs, the baseline negative control, the failure-path gate (a kernel whose watchdog never fires), the Rust doctests, sample and module; 7.3's make rustdoc (-Dwarnings), kprobes fix reproducer, mutants and census smoke runs; 6.12's soak, qmap and bench smoke runs
 test:
 	@tools/pipeline.sh reset unit toolchain pytest shellcheck
 	@set -e; for b in $(TEST_BASES); do [ $$b != auto ] || b=; BASE=$$b RUST_CYCLES=$${RUST_CYCLES:-5} SOAK=$${SOAK:-3} $(P) $(SETUP) base_tests; done
