@@ -320,12 +320,13 @@ legit_scheds() {
 	esac
 }
 stage_rust() {
-	local name=rust-patched max cmd series='' kargs='' witness
+	local name=rust-patched max cmd series='' kargs='' witness scheds
 	witness=$(new_tests witness)
+	scheds=$(legit_scheds)
 	max=$(git -C "$LINUX" grep -h -E '^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=' lg/patched -- kernel/sched/ |
 		sed -n 's/^[[:space:]]*SCX_DSP_MAX_LOOPS[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1/p' | head -n1)
 	cmd=$(printf '%q ' "$GUEST" rust "$WORK/modules/patched/$MOD.ko" "$ST" "$SCX" "$OUT/runs/$name" \
-		"$RUST_CYCLES" "$witness" "$(legit_scheds)")
+		"$RUST_CYCLES" "$witness" "$scheds")
 	if [[ " $STAGES " == *" rust_series "* ]]; then
 		series=$OUT/runs/$name/series
 		kargs=$KUNIT_ARGS
@@ -336,9 +337,9 @@ stage_rust() {
 		bash -c "$cmd" || true
 	[[ -z $series ]] || rust_series_checks "$series"
 	checked "$name" "$T/lib/ktap.py" runner "$RESULTS" "$name" "$OUT/runs/$name/runner.txt"
-	# shellcheck disable=SC2046,SC2086 # one word per test and per scheduler
+	# shellcheck disable=SC2086 # one word per test and per scheduler
 	checked "$name/module" "$T/lib/ktap.py" module "$RESULTS" "$name" "$OUT/runs/$name" "${max:-32}" "$RUST_CYCLES" \
-		--looping $witness --legit $(legit_scheds)
+		--looping $witness --legit $scheds
 	console_result "$name"
 }
 
